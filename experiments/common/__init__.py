@@ -1,0 +1,2 @@
+"""Infrastructure shared by all experiments, e.g. the metric writer in
+:mod:`experiments.common.writers`."""
