@@ -16,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml requirements.lock
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m experiments.attention_tour
+	$(BIN)/python -m experiments.translation.demo --workdir=runs/demo
 
 tour: $(STAMP)
 	$(BIN)/python -m experiments.attention_tour
