@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-all tour install clean
+.PHONY: demo test test-all lint format tour install clean
 
 $(STAMP): setup.cfg pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,15 @@ demo: $(STAMP)
 tour: $(STAMP)
 	$(BIN)/python -m experiments.attention_tour
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
 	$(BIN)/python -m pytest -q -m "not slow" -n 2 --durations=10 $(PYTEST_ARGS)
 
 test-all: $(STAMP)

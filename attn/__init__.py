@@ -11,27 +11,27 @@ Quick start::
 """
 
 from attn import scores as _scores  # registers the built-in kinds
-from attn.functional import dot_product_attention
-from attn.functional import dot_product_attention_weights
-from attn.masking import causal_mask
-from attn.masking import combine_masks
-from attn.masking import lengths_to_valid
-from attn.masking import masked_softmax
-from attn.masking import padding_mask
-from attn.modules import Attention
-from attn.modules import MultiHeadAttention
-from attn.modules import get
-from attn.registry import ScoreKind
-from attn.registry import available
-from attn.registry import describe
-from attn.registry import lookup
-from attn.registry import register
-from attn.registry import unregister
+from attn.functional import dot_product_attention, dot_product_attention_weights
+from attn.masking import causal_mask, combine_masks, lengths_to_valid, masked_softmax, padding_mask
+from attn.modules import Attention, MultiHeadAttention, get
+from attn.registry import ScoreKind, available, describe, lookup, register, unregister
 
 __all__ = [
-    "Attention", "MultiHeadAttention", "ScoreKind", "available",
-    "causal_mask", "combine_masks", "describe", "dot_product_attention",
-    "dot_product_attention_weights", "get", "lengths_to_valid", "lookup",
-    "masked_softmax", "padding_mask", "register", "unregister",
+    "Attention",
+    "MultiHeadAttention",
+    "ScoreKind",
+    "available",
+    "causal_mask",
+    "combine_masks",
+    "describe",
+    "dot_product_attention",
+    "dot_product_attention_weights",
+    "get",
+    "lengths_to_valid",
+    "lookup",
+    "masked_softmax",
+    "padding_mask",
+    "register",
+    "unregister",
 ]
 del _scores

@@ -18,114 +18,147 @@ from attn import masking
 
 
 def _check_layout(query, key, value) -> None:
-  names = "query, key and value"
-  if not (getattr(query, "ndim", None) == getattr(key, "ndim", None)
-          == getattr(value, "ndim", None)) or query.ndim not in (3, 4):
-    raise ValueError(
-        f"{names} must all be [batch, length, heads, head_dim] (or unbatched "
-        f"[length, heads, head_dim]); got shapes {getattr(query, 'shape', None)}, "
-        f"{getattr(key, 'shape', None)}, {getattr(value, 'shape', None)}.")
-  if key.shape != value.shape:
-    raise ValueError(f"key and value must have the same shape; got key "
-                     f"{key.shape} and value {value.shape}.")
-  batch_q, _, heads_q, dim_q = query.shape if query.ndim == 4 else (1, *query.shape)
-  batch_k, _, heads_k, dim_k = key.shape if key.ndim == 4 else (1, *key.shape)
-  if batch_q != batch_k:
-    raise ValueError(f"query and key batch sizes differ: query {query.shape}, "
-                     f"key {key.shape}.")
-  if dim_q != dim_k:
-    raise ValueError(f"query and key head_dim differ: query {query.shape}, "
-                     f"key {key.shape} ([batch, length, heads, head_dim]).")
-  if heads_q % heads_k:
-    raise ValueError(
-        f"the number of query heads ({heads_q}) must be a multiple of the number "
-        f"of key/value heads ({heads_k}); got query {query.shape}, key {key.shape}.")
+    names = "query, key and value"
+    if not (
+        getattr(query, "ndim", None) == getattr(key, "ndim", None) == getattr(value, "ndim", None)
+    ) or query.ndim not in (3, 4):
+        raise ValueError(
+            f"{names} must all be [batch, length, heads, head_dim] (or unbatched "
+            f"[length, heads, head_dim]); got shapes {getattr(query, 'shape', None)}, "
+            f"{getattr(key, 'shape', None)}, {getattr(value, 'shape', None)}."
+        )
+    if key.shape != value.shape:
+        raise ValueError(
+            f"key and value must have the same shape; got key {key.shape} and value {value.shape}."
+        )
+    batch_q, _, heads_q, dim_q = query.shape if query.ndim == 4 else (1, *query.shape)
+    batch_k, _, heads_k, dim_k = key.shape if key.ndim == 4 else (1, *key.shape)
+    if batch_q != batch_k:
+        raise ValueError(f"query and key batch sizes differ: query {query.shape}, key {key.shape}.")
+    if dim_q != dim_k:
+        raise ValueError(
+            f"query and key head_dim differ: query {query.shape}, "
+            f"key {key.shape} ([batch, length, heads, head_dim])."
+        )
+    if heads_q % heads_k:
+        raise ValueError(
+            f"the number of query heads ({heads_q}) must be a multiple of the number "
+            f"of key/value heads ({heads_k}); got query {query.shape}, key {key.shape}."
+        )
 
 
-def _logits_and_mask(query, key, *, bias, mask, scale, is_causal,
-                     query_seq_lengths, key_value_seq_lengths):
-  """Scaled logits `[batch, heads, q_len, k_len]` and the combined boolean mask."""
-  batch, q_len, heads, head_dim = query.shape
-  k_len, kv_heads = key.shape[1], key.shape[2]
-  logits_shape = (batch, heads, q_len, k_len)
-  desc = "[batch, heads, q_len, k_len]"
-  masking.check_mask(mask, logits_shape, target_desc=desc)
-  masking.check_bias(bias, logits_shape, target_desc=desc)
+def _logits_and_mask(
+    query, key, *, bias, mask, scale, is_causal, query_seq_lengths, key_value_seq_lengths
+):
+    """Scaled logits `[batch, heads, q_len, k_len]` and the combined boolean mask."""
+    batch, q_len, heads, head_dim = query.shape
+    k_len, kv_heads = key.shape[1], key.shape[2]
+    logits_shape = (batch, heads, q_len, k_len)
+    desc = "[batch, heads, q_len, k_len]"
+    masking.check_mask(mask, logits_shape, target_desc=desc)
+    masking.check_bias(bias, logits_shape, target_desc=desc)
 
-  if kv_heads != heads:
-    # Grouped-query attention: query head n reads key/value head n // group.
-    key = jnp.repeat(key, heads // kv_heads, axis=2)
-  scale = 1.0 / math.sqrt(head_dim) if scale is None else scale
-  logits_dtype = jnp.promote_types(query.dtype, jnp.float32)
-  logits = jnp.einsum("btnh,bsnh->bnts", query, key,
-                      preferred_element_type=logits_dtype) * scale
-  if bias is not None:
-    logits = logits + bias
+    if kv_heads != heads:
+        # Grouped-query attention: query head n reads key/value head n // group.
+        key = jnp.repeat(key, heads // kv_heads, axis=2)
+    scale = 1.0 / math.sqrt(head_dim) if scale is None else scale
+    logits_dtype = jnp.promote_types(query.dtype, jnp.float32)
+    logits = jnp.einsum("btnh,bsnh->bnts", query, key, preferred_element_type=logits_dtype) * scale
+    if bias is not None:
+        logits = logits + bias
 
-  masks = [mask]
-  if is_causal:
-    masks.append(masking.causal_mask(q_len, k_len))
-  if key_value_seq_lengths is not None:
-    masks.append(masking.lengths_to_valid(key_value_seq_lengths, k_len)[:, None, None, :])
-  if query_seq_lengths is not None:
-    masks.append(masking.lengths_to_valid(query_seq_lengths, q_len)[:, None, :, None])
-  return logits, masking.combine_masks(*masks)
-
-
-def dot_product_attention_weights(query, key, *, bias=None, mask=None,
-                                  scale=None, is_causal=False,
-                                  query_seq_lengths=None,
-                                  key_value_seq_lengths=None):
-  """Attention weights `[batch, heads, q_len, k_len]` (float32 or wider).
-
-  Same arguments as `dot_product_attention`, without the value.
-  """
-  _check_layout(query, key, key)
-  unbatched = query.ndim == 3
-  if unbatched:
-    query, key = query[None], key[None]
-  logits, mask = _logits_and_mask(
-      query, key, bias=bias, mask=mask, scale=scale, is_causal=is_causal,
-      query_seq_lengths=query_seq_lengths,
-      key_value_seq_lengths=key_value_seq_lengths)
-  weights = masking.masked_softmax(logits, mask)
-  return weights[0] if unbatched else weights
+    masks = [mask]
+    if is_causal:
+        masks.append(masking.causal_mask(q_len, k_len))
+    if key_value_seq_lengths is not None:
+        masks.append(masking.lengths_to_valid(key_value_seq_lengths, k_len)[:, None, None, :])
+    if query_seq_lengths is not None:
+        masks.append(masking.lengths_to_valid(query_seq_lengths, q_len)[:, None, :, None])
+    return logits, masking.combine_masks(*masks)
 
 
-def dot_product_attention(query, key, value, *, bias=None, mask=None,
-                          scale=None, is_causal=False, query_seq_lengths=None,
-                          key_value_seq_lengths=None):
-  """Scaled dot-product attention, `jax.nn.dot_product_attention`'s layout.
+def dot_product_attention_weights(
+    query,
+    key,
+    *,
+    bias=None,
+    mask=None,
+    scale=None,
+    is_causal=False,
+    query_seq_lengths=None,
+    key_value_seq_lengths=None,
+):
+    """Attention weights `[batch, heads, q_len, k_len]` (float32 or wider).
 
-  Args:
-    query: `[batch, q_len, heads, head_dim]` (or without the batch axis).
-    key: `[batch, k_len, kv_heads, head_dim]`; `heads` is a multiple of
-      `kv_heads` (grouped-query attention).
-    value: same shape as `key`.
-    bias: optional float, broadcastable to `[batch, heads, q_len, k_len]`,
-      added to the logits.
-    mask: optional boolean, broadcastable to `[batch, heads, q_len, k_len]`;
-      True = attend.
-    scale: logit scale; default `1 / sqrt(head_dim)`.
-    is_causal: query i attends to keys j <= i.
-    query_seq_lengths: optional `[batch]` int; queries at or past the length
-      are padding and get a zero output.
-    key_value_seq_lengths: optional `[batch]` int; keys at or past the length
-      are ignored.
+    Same arguments as `dot_product_attention`, without the value.
+    """
+    _check_layout(query, key, key)
+    unbatched = query.ndim == 3
+    if unbatched:
+        query, key = query[None], key[None]
+    logits, mask = _logits_and_mask(
+        query,
+        key,
+        bias=bias,
+        mask=mask,
+        scale=scale,
+        is_causal=is_causal,
+        query_seq_lengths=query_seq_lengths,
+        key_value_seq_lengths=key_value_seq_lengths,
+    )
+    weights = masking.masked_softmax(logits, mask)
+    return weights[0] if unbatched else weights
 
-  Returns:
-    `[batch, q_len, heads, head_dim]` in the value's dtype.
-  """
-  _check_layout(query, key, value)
-  unbatched = query.ndim == 3
-  if unbatched:
-    query, key, value = query[None], key[None], value[None]
-  heads, kv_heads = query.shape[2], key.shape[2]
-  weights = dot_product_attention_weights(
-      query, key, bias=bias, mask=mask, scale=scale, is_causal=is_causal,
-      query_seq_lengths=query_seq_lengths,
-      key_value_seq_lengths=key_value_seq_lengths)
-  if kv_heads != heads:
-    value = jnp.repeat(value, heads // kv_heads, axis=2)
-  output = jnp.einsum("bnts,bsnh->btnh", weights.astype(value.dtype), value)
-  return output[0] if unbatched else output
+
+def dot_product_attention(
+    query,
+    key,
+    value,
+    *,
+    bias=None,
+    mask=None,
+    scale=None,
+    is_causal=False,
+    query_seq_lengths=None,
+    key_value_seq_lengths=None,
+):
+    """Scaled dot-product attention, `jax.nn.dot_product_attention`'s layout.
+
+    Args:
+      query: `[batch, q_len, heads, head_dim]` (or without the batch axis).
+      key: `[batch, k_len, kv_heads, head_dim]`; `heads` is a multiple of
+        `kv_heads` (grouped-query attention).
+      value: same shape as `key`.
+      bias: optional float, broadcastable to `[batch, heads, q_len, k_len]`,
+        added to the logits.
+      mask: optional boolean, broadcastable to `[batch, heads, q_len, k_len]`;
+        True = attend.
+      scale: logit scale; default `1 / sqrt(head_dim)`.
+      is_causal: query i attends to keys j <= i.
+      query_seq_lengths: optional `[batch]` int; queries at or past the length
+        are padding and get a zero output.
+      key_value_seq_lengths: optional `[batch]` int; keys at or past the length
+        are ignored.
+
+    Returns:
+      `[batch, q_len, heads, head_dim]` in the value's dtype.
+    """
+    _check_layout(query, key, value)
+    unbatched = query.ndim == 3
+    if unbatched:
+        query, key, value = query[None], key[None], value[None]
+    heads, kv_heads = query.shape[2], key.shape[2]
+    weights = dot_product_attention_weights(
+        query,
+        key,
+        bias=bias,
+        mask=mask,
+        scale=scale,
+        is_causal=is_causal,
+        query_seq_lengths=query_seq_lengths,
+        key_value_seq_lengths=key_value_seq_lengths,
+    )
+    if kv_heads != heads:
+        value = jnp.repeat(value, heads // kv_heads, axis=2)
+    output = jnp.einsum("bnts,bsnh->btnh", weights.astype(value.dtype), value)
+    return output[0] if unbatched else output

@@ -7,7 +7,7 @@ forward pass and in gradients.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -15,109 +15,113 @@ import numpy as np
 
 
 def masked_softmax(logits, mask=None, *, axis: int = -1):
-  """Softmax of `logits` over `axis`, restricted to where `mask` is True.
+    """Softmax of `logits` over `axis`, restricted to where `mask` is True.
 
-  Args:
-    logits: float array, e.g. `[batch, heads, q_len, k_len]`.
-    mask: None or boolean array broadcastable to `logits`.
-    axis: the key axis.
+    Args:
+      logits: float array, e.g. `[batch, heads, q_len, k_len]`.
+      mask: None or boolean array broadcastable to `logits`.
+      axis: the key axis.
 
-  Returns:
-    Weights in at least float32, summing to 1 over valid keys; all zero on rows
-    with no valid key.
-  """
-  logits = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
-  if mask is None:
-    return jax.nn.softmax(logits, axis=axis)
-  # The finite fill keeps a fully masked row at a uniform softmax (no 0/0);
-  # the final `where` then zeroes it, and the gradient through it.
-  filled = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
-  return jnp.where(mask, jax.nn.softmax(filled, axis=axis), 0.0)
+    Returns:
+      Weights in at least float32, summing to 1 over valid keys; all zero on rows
+      with no valid key.
+    """
+    logits = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+    if mask is None:
+        return jax.nn.softmax(logits, axis=axis)
+    # The finite fill keeps a fully masked row at a uniform softmax (no 0/0);
+    # the final `where` then zeroes it, and the gradient through it.
+    filled = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+    return jnp.where(mask, jax.nn.softmax(filled, axis=axis), 0.0)
 
 
 def attention_weights(logits, *, mask=None, bias=None):
-  """Adds `bias` to `logits` and takes the masked softmax over the last axis."""
-  if bias is not None:
-    logits = logits + bias
-  return masked_softmax(logits, mask)
+    """Adds `bias` to `logits` and takes the masked softmax over the last axis."""
+    if bias is not None:
+        logits = logits + bias
+    return masked_softmax(logits, mask)
 
 
 def causal_mask(q_len: int, k_len: int | None = None, *, offset: int = 0):
-  """Boolean `[q_len, k_len]`: query i sees keys j <= i + offset.
+    """Boolean `[q_len, k_len]`: query i sees keys j <= i + offset.
 
-  With the default offset 0 the mask is aligned at the top left, as in
-  `jax.nn.dot_product_attention(is_causal=True)`. When decoding with a cache
-  of earlier keys, pass `offset = k_len - q_len`.
-  """
-  k_len = q_len if k_len is None else k_len
-  return (jnp.arange(k_len)[None, :] <= jnp.arange(q_len)[:, None] + offset)
+    With the default offset 0 the mask is aligned at the top left, as in
+    `jax.nn.dot_product_attention(is_causal=True)`. When decoding with a cache
+    of earlier keys, pass `offset = k_len - q_len`.
+    """
+    k_len = q_len if k_len is None else k_len
+    return jnp.arange(k_len)[None, :] <= jnp.arange(q_len)[:, None] + offset
 
 
 def lengths_to_valid(lengths, max_len: int):
-  """`[batch]` lengths -> boolean `[batch, max_len]`, True before each length."""
-  return jnp.arange(max_len)[None, :] < jnp.asarray(lengths)[:, None]
+    """`[batch]` lengths -> boolean `[batch, max_len]`, True before each length."""
+    return jnp.arange(max_len)[None, :] < jnp.asarray(lengths)[:, None]
 
 
 def padding_mask(key_valid, query_valid=None):
-  """Boolean `[batch, q_len, k_len]` (q_len 1 without `query_valid`).
+    """Boolean `[batch, q_len, k_len]` (q_len 1 without `query_valid`).
 
-  Args:
-    key_valid: boolean `[batch, k_len]`, True on real (non-padding) keys.
-    query_valid: optional boolean `[batch, q_len]`, True on real queries.
-  """
-  mask = jnp.asarray(key_valid, bool)[:, None, :]
-  if query_valid is not None:
-    mask = mask & jnp.asarray(query_valid, bool)[:, :, None]
-  return mask
+    Args:
+      key_valid: boolean `[batch, k_len]`, True on real (non-padding) keys.
+      query_valid: optional boolean `[batch, q_len]`, True on real queries.
+    """
+    mask = jnp.asarray(key_valid, bool)[:, None, :]
+    if query_valid is not None:
+        mask = mask & jnp.asarray(query_valid, bool)[:, :, None]
+    return mask
 
 
 def combine_masks(*masks):
-  """Logical AND of the masks that are not None; None if all are."""
-  present = [jnp.asarray(m, bool) for m in masks if m is not None]
-  if not present:
-    return None
-  combined = present[0]
-  for m in present[1:]:
-    combined = combined & m
-  return combined
+    """Logical AND of the masks that are not None; None if all are."""
+    present = [jnp.asarray(m, bool) for m in masks if m is not None]
+    if not present:
+        return None
+    combined = present[0]
+    for m in present[1:]:
+        combined = combined & m
+    return combined
 
 
-def check_mask(mask, target_shape: Sequence[int], *, target_desc: str,
-               name: str = "mask") -> None:
-  """ValueError unless `mask` is None or boolean and broadcastable to target."""
-  if mask is None:
-    return
-  dtype = getattr(mask, "dtype", None)
-  if dtype is None or dtype != np.bool_:
-    hint = (" For an additive float mask (0 / -inf) pass it as `bias`."
-            if dtype is not None and jnp.issubdtype(dtype, jnp.floating) else "")
-    raise ValueError(
-        f"{name} must be a boolean array (True = attend), got dtype {dtype}.{hint}")
-  _check_broadcastable(mask.shape, target_shape, name=name,
-                       target_desc=target_desc)
+def check_mask(mask, target_shape: Sequence[int], *, target_desc: str, name: str = "mask") -> None:
+    """ValueError unless `mask` is None or boolean and broadcastable to target."""
+    if mask is None:
+        return
+    dtype = getattr(mask, "dtype", None)
+    if dtype is None or dtype != np.bool_:
+        hint = (
+            " For an additive float mask (0 / -inf) pass it as `bias`."
+            if dtype is not None and jnp.issubdtype(dtype, jnp.floating)
+            else ""
+        )
+        raise ValueError(
+            f"{name} must be a boolean array (True = attend), got dtype {dtype}.{hint}"
+        )
+    _check_broadcastable(mask.shape, target_shape, name=name, target_desc=target_desc)
 
 
 def check_bias(bias, target_shape: Sequence[int], *, target_desc: str) -> None:
-  """ValueError unless `bias` is None or a float array broadcastable to target."""
-  if bias is None:
-    return
-  dtype = getattr(bias, "dtype", None)
-  if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
-    raise ValueError(f"bias must be a float array added to the logits, got dtype "
-                     f"{dtype}. For a boolean mask pass it as `mask`.")
-  _check_broadcastable(bias.shape, target_shape, name="bias",
-                       target_desc=target_desc)
+    """ValueError unless `bias` is None or a float array broadcastable to target."""
+    if bias is None:
+        return
+    dtype = getattr(bias, "dtype", None)
+    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(
+            f"bias must be a float array added to the logits, got dtype "
+            f"{dtype}. For a boolean mask pass it as `mask`."
+        )
+    _check_broadcastable(bias.shape, target_shape, name="bias", target_desc=target_desc)
 
 
 def _check_broadcastable(shape, target_shape, *, name, target_desc):
-  target_shape = tuple(target_shape)
-  ok = len(shape) <= len(target_shape)
-  if ok:
-    try:
-      ok = np.broadcast_shapes(tuple(shape), target_shape) == target_shape
-    except ValueError:
-      ok = False
-  if not ok:
-    raise ValueError(
-        f"{name} of shape {tuple(shape)} does not broadcast to the logits shape "
-        f"{target_shape} {target_desc}.")
+    target_shape = tuple(target_shape)
+    ok = len(shape) <= len(target_shape)
+    if ok:
+        try:
+            ok = np.broadcast_shapes(tuple(shape), target_shape) == target_shape
+        except ValueError:
+            ok = False
+    if not ok:
+        raise ValueError(
+            f"{name} of shape {tuple(shape)} does not broadcast to the logits shape "
+            f"{target_shape} {target_desc}."
+        )

@@ -203,7 +203,9 @@ def attention_grid(
     _check_weights_and_labels(weights, column_labels, row_labels)
     panel_rows, panel_cols, rows, cols = weights.shape
     if weights.size == 0:
-        raise ValueError(f"weights must hold at least one panel of one cell, got shape {weights.shape}")
+        raise ValueError(
+            f"weights must hold at least one panel of one cell, got shape {weights.shape}"
+        )
     if panel_titles is not None:
         title_shape = (len(panel_titles), tuple(len(row) for row in panel_titles))
         if title_shape != (panel_rows, (panel_cols,) * panel_rows):
@@ -222,9 +224,13 @@ def attention_grid(
     for r in range(panel_rows):
         for c in range(panel_cols):
             ax = axes[r, c]
-            image = ax.imshow(weights[r, c], cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
+            image = ax.imshow(
+                weights[r, c], cmap=cmap, norm=norm, aspect="auto", interpolation="nearest"
+            )
             _label_axes(ax, column_labels, row_labels, show_columns=(r == 0), show_rows=(c == 0))
-            ax.set_title(panel_titles[r][c] if panel_titles is not None else f"({r}, {c})", fontsize=9)
+            ax.set_title(
+                panel_titles[r][c] if panel_titles is not None else f"({r}, {c})", fontsize=9
+            )
     fig.colorbar(image, ax=axes, fraction=0.03, pad=0.02)
     if title is not None:
         fig.suptitle(title)

@@ -13,8 +13,8 @@ EXPERIMENTS = {
 
 
 def train_and_evaluate(config, workdir: str):
-  """Runs `config.experiment` in `workdir` and returns its final metrics."""
-  name = config.get("experiment")
-  if name not in EXPERIMENTS:
-    raise ValueError(f"Unknown experiment {name!r}; valid: {', '.join(sorted(EXPERIMENTS))}.")
-  return importlib.import_module(EXPERIMENTS[name]).train_and_evaluate(config, workdir)
+    """Runs `config.experiment` in `workdir` and returns its final metrics."""
+    name = config.get("experiment")
+    if name not in EXPERIMENTS:
+        raise ValueError(f"Unknown experiment {name!r}; valid: {', '.join(sorted(EXPERIMENTS))}.")
+    return importlib.import_module(EXPERIMENTS[name]).train_and_evaluate(config, workdir)

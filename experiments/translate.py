@@ -26,103 +26,130 @@ PRESETS = ("seed", "demo", "tiny")
 
 
 def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
-  variant, _, preset = arg.partition(",")
-  preset = preset or "seed"
-  if preset not in PRESETS:
-    raise ValueError(f"unknown preset {preset!r} in --config=...:{arg}; valid presets: "
-                     f"{', '.join(PRESETS)}")
-  config = ml_collections.ConfigDict()
-  config.experiment = "translation"
-  config.variant = variant
-  config.preset = preset
-  config.seed = 0
+    variant, _, preset = arg.partition(",")
+    preset = preset or "seed"
+    if preset not in PRESETS:
+        raise ValueError(
+            f"unknown preset {preset!r} in --config=...:{arg}; valid presets: {', '.join(PRESETS)}"
+        )
+    config = ml_collections.ConfigDict()
+    config.experiment = "translation"
+    config.variant = variant
+    config.preset = preset
+    config.seed = 0
 
-  config.data = ml_collections.ConfigDict(dict(
-      name="toy_translation",         # toy_translation | tsv | ding | tfds
-      path="",                        # tsv / ding file
-      tfds_name="wmt14_translate/fr-en",
-      source_key="en",                # tfds feature names of the two languages
-      target_key="fr",
-      data_dir="data",                # where prepared corpora are kept
-      seed=0,
-      train_size=20000,
-      validation_size=1000,
-      test_size=1000,
-      test_long_size=500,
-      train_max_words=20,
-      long_max_words=40,
-      tokenizer="word",               # word | sentencepiece
-      source_vocab_size=10000,
-      target_vocab_size=10000,
-      max_length=100,
-  ))
+    config.data = ml_collections.ConfigDict(
+        dict(
+            name="toy_translation",  # toy_translation | tsv | ding | tfds
+            path="",  # tsv / ding file
+            tfds_name="wmt14_translate/fr-en",
+            source_key="en",  # tfds feature names of the two languages
+            target_key="fr",
+            data_dir="data",  # where prepared corpora are kept
+            seed=0,
+            train_size=20000,
+            validation_size=1000,
+            test_size=1000,
+            test_long_size=500,
+            train_max_words=20,
+            long_max_words=40,
+            tokenizer="word",  # word | sentencepiece
+            source_vocab_size=10000,
+            target_vocab_size=10000,
+            max_length=100,
+        )
+    )
 
-  config.model = ml_collections.ConfigDict(dict(
-      attention=variant,
-      embedding_size=300,
-      encoder_size=500,
-      decoder_sizes=(500, 300),
-      cell="gru",                     # gru | lstm
-      bidirectional=False,
-      attention_features=0,           # additive's hidden size; 0: the query size
-      num_heads=4,                    # multihead only
-      input_feeding=True,
-      dropout_rate=0.1,
-      source_embeddings="",           # GloVe / word2vec text file, optional
-      target_embeddings="",
-  ))
+    config.model = ml_collections.ConfigDict(
+        dict(
+            attention=variant,
+            embedding_size=300,
+            encoder_size=500,
+            decoder_sizes=(500, 300),
+            cell="gru",  # gru | lstm
+            bidirectional=False,
+            attention_features=0,  # additive's hidden size; 0: the query size
+            num_heads=4,  # multihead only
+            input_feeding=True,
+            dropout_rate=0.1,
+            source_embeddings="",  # GloVe / word2vec text file, optional
+            target_embeddings="",
+        )
+    )
 
-  config.train = ml_collections.ConfigDict(dict(
-      steps=20000,
-      batch_size=64,
-      learning_rate=1e-3,
-      warmup_steps=200,
-      schedule="cosine",              # cosine | constant | rsqrt
-      grad_clip_norm=1.0,
-      label_smoothing=0.0,
-      weight_decay=0.0,
-      log_every_steps=100,
-      length_multiple=8,
-      bucket_window_batches=8,        # batch sentences of similar length
-  ))
+    config.train = ml_collections.ConfigDict(
+        dict(
+            steps=20000,
+            batch_size=64,
+            learning_rate=1e-3,
+            warmup_steps=200,
+            schedule="cosine",  # cosine | constant | rsqrt
+            grad_clip_norm=1.0,
+            label_smoothing=0.0,
+            weight_decay=0.0,
+            log_every_steps=100,
+            length_multiple=8,
+            bucket_window_batches=8,  # batch sentences of similar length
+        )
+    )
 
-  config.eval = ml_collections.ConfigDict(dict(
-      every_steps=2000,
-      batch_size=128,
-      beam_size=1,                    # 1: greedy
-      length_penalty=0.6,
-      max_examples=0,                 # per split during training; 0: all
-      splits=("validation", "test", "test_long"),
-      length_buckets=(1, 6, 11, 16, 21, 26, 31, 36),
-      attention_sentences=(
-          "i love you",
-          "the red car is small",
-          "i do not see the white dogs",
-          "she eats the green apple because she is hungry",
-      ),
-  ))
+    config.eval = ml_collections.ConfigDict(
+        dict(
+            every_steps=2000,
+            batch_size=128,
+            beam_size=1,  # 1: greedy
+            length_penalty=0.6,
+            max_examples=0,  # per split during training; 0: all
+            splits=("validation", "test", "test_long"),
+            length_buckets=(1, 6, 11, 16, 21, 26, 31, 36),
+            attention_sentences=(
+                "i love you",
+                "the red car is small",
+                "i do not see the white dogs",
+                "she eats the green apple because she is hungry",
+            ),
+        )
+    )
 
-  config.checkpoint = ml_collections.ConfigDict(dict(every_steps=1000, keep=3))
+    config.checkpoint = ml_collections.ConfigDict(dict(every_steps=1000, keep=3))
 
-  if preset == "demo":
-    config.data.train_size = 30000
-    config.data.train_max_words = 15
-    config.data.long_max_words = 30
-    config.data.source_vocab_size = config.data.target_vocab_size = 2000
-    config.model.update(embedding_size=64, encoder_size=128, decoder_sizes=(128, 128),
-                        bidirectional=True, attention_features=64, dropout_rate=0.0)
-    config.train.update(steps=3000, batch_size=64, learning_rate=3e-3,
-                        warmup_steps=100, log_every_steps=50)
-    config.eval.update(every_steps=1500, max_examples=500)
-    config.checkpoint.every_steps = 500
-  elif preset == "tiny":
-    config.data.update(train_size=200, validation_size=20, test_size=20,
-                       test_long_size=10, train_max_words=8, long_max_words=12,
-                       source_vocab_size=500, target_vocab_size=500)
-    config.model.update(embedding_size=8, encoder_size=16, decoder_sizes=(16, 12),
-                        attention_features=8, dropout_rate=0.0)
-    config.train.update(steps=4, batch_size=8, warmup_steps=1, log_every_steps=2)
-    config.eval.update(every_steps=2, batch_size=16)
-    config.checkpoint.every_steps = 2
-  return config
-
+    if preset == "demo":
+        config.data.train_size = 30000
+        config.data.train_max_words = 15
+        config.data.long_max_words = 30
+        config.data.source_vocab_size = config.data.target_vocab_size = 2000
+        config.model.update(
+            embedding_size=64,
+            encoder_size=128,
+            decoder_sizes=(128, 128),
+            bidirectional=True,
+            attention_features=64,
+            dropout_rate=0.0,
+        )
+        config.train.update(
+            steps=3000, batch_size=64, learning_rate=3e-3, warmup_steps=100, log_every_steps=50
+        )
+        config.eval.update(every_steps=1500, max_examples=500)
+        config.checkpoint.every_steps = 500
+    elif preset == "tiny":
+        config.data.update(
+            train_size=200,
+            validation_size=20,
+            test_size=20,
+            test_long_size=10,
+            train_max_words=8,
+            long_max_words=12,
+            source_vocab_size=500,
+            target_vocab_size=500,
+        )
+        config.model.update(
+            embedding_size=8,
+            encoder_size=16,
+            decoder_sizes=(16, 12),
+            attention_features=8,
+            dropout_rate=0.0,
+        )
+        config.train.update(steps=4, batch_size=8, warmup_steps=1, log_every_steps=2)
+        config.eval.update(every_steps=2, batch_size=16)
+        config.checkpoint.every_steps = 2
+    return config

@@ -27,7 +27,9 @@ def _plain_step(step) -> int:
     """Converts a Python, numpy or jax integer scalar to a plain int."""
     array = np.asarray(step)
     if array.ndim != 0 or array.dtype.kind not in "iu":
-        raise ValueError(f"step must be an integer scalar, got {step!r} of type {type(step).__name__}")
+        raise ValueError(
+            f"step must be an integer scalar, got {step!r} of type {type(step).__name__}"
+        )
     return int(array)
 
 
@@ -40,7 +42,9 @@ def _plain_scalar(name: str, value) -> int | float:
         return int(array)
     if array.dtype.kind == "f":
         return float(array)
-    raise ValueError(f"scalar {name!r} must be a bool, integer or float, got {value!r} of dtype {array.dtype}")
+    raise ValueError(
+        f"scalar {name!r} must be a bool, integer or float, got {value!r} of dtype {array.dtype}"
+    )
 
 
 def _json_value(value: int | float) -> int | float | None:
@@ -68,7 +72,9 @@ class MetricWriter:
     Use as a context manager, or call :meth:`close` when done.
     """
 
-    def __init__(self, workdir: str | os.PathLike, *, enabled: bool = True, tensorboard: bool = True):
+    def __init__(
+        self, workdir: str | os.PathLike, *, enabled: bool = True, tensorboard: bool = True
+    ):
         self.workdir = os.fspath(workdir)
         self.enabled = enabled
         self._closed = False
@@ -77,9 +83,13 @@ class MetricWriter:
         if not enabled:
             return
         os.makedirs(self.workdir, exist_ok=True)
-        self._metrics_file = open(os.path.join(self.workdir, METRICS_FILENAME), "a", encoding="utf-8")
+        self._metrics_file = open(
+            os.path.join(self.workdir, METRICS_FILENAME), "a", encoding="utf-8"
+        )
         if tensorboard:
-            self._summary_writer = SummaryWriter(logdir=os.path.join(self.workdir, TENSORBOARD_DIRNAME))
+            self._summary_writer = SummaryWriter(
+                logdir=os.path.join(self.workdir, TENSORBOARD_DIRNAME)
+            )
 
     def _active(self) -> bool:
         if self._closed:
@@ -221,5 +231,7 @@ def read_metrics(workdir: str | os.PathLike) -> list[dict]:
             cut_short = line_number == len(lines) and not line.endswith("\n")
             if cut_short:
                 break
-            raise ValueError(f"{path} line {line_number} is not valid JSON: {line.strip()!r}") from error
+            raise ValueError(
+                f"{path} line {line_number} is not valid JSON: {line.strip()!r}"
+            ) from error
     return records

@@ -36,10 +36,25 @@ MAX_MALFORMED_EXAMPLES = 5
 # "l'homme"). Only these are split off, so that words with an inner
 # apostrophe such as "aujourd'hui" stay whole.
 FRENCH_ELIDED_WORDS: tuple[str, ...] = (
-    "jusqu", "lorsqu", "puisqu", "quoiqu", "quelqu", "qu", "c", "d", "j", "l", "m", "n", "s", "t",
+    "jusqu",
+    "lorsqu",
+    "puisqu",
+    "quoiqu",
+    "quelqu",
+    "qu",
+    "c",
+    "d",
+    "j",
+    "l",
+    "m",
+    "n",
+    "s",
+    "t",
 )
 
-_APOSTROPHE_VARIANTS = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "`": "'"})
+_APOSTROPHE_VARIANTS = str.maketrans(
+    {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "`": "'"}
+)
 # Characters that print as nothing: controls, soft hyphen, zero-width
 # spaces and joiners, direction marks, byte order mark.
 _INVISIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f\u00ad\u200b-\u200f\u2060\ufeff]")
@@ -56,7 +71,9 @@ _TOKEN_PATTERNS = {
 
 def _check_language(language: str) -> None:
     if language not in SUPPORTED_LANGUAGES:
-        raise ValueError(f"unsupported language {language!r}; supported languages are {SUPPORTED_LANGUAGES}")
+        raise ValueError(
+            f"unsupported language {language!r}; supported languages are {SUPPORTED_LANGUAGES}"
+        )
 
 
 def tokenize_words(text: str, *, language: str) -> str:
@@ -134,7 +151,9 @@ def _check_max_pairs(max_pairs: int | None) -> None:
         raise ValueError(f"max_pairs must be a positive int or None, got {max_pairs!r}")
 
 
-def _decoded_lines(path: pathlib.Path, stats: ReadStats, missing_hint: str = "") -> Iterator[tuple[int, str]]:
+def _decoded_lines(
+    path: pathlib.Path, stats: ReadStats, missing_hint: str = ""
+) -> Iterator[tuple[int, str]]:
     """Yields (line_number, text) for each UTF-8 line; counts every line and the undecodable ones."""
     if not path.is_file():
         raise FileNotFoundError(f"corpus file not found: {path}{missing_hint}")
@@ -201,7 +220,8 @@ def read_tsv(
         columns = line.split("\t")
         if len(columns) < needed_columns:
             stats.note_malformed(
-                line_number, f"expected at least {needed_columns} tab-separated columns, found {len(columns)}"
+                line_number,
+                f"expected at least {needed_columns} tab-separated columns, found {len(columns)}",
             )
             continue
         source = tokenize_words(columns[source_column], language=source_language)
@@ -321,14 +341,18 @@ def read_ding(
     stats = ReadStats()
     pairs: list[SentencePair] = []
     seen: set[tuple[str, str]] = set()
-    lines = _decoded_lines(path, stats, missing_hint=" (install the dictionary with: apt-get install trans-de-en)")
+    lines = _decoded_lines(
+        path, stats, missing_hint=" (install the dictionary with: apt-get install trans-de-en)"
+    )
     for line_number, line in lines:
         if not line.strip() or line.startswith("#"):
             stats.empty += 1
             continue
         sides = line.split(" :: ")
         if len(sides) != 2:
-            stats.note_malformed(line_number, f"expected one ' :: ' separator, found {len(sides) - 1}")
+            stats.note_malformed(
+                line_number, f"expected one ' :: ' separator, found {len(sides) - 1}"
+            )
             continue
         german_entries, english_entries = sides[0].split(" | "), sides[1].split(" | ")
         if len(german_entries) != len(english_entries):
@@ -339,7 +363,10 @@ def read_ding(
             continue
         for german_entry, english_entry in zip(german_entries, english_entries):
             for german, english in _ding_sentence_pairs(german_entry, english_entry, min_words):
-                german, english = tokenize_words(german, language="de"), tokenize_words(english, language="en")
+                german, english = (
+                    tokenize_words(german, language="de"),
+                    tokenize_words(english, language="en"),
+                )
                 if (german, english) in seen:
                     stats.duplicates += 1
                     continue
@@ -403,7 +430,9 @@ def load_tfds(
     if source_key is None or target_key is None:
         supervised_keys = tfds.builder(name, data_dir=data_dir).info.supervised_keys
         if not supervised_keys or len(supervised_keys) != 2:
-            raise ValueError(f"dataset {name!r} has no (source, target) supervised keys; pass source_key and target_key")
+            raise ValueError(
+                f"dataset {name!r} has no (source, target) supervised keys; pass source_key and target_key"
+            )
         source_key = source_key or supervised_keys[0]
         target_key = target_key or supervised_keys[1]
     _check_language(source_key)

@@ -18,124 +18,133 @@ from experiments.translation.model import BOS, EOS, PAD, Seq2Seq
 
 @functools.partial(jax.jit, static_argnames=("model", "max_steps"))
 def greedy_decode(model: Seq2Seq, params, source, *, max_steps: int):
-  """Greedy decoding.
+    """Greedy decoding.
 
-  Args:
-    model: the Seq2Seq module (static).
-    params: its variables.
-    source: `[batch, S]` ids.
-    max_steps: number of target tokens to produce (EOS included).
+    Args:
+      model: the Seq2Seq module (static).
+      params: its variables.
+      source: `[batch, S]` ids.
+      max_steps: number of target tokens to produce (EOS included).
 
-  Returns:
-    (tokens `[batch, max_steps]` (PAD after EOS), weights `[batch, max_steps, S]`).
-  """
-  memory, carry = model.apply(params, source, method=Seq2Seq.encode)
-  batch = source.shape[0]
+    Returns:
+      (tokens `[batch, max_steps]` (PAD after EOS), weights `[batch, max_steps, S]`).
+    """
+    memory, carry = model.apply(params, source, method=Seq2Seq.encode)
+    batch = source.shape[0]
 
-  def step(state, _):
-    carry, token, finished = state
-    carry, (logits, weights) = model.apply(params, carry, token, memory,
-                                           method=Seq2Seq.decode_step)
-    next_token = jnp.where(finished, PAD, jnp.argmax(logits, -1)).astype(jnp.int32)
-    finished = finished | (next_token == EOS)
-    return (carry, next_token, finished), (next_token, weights)
+    def step(state, _):
+        carry, token, finished = state
+        carry, (logits, weights) = model.apply(
+            params, carry, token, memory, method=Seq2Seq.decode_step
+        )
+        next_token = jnp.where(finished, PAD, jnp.argmax(logits, -1)).astype(jnp.int32)
+        finished = finished | (next_token == EOS)
+        return (carry, next_token, finished), (next_token, weights)
 
-  initial = (carry, jnp.full((batch,), BOS, jnp.int32), jnp.zeros((batch,), bool))
-  _, (tokens, weights) = jax.lax.scan(step, initial, None, length=max_steps)
-  return tokens.T, weights.transpose(1, 0, 2)
+    initial = (carry, jnp.full((batch,), BOS, jnp.int32), jnp.zeros((batch,), bool))
+    _, (tokens, weights) = jax.lax.scan(step, initial, None, length=max_steps)
+    return tokens.T, weights.transpose(1, 0, 2)
 
 
 def _gather_beams(tree, indices, batch, beams):
-  """Selects beams: tree leaves `[batch * beams, ...]`, indices `[batch, beams]`."""
+    """Selects beams: tree leaves `[batch * beams, ...]`, indices `[batch, beams]`."""
 
-  def gather(x):
-    x = x.reshape(batch, beams, *x.shape[1:])
-    x = jnp.take_along_axis(x, indices.reshape(batch, beams, *([1] * (x.ndim - 2))), 1)
-    return x.reshape(batch * beams, *x.shape[2:])
+    def gather(x):
+        x = x.reshape(batch, beams, *x.shape[1:])
+        x = jnp.take_along_axis(x, indices.reshape(batch, beams, *([1] * (x.ndim - 2))), 1)
+        return x.reshape(batch * beams, *x.shape[2:])
 
-  return jax.tree.map(gather, tree)
+    return jax.tree.map(gather, tree)
 
 
 @functools.partial(jax.jit, static_argnames=("model", "max_steps", "beam_size"))
-def beam_search(model: Seq2Seq, params, source, *, max_steps: int,
-                beam_size: int, length_penalty: float = 0.0):
-  """Beam search.
+def beam_search(
+    model: Seq2Seq, params, source, *, max_steps: int, beam_size: int, length_penalty: float = 0.0
+):
+    """Beam search.
 
-  Hypotheses are ranked by log-probability / length**length_penalty (0: plain
-  log-probability). With beam_size 1 this is greedy decoding.
+    Hypotheses are ranked by log-probability / length**length_penalty (0: plain
+    log-probability). With beam_size 1 this is greedy decoding.
 
-  Returns:
-    (tokens `[batch, max_steps]`, weights `[batch, max_steps, S]`, scores `[batch]`)
-    of the best hypothesis per sentence.
-  """
-  batch, source_len = source.shape
-  memory, carry = model.apply(params, source, method=Seq2Seq.encode)
-  repeat = lambda x: jnp.repeat(x, beam_size, axis=0)
-  memory, carry = jax.tree.map(repeat, memory), jax.tree.map(repeat, carry)
+    Returns:
+      (tokens `[batch, max_steps]`, weights `[batch, max_steps, S]`, scores `[batch]`)
+      of the best hypothesis per sentence.
+    """
+    batch, source_len = source.shape
+    memory, carry = model.apply(params, source, method=Seq2Seq.encode)
+    repeat = lambda x: jnp.repeat(x, beam_size, axis=0)
+    memory, carry = jax.tree.map(repeat, memory), jax.tree.map(repeat, carry)
 
-  # Only the first beam is live at the start, so beams do not duplicate.
-  log_probs = jnp.tile(jnp.array([0.0] + [-jnp.inf] * (beam_size - 1)), (batch, 1))
-  state = dict(
-      carry=carry,
-      token=jnp.full((batch * beam_size,), BOS, jnp.int32),
-      log_probs=log_probs,
-      finished=jnp.zeros((batch, beam_size), bool),
-      lengths=jnp.zeros((batch, beam_size), jnp.int32),
-      tokens=jnp.zeros((batch, beam_size, max_steps), jnp.int32),
-      weights=jnp.zeros((batch, beam_size, max_steps, source_len), jnp.float32),
-  )
+    # Only the first beam is live at the start, so beams do not duplicate.
+    log_probs = jnp.tile(jnp.array([0.0] + [-jnp.inf] * (beam_size - 1)), (batch, 1))
+    state = dict(
+        carry=carry,
+        token=jnp.full((batch * beam_size,), BOS, jnp.int32),
+        log_probs=log_probs,
+        finished=jnp.zeros((batch, beam_size), bool),
+        lengths=jnp.zeros((batch, beam_size), jnp.int32),
+        tokens=jnp.zeros((batch, beam_size, max_steps), jnp.int32),
+        weights=jnp.zeros((batch, beam_size, max_steps, source_len), jnp.float32),
+    )
 
-  def step(state, t):
-    carry, (logits, weights) = model.apply(params, state["carry"], state["token"],
-                                           memory, method=Seq2Seq.decode_step)
-    vocab = logits.shape[-1]
-    step_log_probs = jax.nn.log_softmax(logits.astype(jnp.float32)).reshape(
-        batch, beam_size, vocab)
-    # A finished hypothesis can only continue with PAD, at no cost.
-    pad_only = jnp.full((vocab,), -jnp.inf).at[PAD].set(0.0)
-    step_log_probs = jnp.where(state["finished"][..., None], pad_only, step_log_probs)
-    candidates = (state["log_probs"][..., None] + step_log_probs).reshape(batch, -1)
-    new_log_probs, flat = jax.lax.top_k(candidates, beam_size)
-    beam, token = flat // vocab, (flat % vocab).astype(jnp.int32)
+    def step(state, t):
+        carry, (logits, weights) = model.apply(
+            params, state["carry"], state["token"], memory, method=Seq2Seq.decode_step
+        )
+        vocab = logits.shape[-1]
+        step_log_probs = jax.nn.log_softmax(logits.astype(jnp.float32)).reshape(
+            batch, beam_size, vocab
+        )
+        # A finished hypothesis can only continue with PAD, at no cost.
+        pad_only = jnp.full((vocab,), -jnp.inf).at[PAD].set(0.0)
+        step_log_probs = jnp.where(state["finished"][..., None], pad_only, step_log_probs)
+        candidates = (state["log_probs"][..., None] + step_log_probs).reshape(batch, -1)
+        new_log_probs, flat = jax.lax.top_k(candidates, beam_size)
+        beam, token = flat // vocab, (flat % vocab).astype(jnp.int32)
 
-    pick = lambda x: jnp.take_along_axis(x, beam, axis=1)
-    pick_rows = lambda x: jnp.take_along_axis(
-        x, beam.reshape(batch, beam_size, *([1] * (x.ndim - 2))), axis=1)
-    was_finished = pick(state["finished"])
-    tokens = pick_rows(state["tokens"]).at[:, :, t].set(token)
-    all_weights = pick_rows(state["weights"]).at[:, :, t].set(
-        pick_rows(weights.reshape(batch, beam_size, source_len)))
-    return dict(
-        carry=_gather_beams(carry, beam, batch, beam_size),
-        token=token.reshape(-1),
-        log_probs=new_log_probs,
-        finished=was_finished | (token == EOS),
-        lengths=pick(state["lengths"]) + (~was_finished).astype(jnp.int32),
-        tokens=tokens,
-        weights=all_weights,
-    ), None
+        pick = lambda x: jnp.take_along_axis(x, beam, axis=1)
+        pick_rows = lambda x: jnp.take_along_axis(
+            x, beam.reshape(batch, beam_size, *([1] * (x.ndim - 2))), axis=1
+        )
+        was_finished = pick(state["finished"])
+        tokens = pick_rows(state["tokens"]).at[:, :, t].set(token)
+        all_weights = (
+            pick_rows(state["weights"])
+            .at[:, :, t]
+            .set(pick_rows(weights.reshape(batch, beam_size, source_len)))
+        )
+        return dict(
+            carry=_gather_beams(carry, beam, batch, beam_size),
+            token=token.reshape(-1),
+            log_probs=new_log_probs,
+            finished=was_finished | (token == EOS),
+            lengths=pick(state["lengths"]) + (~was_finished).astype(jnp.int32),
+            tokens=tokens,
+            weights=all_weights,
+        ), None
 
-  state, _ = jax.lax.scan(step, state, jnp.arange(max_steps))
-  scores = state["log_probs"] / jnp.maximum(state["lengths"], 1) ** length_penalty
-  best = jnp.argmax(scores, axis=1)
-  take = lambda x: jnp.take_along_axis(
-      x, best.reshape(batch, 1, *([1] * (x.ndim - 2))), axis=1)[:, 0]
-  return take(state["tokens"]), take(state["weights"]), take(scores[..., None])[:, 0]
+    state, _ = jax.lax.scan(step, state, jnp.arange(max_steps))
+    scores = state["log_probs"] / jnp.maximum(state["lengths"], 1) ** length_penalty
+    best = jnp.argmax(scores, axis=1)
+    take = lambda x: jnp.take_along_axis(x, best.reshape(batch, 1, *([1] * (x.ndim - 2))), axis=1)[
+        :, 0
+    ]
+    return take(state["tokens"]), take(state["weights"]), take(scores[..., None])[:, 0]
 
 
 def max_decode_steps(source_width: int, max_length: int) -> int:
-  """A target budget for a batch: generous for reordering, capped by max_length."""
-  return int(min(max_length + 1, 2 * source_width + 8))
+    """A target budget for a batch: generous for reordering, capped by max_length."""
+    return int(min(max_length + 1, 2 * source_width + 8))
 
 
 def strip(tokens: np.ndarray) -> list[list[int]]:
-  """`[batch, T]` ids -> per sentence, the ids before the first EOS."""
-  sentences = []
-  for row in np.asarray(tokens):
-    ids = []
-    for token in row:
-      if token in (EOS, PAD):
-        break
-      ids.append(int(token))
-    sentences.append(ids)
-  return sentences
+    """`[batch, T]` ids -> per sentence, the ids before the first EOS."""
+    sentences = []
+    for row in np.asarray(tokens):
+        ids = []
+        for token in row:
+            if token in (EOS, PAD):
+                break
+            ids.append(int(token))
+        sentences.append(ids)
+    return sentences

@@ -181,7 +181,9 @@ def _load_toy(data_config: ml_collections.ConfigDict, stats: dict) -> dict[str, 
     builder_config = tfds_builder.toy_translation_config(**config_values)
     start = time.perf_counter()
     builder = tfds_builder.ToyTranslation(
-        data_dir=_required(data_config, "data_dir"), config=builder_config, file_format="array_record"
+        data_dir=_required(data_config, "data_dir"),
+        config=builder_config,
+        file_format="array_record",
     )
     stats["reused_prepared"] = builder.is_prepared()
     builder.download_and_prepare()
@@ -290,8 +292,12 @@ def collate(
     """
     if len(examples) > batch_size:
         raise ValueError(f"{len(examples)} examples do not fit in batch_size={batch_size}")
-    source_width = _round_up(max((len(e.source_ids) + 1 for e in examples), default=1), length_multiple)
-    target_width = _round_up(max((len(e.target_ids) + 1 for e in examples), default=1), length_multiple)
+    source_width = _round_up(
+        max((len(e.source_ids) + 1 for e in examples), default=1), length_multiple
+    )
+    target_width = _round_up(
+        max((len(e.target_ids) + 1 for e in examples), default=1), length_multiple
+    )
     source = np.full((batch_size, source_width), PAD_ID, np.int32)
     target_input = np.full((batch_size, target_width), PAD_ID, np.int32)
     target_output = np.full((batch_size, target_width), PAD_ID, np.int32)
@@ -305,7 +311,12 @@ def collate(
         target_output[row, :target_length] = example.target_ids
         target_output[row, target_length] = EOS_ID
         index[row] = example.index
-    return {"source": source, "target_input": target_input, "target_output": target_output, "index": index}
+    return {
+        "source": source,
+        "target_input": target_input,
+        "target_output": target_output,
+        "index": index,
+    }
 
 
 def _check_batching(batch_size: int, length_multiple: int) -> None:
@@ -330,9 +341,15 @@ def eval_batches(
     rows whose "index" is -1 (they must be masked out of metrics).
     """
     _check_batching(batch_size, length_multiple)
-    encoded, truncation = encode_pairs(pairs, source_tokenizer, target_tokenizer, max_length=max_length)
+    encoded, truncation = encode_pairs(
+        pairs, source_tokenizer, target_tokenizer, max_length=max_length
+    )
     batches = [
-        collate(encoded[start : start + batch_size], batch_size=batch_size, length_multiple=length_multiple)
+        collate(
+            encoded[start : start + batch_size],
+            batch_size=batch_size,
+            length_multiple=length_multiple,
+        )
         for start in range(0, len(encoded), batch_size)
     ]
     return batches, truncation
@@ -343,7 +360,9 @@ def _sorted_window_batches(
 ) -> list[list[EncodedPair]]:
     """Splits a window of shuffled examples into batches of similar lengths."""
     by_length = sorted(window, key=lambda e: (len(e.source_ids), len(e.target_ids), e.index))
-    batches = [by_length[start : start + batch_size] for start in range(0, len(by_length), batch_size)]
+    batches = [
+        by_length[start : start + batch_size] for start in range(0, len(by_length), batch_size)
+    ]
     # Visit the batches of a window in random order: in length order the model
     # would see a short-to-long sawtooth every window.
     order = np.random.default_rng([seed, window_index]).permutation(len(batches))
@@ -397,7 +416,9 @@ def train_iterator(
         raise ValueError(f"bucket_window_batches must be >= 0, got {bucket_window_batches}")
     if not pairs:
         raise ValueError("cannot iterate over an empty training split")
-    encoded, truncation = encode_pairs(pairs, source_tokenizer, target_tokenizer, max_length=max_length)
+    encoded, truncation = encode_pairs(
+        pairs, source_tokenizer, target_tokenizer, max_length=max_length
+    )
     make_batch = functools.partial(collate, batch_size=batch_size, length_multiple=length_multiple)
     # The examples are in memory already, so reading threads would only
     # contend for the GIL.

@@ -165,7 +165,9 @@ def by_length(
         )
     edges = [int(edge) for edge in bucket_edges]
     if not edges or any(a >= b for a, b in zip(edges, edges[1:])):
-        raise ValueError(f"bucket_edges must be non-empty and strictly increasing, got {list(bucket_edges)}")
+        raise ValueError(
+            f"bucket_edges must be non-empty and strictly increasing, got {list(bucket_edges)}"
+        )
     lengths = np.asarray(source_lengths, dtype=np.int64)
     if lengths.size and lengths.min() < edges[0]:
         raise ValueError(
@@ -262,10 +264,14 @@ def attention_to_links(
         or weights that are not 2-D.
     """
     if method not in ATTENTION_TO_LINKS_METHODS:
-        raise ValueError(f"unknown method {method!r}; valid methods are {ATTENTION_TO_LINKS_METHODS}")
+        raise ValueError(
+            f"unknown method {method!r}; valid methods are {ATTENTION_TO_LINKS_METHODS}"
+        )
     weights = np.asarray(weights)
     if weights.ndim != 2:
-        raise ValueError(f"weights must be a [target_len, source_len] array, got shape {weights.shape}")
+        raise ValueError(
+            f"weights must be a [target_len, source_len] array, got shape {weights.shape}"
+        )
     if method == "threshold" and threshold is None:
         raise ValueError("method 'threshold' needs a threshold value, got threshold=None")
     if method == "argmax" and threshold is not None:
@@ -283,7 +289,9 @@ def _piece_to_word_matrix(word_of_piece: Sequence[int], name: str) -> np.ndarray
     """One-hot float matrix [num_pieces, num_words] mapping pieces to words."""
     word_ids = np.asarray(word_of_piece, dtype=np.int64)
     if word_ids.ndim != 1:
-        raise ValueError(f"{name} must be a flat sequence of word indices, got shape {word_ids.shape}")
+        raise ValueError(
+            f"{name} must be a flat sequence of word indices, got shape {word_ids.shape}"
+        )
     if word_ids.size == 0:
         return np.zeros((0, 0))
     if word_ids.min() < 0:
@@ -291,7 +299,9 @@ def _piece_to_word_matrix(word_of_piece: Sequence[int], name: str) -> np.ndarray
     num_words = int(word_ids.max()) + 1
     missing = sorted(set(range(num_words)) - set(word_ids.tolist()))
     if missing:
-        raise ValueError(f"{name} gives no piece to words {missing}; every word index up to {num_words - 1} needs one")
+        raise ValueError(
+            f"{name} gives no piece to words {missing}; every word index up to {num_words - 1} needs one"
+        )
     one_hot = np.zeros((word_ids.size, num_words))
     one_hot[np.arange(word_ids.size), word_ids] = 1.0
     return one_hot

@@ -220,7 +220,9 @@ def example_to_pair(example: Mapping[str, object]) -> SentencePair:
     )
 
 
-def prepare_toy_translation(data_dir: str, config: ToyTranslationConfig | None = None) -> ToyTranslation:
+def prepare_toy_translation(
+    data_dir: str, config: ToyTranslationConfig | None = None
+) -> ToyTranslation:
     """Prepares the corpus under `data_dir` (unless already there); returns the builder.
 
     Args:

@@ -89,7 +89,9 @@ def _checked_ids(ids: Iterable[int], vocab_size: int) -> list[int]:
     checked = [int(token_id) for token_id in ids]
     for token_id in checked:
         if not 0 <= token_id < vocab_size:
-            raise ValueError(f"token id {token_id} is out of range; valid ids are 0..{vocab_size - 1}")
+            raise ValueError(
+                f"token id {token_id} is out of range; valid ids are 0..{vocab_size - 1}"
+            )
     return checked
 
 
@@ -136,10 +138,12 @@ class WordVocabulary:
                 f"a word vocabulary must start with the special tokens {SPECIAL_TOKENS}, "
                 f"got {tuple(self.words[: len(SPECIAL_TOKENS)])}"
             )
-        regular_words = self.words[len(SPECIAL_TOKENS):]
+        regular_words = self.words[len(SPECIAL_TOKENS) :]
         # Special-token strings occurring in text are ordinary unknown words,
         # so they are deliberately absent from the lookup table.
-        id_of_word = {word: index for index, word in enumerate(regular_words, start=len(SPECIAL_TOKENS))}
+        id_of_word = {
+            word: index for index, word in enumerate(regular_words, start=len(SPECIAL_TOKENS))
+        }
         if len(id_of_word) != len(regular_words) or set(regular_words) & set(SPECIAL_TOKENS):
             raise ValueError("a word vocabulary must not repeat a word or a special token")
         if any(not word or word != word.strip() or " " in word for word in regular_words):
@@ -147,7 +151,9 @@ class WordVocabulary:
         object.__setattr__(self, "_id_of_word", id_of_word)
 
     @classmethod
-    def build(cls, texts: Iterable[str], *, max_size: int = 10000, min_count: int = 1) -> WordVocabulary:
+    def build(
+        cls, texts: Iterable[str], *, max_size: int = 10000, min_count: int = 1
+    ) -> WordVocabulary:
         """Builds a vocabulary of the most frequent words.
 
         Args:
@@ -204,7 +210,10 @@ class WordVocabulary:
         return list(range(len(_checked_ids(ids, self.vocab_size))))
 
     def save(self, path: str | os.PathLike) -> None:
-        _write_json(path, {"kind": "word", "format_version": _FILE_FORMAT_VERSION, "words": list(self.words)})
+        _write_json(
+            path,
+            {"kind": "word", "format_version": _FILE_FORMAT_VERSION, "words": list(self.words)},
+        )
 
 
 class SentencePieceTokenizer:
@@ -217,7 +226,12 @@ class SentencePieceTokenizer:
     def __init__(self, model_proto: bytes):
         """Wraps a serialized sentencepiece model (bytes of its ModelProto)."""
         processor = sentencepiece.SentencePieceProcessor(model_proto=model_proto)
-        expected = {PAD_ID: processor.pad_id(), BOS_ID: processor.bos_id(), EOS_ID: processor.eos_id(), UNK_ID: processor.unk_id()}
+        expected = {
+            PAD_ID: processor.pad_id(),
+            BOS_ID: processor.bos_id(),
+            EOS_ID: processor.eos_id(),
+            UNK_ID: processor.unk_id(),
+        }
         if any(expected_id != actual_id for expected_id, actual_id in expected.items()):
             raise ValueError(
                 f"sentencepiece model has special ids pad/bos/eos/unk = {list(expected.values())}, "
@@ -248,9 +262,13 @@ class SentencePieceTokenizer:
             (too small).
         """
         if model_type not in SENTENCEPIECE_MODEL_TYPES:
-            raise ValueError(f"unknown model_type {model_type!r}; valid types are {SENTENCEPIECE_MODEL_TYPES}")
+            raise ValueError(
+                f"unknown model_type {model_type!r}; valid types are {SENTENCEPIECE_MODEL_TYPES}"
+            )
         if vocab_size <= len(SPECIAL_TOKENS):
-            raise ValueError(f"vocab_size={vocab_size} leaves no room besides the {len(SPECIAL_TOKENS)} special tokens")
+            raise ValueError(
+                f"vocab_size={vocab_size} leaves no room besides the {len(SPECIAL_TOKENS)} special tokens"
+            )
         model_writer = io.BytesIO()
         try:
             sentencepiece.SentencePieceTrainer.train(
@@ -258,8 +276,14 @@ class SentencePieceTokenizer:
                 model_writer=model_writer,
                 vocab_size=vocab_size,
                 model_type=model_type,
-                pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, unk_id=UNK_ID,
-                pad_piece=PAD_TOKEN, bos_piece=BOS_TOKEN, eos_piece=EOS_TOKEN, unk_piece=UNK_TOKEN,
+                pad_id=PAD_ID,
+                bos_id=BOS_ID,
+                eos_id=EOS_ID,
+                unk_id=UNK_ID,
+                pad_piece=PAD_TOKEN,
+                bos_piece=BOS_TOKEN,
+                eos_piece=EOS_TOKEN,
+                unk_piece=UNK_TOKEN,
                 # Texts are already normalized by corpora.tokenize_words; the
                 # identity rule keeps decode(encode(text)) == text.
                 normalization_rule_name="identity",
@@ -356,15 +380,21 @@ def load_tokenizer(path: str | os.PathLike) -> WordVocabulary | SentencePieceTok
     kind = payload.get("kind")
     version = payload.get("format_version")
     if version != _FILE_FORMAT_VERSION:
-        raise ValueError(f"{path} has tokenizer format_version {version!r}; this code reads version {_FILE_FORMAT_VERSION}")
+        raise ValueError(
+            f"{path} has tokenizer format_version {version!r}; this code reads version {_FILE_FORMAT_VERSION}"
+        )
     if kind == "word":
         return WordVocabulary(words=tuple(payload["words"]))
     if kind == "sentencepiece":
         return SentencePieceTokenizer(base64.b64decode(payload["model_proto_base64"]))
-    raise ValueError(f"{path} holds a tokenizer of unknown kind {kind!r}; valid kinds are {TOKENIZER_KINDS}")
+    raise ValueError(
+        f"{path} holds a tokenizer of unknown kind {kind!r}; valid kinds are {TOKENIZER_KINDS}"
+    )
 
 
-def make_tokenizer(kind: str, texts: Iterable[str], *, vocab_size: int) -> WordVocabulary | SentencePieceTokenizer:
+def make_tokenizer(
+    kind: str, texts: Iterable[str], *, vocab_size: int
+) -> WordVocabulary | SentencePieceTokenizer:
     """Builds a tokenizer of the given kind from training texts.
 
     Args:
@@ -378,4 +408,3 @@ def make_tokenizer(kind: str, texts: Iterable[str], *, vocab_size: int) -> WordV
     if kind == "sentencepiece":
         return SentencePieceTokenizer.train(texts, vocab_size=vocab_size)
     raise ValueError(f"unknown tokenizer kind {kind!r}; valid kinds are {TOKENIZER_KINDS}")
-

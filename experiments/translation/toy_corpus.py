@@ -38,7 +38,7 @@ import itertools
 import random
 import types
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 # ---------------------------------------------------------------------------
 # Public data types.
@@ -83,7 +83,7 @@ class PrepPhrase:
     """
 
     preposition: str
-    object: Union["NounPhrase", Pronoun]
+    object: NounPhrase | Pronoun
 
 
 @dataclasses.dataclass(slots=True)
@@ -107,7 +107,7 @@ class NounPhrase:
     plural: bool = False
     adjectives: tuple[str, ...] = ()
     modifier: PrepPhrase | None = None
-    relative: "RelativeClause | None" = None
+    relative: RelativeClause | None = None
 
 
 @dataclasses.dataclass(slots=True)
@@ -167,7 +167,7 @@ class Sentence:
     conjunctions: list[str] = dataclasses.field(default_factory=list)
 
 
-Argument = Union[NounPhrase, Pronoun]
+Argument = NounPhrase | Pronoun
 
 # ---------------------------------------------------------------------------
 # Lexicon. Noun categories: P person, A animal, F food, D drink, T thing,
@@ -217,62 +217,190 @@ def _french_plural(word: str) -> str:
 
 _NOUN_SPECS = {
     "P": (
-        "man/men homme m", "woman/women femme f", "boy garçon m", "girl fille f",
-        "child/children enfant m", "baby bébé m", "teacher professeur m", "doctor médecin m",
-        "student étudiant m", "friend ami m", "brother frère m", "sister sœur f",
-        "father père m", "mother mère f", "son fils m", "daughter fille f", "king roi m",
-        "queen reine f", "neighbor voisin m", "baker boulanger m", "actor acteur m",
-        "actress actrice f", "uncle oncle m", "aunt tante f",
-        "grandfather grand-père/grands-pères m", "grandmother grand-mère/grands-mères f",
-        "singer chanteur m", "waiter serveur m", "farmer fermier m", "writer écrivain m",
-        "lawyer avocat m", "pilot pilote m", "artist artiste m", "soldier soldat m",
-        "prince prince m", "princess princesse f", "guest invité m",
+        "man/men homme m",
+        "woman/women femme f",
+        "boy garçon m",
+        "girl fille f",
+        "child/children enfant m",
+        "baby bébé m",
+        "teacher professeur m",
+        "doctor médecin m",
+        "student étudiant m",
+        "friend ami m",
+        "brother frère m",
+        "sister sœur f",
+        "father père m",
+        "mother mère f",
+        "son fils m",
+        "daughter fille f",
+        "king roi m",
+        "queen reine f",
+        "neighbor voisin m",
+        "baker boulanger m",
+        "actor acteur m",
+        "actress actrice f",
+        "uncle oncle m",
+        "aunt tante f",
+        "grandfather grand-père/grands-pères m",
+        "grandmother grand-mère/grands-mères f",
+        "singer chanteur m",
+        "waiter serveur m",
+        "farmer fermier m",
+        "writer écrivain m",
+        "lawyer avocat m",
+        "pilot pilote m",
+        "artist artiste m",
+        "soldier soldat m",
+        "prince prince m",
+        "princess princesse f",
+        "guest invité m",
     ),
     "A": (
-        "dog chien m", "cat chat m", "bird oiseau m", "horse cheval m", "cow vache f",
-        "mouse/mice souris f", "rabbit lapin m", "duck canard m", "elephant éléphant m",
-        "lion lion m", "pig cochon m", "hen poule f", "frog grenouille f", "bear ours m",
-        "wolf/wolves loup m", "fox renard m", "monkey singe m", "snake serpent m",
-        "spider araignée f", "bee abeille f", "tiger tigre m", "goat chèvre f",
-        "turtle tortue f", "whale baleine f", "butterfly papillon m",
+        "dog chien m",
+        "cat chat m",
+        "bird oiseau m",
+        "horse cheval m",
+        "cow vache f",
+        "mouse/mice souris f",
+        "rabbit lapin m",
+        "duck canard m",
+        "elephant éléphant m",
+        "lion lion m",
+        "pig cochon m",
+        "hen poule f",
+        "frog grenouille f",
+        "bear ours m",
+        "wolf/wolves loup m",
+        "fox renard m",
+        "monkey singe m",
+        "snake serpent m",
+        "spider araignée f",
+        "bee abeille f",
+        "tiger tigre m",
+        "goat chèvre f",
+        "turtle tortue f",
+        "whale baleine f",
+        "butterfly papillon m",
     ),
     "F": (
-        "apple pomme f", "bread pain m", "cake gâteau m", "cheese fromage m", "egg œuf m",
-        "orange orange f", "banana banane f", "soup soupe f", "tomato/tomatoes tomate f",
-        "carrot carotte f", "strawberry fraise f", "lemon citron m", "pear poire f",
-        "sandwich sandwich/sandwichs m", "pizza pizza f", "cookie biscuit m", "salad salade f",
+        "apple pomme f",
+        "bread pain m",
+        "cake gâteau m",
+        "cheese fromage m",
+        "egg œuf m",
+        "orange orange f",
+        "banana banane f",
+        "soup soupe f",
+        "tomato/tomatoes tomate f",
+        "carrot carotte f",
+        "strawberry fraise f",
+        "lemon citron m",
+        "pear poire f",
+        "sandwich sandwich/sandwichs m",
+        "pizza pizza f",
+        "cookie biscuit m",
+        "salad salade f",
     ),
     "D": (
-        "coffee café m", "tea thé m", "juice jus m", "wine vin m", "beer bière f",
+        "coffee café m",
+        "tea thé m",
+        "juice jus m",
+        "wine vin m",
+        "beer bière f",
         "lemonade limonade f",
     ),
     "T": (
-        "car voiture f", "table table f", "chair chaise f", "door porte f",
-        "window fenêtre f", "key clé f", "bag sac m", "box boîte f", "phone téléphone m",
-        "computer ordinateur m", "pen stylo m", "cup tasse f", "glass verre m",
-        "plate assiette f", "bottle bouteille f", "hat chapeau m", "shirt chemise f",
-        "dress robe f", "shoe chaussure f", "coat manteau m", "bicycle vélo m", "boat bateau m",
-        "ball ballon m", "photo photo f", "flower fleur f", "tree arbre m",
-        "umbrella parapluie m", "lamp lampe f", "clock horloge f", "mirror miroir m",
-        "knife/knives couteau m", "spoon cuillère f", "fork fourchette f", "gift cadeau m",
-        "guitar guitare f", "piano piano m", "train train m", "bus bus m", "plane avion m",
-        "ticket billet m", "toy jouet m", "bed lit m", "ring bague f", "candle bougie f",
+        "car voiture f",
+        "table table f",
+        "chair chaise f",
+        "door porte f",
+        "window fenêtre f",
+        "key clé f",
+        "bag sac m",
+        "box boîte f",
+        "phone téléphone m",
+        "computer ordinateur m",
+        "pen stylo m",
+        "cup tasse f",
+        "glass verre m",
+        "plate assiette f",
+        "bottle bouteille f",
+        "hat chapeau m",
+        "shirt chemise f",
+        "dress robe f",
+        "shoe chaussure f",
+        "coat manteau m",
+        "bicycle vélo m",
+        "boat bateau m",
+        "ball ballon m",
+        "photo photo f",
+        "flower fleur f",
+        "tree arbre m",
+        "umbrella parapluie m",
+        "lamp lampe f",
+        "clock horloge f",
+        "mirror miroir m",
+        "knife/knives couteau m",
+        "spoon cuillère f",
+        "fork fourchette f",
+        "gift cadeau m",
+        "guitar guitare f",
+        "piano piano m",
+        "train train m",
+        "bus bus m",
+        "plane avion m",
+        "ticket billet m",
+        "toy jouet m",
+        "bed lit m",
+        "ring bague f",
+        "candle bougie f",
     ),
     "X": (
-        "book livre m", "letter lettre f", "newspaper journal m", "story histoire f",
-        "poem poème m", "magazine magazine m", "map carte f",
+        "book livre m",
+        "letter lettre f",
+        "newspaper journal m",
+        "story histoire f",
+        "poem poème m",
+        "magazine magazine m",
+        "map carte f",
     ),
     "M": ("song chanson f", "melody mélodie f"),
     "L": (
-        "house maison f", "garden jardin m", "park parc m", "school école f", "city ville f",
-        "village village m", "market marché m", "store magasin m", "street rue f",
-        "forest forêt f", "beach plage f", "church église f", "hospital hôpital m",
-        "hotel hôtel m", "station gare f", "kitchen cuisine f", "bedroom chambre f",
-        "office bureau m", "library bibliothèque f", "museum musée m",
-        "restaurant restaurant m", "river rivière f", "lake lac m", "mountain montagne f",
-        "bridge pont m", "island île f", "farm ferme f", "castle château m",
-        "apartment appartement m", "university université f", "bank banque f",
-        "airport aéroport m", "theater théâtre m", "bakery boulangerie f", "zoo zoo m",
+        "house maison f",
+        "garden jardin m",
+        "park parc m",
+        "school école f",
+        "city ville f",
+        "village village m",
+        "market marché m",
+        "store magasin m",
+        "street rue f",
+        "forest forêt f",
+        "beach plage f",
+        "church église f",
+        "hospital hôpital m",
+        "hotel hôtel m",
+        "station gare f",
+        "kitchen cuisine f",
+        "bedroom chambre f",
+        "office bureau m",
+        "library bibliothèque f",
+        "museum musée m",
+        "restaurant restaurant m",
+        "river rivière f",
+        "lake lac m",
+        "mountain montagne f",
+        "bridge pont m",
+        "island île f",
+        "farm ferme f",
+        "castle château m",
+        "apartment appartement m",
+        "university université f",
+        "bank banque f",
+        "airport aéroport m",
+        "theater théâtre m",
+        "bakery boulangerie f",
+        "zoo zoo m",
     ),
 }
 
@@ -391,7 +519,18 @@ class _Verb(NamedTuple):
     destination: bool  # needs a "to" phrase: "il est allé" alone is not French
 
 
-_STATIC_PREPOSITIONS = ("in", "on", "under", "near", "behind", "in front of", "at", "with", "without", "for")
+_STATIC_PREPOSITIONS = (
+    "in",
+    "on",
+    "under",
+    "near",
+    "behind",
+    "in front of",
+    "at",
+    "with",
+    "without",
+    "for",
+)
 
 
 def _verb(
@@ -458,50 +597,160 @@ _VERB_LIST = (
     # Transitive verbs.
     _verb("love", "aimer", "P", _ANYTHING, stative=True),
     _verb("hate", "détester", "P", _ANYTHING, stative=True),
-    _verb("see", "voir", "PA", _ANYTHING, past="saw", present="vois vois voit voyons voient",
-          future="verr", participle="vu", stative=True),
+    _verb(
+        "see",
+        "voir",
+        "PA",
+        _ANYTHING,
+        past="saw",
+        present="vois vois voit voyons voient",
+        future="verr",
+        participle="vu",
+        stative=True,
+    ),
     _verb("watch", "regarder", "PA", "PATL"),
-    _verb("eat", "manger", "PA", "F", past="ate", present="mange manges mange mangeons mangent",
-          optional=True),
-    _verb("drink", "boire", "PA", "D", past="drank", present="bois bois boit buvons boivent",
-          future="boir", participle="bu", optional=True),
+    _verb(
+        "eat",
+        "manger",
+        "PA",
+        "F",
+        past="ate",
+        present="mange manges mange mangeons mangent",
+        optional=True,
+    ),
+    _verb(
+        "drink",
+        "boire",
+        "PA",
+        "D",
+        past="drank",
+        present="bois bois boit buvons boivent",
+        future="boir",
+        participle="bu",
+        optional=True,
+    ),
     # "read" has the same present and past form, so it has no past tense here.
-    _verb("read", "lire", "P", "X", past="read", present="lis lis lit lisons lisent", future="lir",
-          participle="lu", optional=True, tenses=("present", "future")),
-    _verb("write", "écrire", "P", "XM", past="wrote", present="écris écris écrit écrivons écrivent",
-          future="écrir", participle="écrit", optional=True),
-    _verb("buy", "acheter", "P", "AFDTX", past="bought",
-          present="achète achètes achète achetons achètent", future="achèter"),
+    _verb(
+        "read",
+        "lire",
+        "P",
+        "X",
+        past="read",
+        present="lis lis lit lisons lisent",
+        future="lir",
+        participle="lu",
+        optional=True,
+        tenses=("present", "future"),
+    ),
+    _verb(
+        "write",
+        "écrire",
+        "P",
+        "XM",
+        past="wrote",
+        present="écris écris écrit écrivons écrivent",
+        future="écrir",
+        participle="écrit",
+        optional=True,
+    ),
+    _verb(
+        "buy",
+        "acheter",
+        "P",
+        "AFDTX",
+        past="bought",
+        present="achète achètes achète achetons achètent",
+        future="achèter",
+    ),
     _verb("sell", "vendre", "P", "AFDTXL", past="sold"),
     _verb("find", "trouver", "PA", "PAFTXL", past="found"),
     _verb("lose", "perdre", "P", "TX", past="lost"),
-    _verb("take", "prendre", "P", "FDTX", past="took", present="prends prends prend prenons prennent",
-          future="prendr", participle="pris"),
-    _verb("open", "ouvrir", "P", "TX", present="ouvre ouvres ouvre ouvrons ouvrent", participle="ouvert"),
+    _verb(
+        "take",
+        "prendre",
+        "P",
+        "FDTX",
+        past="took",
+        present="prends prends prend prenons prennent",
+        future="prendr",
+        participle="pris",
+    ),
+    _verb(
+        "open",
+        "ouvrir",
+        "P",
+        "TX",
+        present="ouvre ouvres ouvre ouvrons ouvrent",
+        participle="ouvert",
+    ),
     _verb("close", "fermer", "P", "TX"),
     _verb("wash", "laver", "P", "TAF"),
-    _verb("paint", "peindre", "P", "TL", present="peins peins peint peignons peignent",
-          future="peindr", participle="peint", optional=True),
-    _verb("build", "construire", "P", "TL", past="built",
-          present="construis construis construit construisons construisent", future="construir",
-          participle="construit"),
+    _verb(
+        "paint",
+        "peindre",
+        "P",
+        "TL",
+        present="peins peins peint peignons peignent",
+        future="peindr",
+        participle="peint",
+        optional=True,
+    ),
+    _verb(
+        "build",
+        "construire",
+        "P",
+        "TL",
+        past="built",
+        present="construis construis construit construisons construisent",
+        future="construir",
+        participle="construit",
+    ),
     _verb("visit", "visiter", "P", "L"),
-    _verb("call", "appeler", "P", "PA", present="appelle appelles appelle appelons appellent",
-          future="appeller"),
+    _verb(
+        "call",
+        "appeler",
+        "P",
+        "PA",
+        present="appelle appelles appelle appelons appellent",
+        future="appeller",
+    ),
     _verb("help", "aider", "PA", "P"),
-    _verb("know", "connaître", "P", "PL", past="knew",
-          present="connais connais connaît connaissons connaissent", future="connaîtr",
-          participle="connu", stative=True),
+    _verb(
+        "know",
+        "connaître",
+        "P",
+        "PL",
+        past="knew",
+        present="connais connais connaît connaissons connaissent",
+        future="connaîtr",
+        participle="connu",
+        stative=True,
+    ),
     _verb("meet", "rencontrer", "P", "P", past="met"),
     _verb("wait for", "attendre", "PA", "PAT"),
     _verb("look for", "chercher", "PA", "PAFTXL"),
     _verb("listen to", "écouter", "PA", "PAM"),
     _verb("hear", "entendre", "PA", "PAM", past="heard", stative=True),
-    _verb("follow", "suivre", "PA", "PA", present="suis suis suit suivons suivent", future="suivr",
-          participle="suivi"),
-    _verb("understand", "comprendre", "P", "PX", past="understood",
-          present="comprends comprends comprend comprenons comprennent", future="comprendr",
-          participle="compris", stative=True),
+    _verb(
+        "follow",
+        "suivre",
+        "PA",
+        "PA",
+        present="suis suis suit suivons suivent",
+        future="suivr",
+        participle="suivi",
+    ),
+    _verb(
+        "understand",
+        "comprendre",
+        "P",
+        "PX",
+        past="understood",
+        present="comprends comprends comprend comprenons comprennent",
+        future="comprendr",
+        participle="compris",
+        stative=True,
+    ),
     _verb("forget", "oublier", "P", "PTX", past="forgot"),
     _verb("carry", "porter", "P", "FDTX"),
     _verb("kiss", "embrasser", "P", "PA"),
@@ -513,23 +762,57 @@ _VERB_LIST = (
     _verb("choose", "choisir", "P", _ANYTHING, past="chose"),
     _verb("catch", "attraper", "PA", "AT", past="caught"),
     _verb("cook", "cuisiner", "P", "F", optional=True),
-    _verb("prefer", "préférer", "P", _ANYTHING, past="preferred",
-          present="préfère préfères préfère préférons préfèrent", stative=True),
-    _verb("want", "vouloir", "PA", "AFDTXL", present="veux veux veut voulons veulent", future="voudr",
-          participle="voulu", stative=True),
-    _verb("clean", "nettoyer", "P", "TL", present="nettoie nettoies nettoie nettoyons nettoient",
-          future="nettoier"),
+    _verb(
+        "prefer",
+        "préférer",
+        "P",
+        _ANYTHING,
+        past="preferred",
+        present="préfère préfères préfère préférons préfèrent",
+        stative=True,
+    ),
+    _verb(
+        "want",
+        "vouloir",
+        "PA",
+        "AFDTXL",
+        present="veux veux veut voulons veulent",
+        future="voudr",
+        participle="voulu",
+        stative=True,
+    ),
+    _verb(
+        "clean",
+        "nettoyer",
+        "P",
+        "TL",
+        present="nettoie nettoies nettoie nettoyons nettoient",
+        future="nettoier",
+    ),
     _verb("sing", "chanter", "P", "M", past="sang", optional=True),
     _verb("push", "pousser", "P", "PT"),
     _verb("fill", "remplir", "P", "T"),
     _verb("finish", "finir", "P", "FDX"),
     _verb("study", "étudier", "P", "X", optional=True),
     # Intransitive verbs conjugated with "avoir".
-    _verb("sleep", "dormir", "PA", past="slept", present="dors dors dort dormons dorment",
-          participle="dormi"),
+    _verb(
+        "sleep",
+        "dormir",
+        "PA",
+        past="slept",
+        present="dors dors dort dormons dorment",
+        participle="dormi",
+    ),
     _verb("work", "travailler", "P"),
-    _verb("run", "courir", "PA", past="ran", present="cours cours court courons courent",
-          future="courr", participle="couru"),
+    _verb(
+        "run",
+        "courir",
+        "PA",
+        past="ran",
+        present="cours cours court courons courent",
+        future="courr",
+        participle="couru",
+    ),
     _verb("walk", "marcher", "PA"),
     _verb("swim", "nager", "PA", past="swam", present="nage nages nage nageons nagent"),
     _verb("dance", "danser", "P"),
@@ -537,19 +820,60 @@ _VERB_LIST = (
     _verb("cry", "pleurer", "PA"),
     _verb("play", "jouer", "PA"),
     _verb("speak", "parler", "P", past="spoke"),
-    _verb("smile", "sourire", "P", present="souris souris sourit sourions sourient", future="sourir",
-          participle="souri"),
+    _verb(
+        "smile",
+        "sourire",
+        "P",
+        present="souris souris sourit sourions sourient",
+        future="sourir",
+        participle="souri",
+    ),
     _verb("travel", "voyager", "P", present="voyage voyages voyage voyageons voyagent"),
     # Intransitive verbs conjugated with "être": the participle agrees with the subject.
-    _verb("go", "aller", "PA", past="went", present="vais vas va allons vont", future="ir",
-          participle="allé", auxiliary="être", prepositions=("to", "with"), destination=True),
-    _verb("come", "venir", "PA", past="came", present="viens viens vient venons viennent",
-          future="viendr", participle="venu", auxiliary="être", prepositions=("to", "from", "with")),
-    _verb("return", "revenir", "PA", present="reviens reviens revient revenons reviennent",
-          future="reviendr", participle="revenu", auxiliary="être", prepositions=("to", "from", "with")),
+    _verb(
+        "go",
+        "aller",
+        "PA",
+        past="went",
+        present="vais vas va allons vont",
+        future="ir",
+        participle="allé",
+        auxiliary="être",
+        prepositions=("to", "with"),
+        destination=True,
+    ),
+    _verb(
+        "come",
+        "venir",
+        "PA",
+        past="came",
+        present="viens viens vient venons viennent",
+        future="viendr",
+        participle="venu",
+        auxiliary="être",
+        prepositions=("to", "from", "with"),
+    ),
+    _verb(
+        "return",
+        "revenir",
+        "PA",
+        present="reviens reviens revient revenons reviennent",
+        future="reviendr",
+        participle="revenu",
+        auxiliary="être",
+        prepositions=("to", "from", "with"),
+    ),
     _verb("arrive", "arriver", "PA", auxiliary="être", prepositions=("at", "from", "with")),
-    _verb("leave", "partir", "PA", past="left", present="pars pars part partons partent",
-          participle="parti", auxiliary="être", prepositions=("from", "with", "without")),
+    _verb(
+        "leave",
+        "partir",
+        "PA",
+        past="left",
+        present="pars pars part partons partent",
+        participle="parti",
+        auxiliary="être",
+        prepositions=("from", "with", "without"),
+    ),
     _verb("stay", "rester", "PA", auxiliary="être"),
     _verb("fall", "tomber", "PA", past="fell", auxiliary="être"),
 )
@@ -570,29 +894,33 @@ class _Preposition(NamedTuple):
     takes_pronoun: bool
 
 
-def _preposition(english: str, french: str, categories: str, takes_pronoun: bool = False) -> _Preposition:
+def _preposition(
+    english: str, french: str, categories: str, takes_pronoun: bool = False
+) -> _Preposition:
     words = tuple((w, "d'" if w == "de" else None) for w in french.split())
     return _Preposition(tuple(english.split()), words, categories, takes_pronoun)
 
 
-_PREPOSITIONS = types.MappingProxyType({
-    " ".join(p.english): p
-    for p in (
-        _preposition("in", "dans", "L"),
-        _preposition("on", "sur", "TL"),
-        _preposition("under", "sous", "TL"),
-        _preposition("near", "près de", "PATL", takes_pronoun=True),
-        _preposition("behind", "derrière", "PATL", takes_pronoun=True),
-        _preposition("in front of", "devant", "PATL", takes_pronoun=True),
-        _preposition("at", "à", "L"),
-        _preposition("with", "avec", "PA", takes_pronoun=True),
-        _preposition("without", "sans", "PA", takes_pronoun=True),
-        _preposition("for", "pour", "P", takes_pronoun=True),
-        _preposition("to", "à", "L"),
-        _preposition("from", "de", "L"),
-        _preposition("of", "de", "P"),
-    )
-})
+_PREPOSITIONS = types.MappingProxyType(
+    {
+        " ".join(p.english): p
+        for p in (
+            _preposition("in", "dans", "L"),
+            _preposition("on", "sur", "TL"),
+            _preposition("under", "sous", "TL"),
+            _preposition("near", "près de", "PATL", takes_pronoun=True),
+            _preposition("behind", "derrière", "PATL", takes_pronoun=True),
+            _preposition("in front of", "devant", "PATL", takes_pronoun=True),
+            _preposition("at", "à", "L"),
+            _preposition("with", "avec", "PA", takes_pronoun=True),
+            _preposition("without", "sans", "PA", takes_pronoun=True),
+            _preposition("for", "pour", "P", takes_pronoun=True),
+            _preposition("to", "à", "L"),
+            _preposition("from", "de", "L"),
+            _preposition("of", "de", "P"),
+        )
+    }
+)
 _NOUN_MODIFIER_PREPOSITIONS = ("in", "on", "under", "near", "behind", "in front of", "with", "of")
 _COMPLEMENT_PREPOSITIONS = ("in", "on", "under", "near", "behind", "in front of", "at", "with")
 _BE_MODIFIER_PREPOSITIONS = ("in", "at", "near")
@@ -608,14 +936,16 @@ class _PronounForms(NamedTuple):
     disjunctive: str  # after a preposition
 
 
-_PRONOUNS = types.MappingProxyType({
-    "i": _PronounForms("me", 0, "m", False, "je", "me", "moi"),
-    "you": _PronounForms("you", 1, "m", False, "tu", "te", "toi"),
-    "he": _PronounForms("him", 2, "m", False, "il", "le", "lui"),
-    "she": _PronounForms("her", 2, "f", False, "elle", "la", "elle"),
-    "we": _PronounForms("us", 3, "m", True, "nous", "nous", "nous"),
-    "they": _PronounForms("them", 4, "m", True, "ils", "les", "eux"),
-})
+_PRONOUNS = types.MappingProxyType(
+    {
+        "i": _PronounForms("me", 0, "m", False, "je", "me", "moi"),
+        "you": _PronounForms("you", 1, "m", False, "tu", "te", "toi"),
+        "he": _PronounForms("him", 2, "m", False, "il", "le", "lui"),
+        "she": _PronounForms("her", 2, "f", False, "elle", "la", "elle"),
+        "we": _PronounForms("us", 3, "m", True, "nous", "nous", "nous"),
+        "they": _PronounForms("them", 4, "m", True, "ils", "les", "eux"),
+    }
+)
 
 
 class _Determiner(NamedTuple):
@@ -631,21 +961,23 @@ def _possessive(english: str, masculine: str, feminine: str, plural: str) -> _De
     return _Determiner(english, english, (masculine, feminine, plural), (None, masculine), False)
 
 
-_DETERMINERS = types.MappingProxyType({
-    "the": _Determiner("the", "the", ("le", "la", "les"), ("l'", "l'"), True),
-    "a": _Determiner("a", "some", ("un", "une", "des"), (None, None), True),
-    "this": _Determiner("this", "these", ("ce", "cette", "ces"), ("cet", None), False),
-    "my": _possessive("my", "mon", "ma", "mes"),
-    "your": _possessive("your", "ton", "ta", "tes"),
-    "his": _possessive("his", "son", "sa", "ses"),
-    "her": _possessive("her", "son", "sa", "ses"),
-    "our": _Determiner("our", "our", ("notre", "notre", "nos"), (None, None), False),
-    "their": _Determiner("their", "their", ("leur", "leur", "leurs"), (None, None), False),
-    "two": _Determiner(None, "two", ("deux",) * 3, (None, None), False),
-    "three": _Determiner(None, "three", ("trois",) * 3, (None, None), False),
-    "four": _Determiner(None, "four", ("quatre",) * 3, (None, None), False),
-    "five": _Determiner(None, "five", ("cinq",) * 3, (None, None), False),
-})
+_DETERMINERS = types.MappingProxyType(
+    {
+        "the": _Determiner("the", "the", ("le", "la", "les"), ("l'", "l'"), True),
+        "a": _Determiner("a", "some", ("un", "une", "des"), (None, None), True),
+        "this": _Determiner("this", "these", ("ce", "cette", "ces"), ("cet", None), False),
+        "my": _possessive("my", "mon", "ma", "mes"),
+        "your": _possessive("your", "ton", "ta", "tes"),
+        "his": _possessive("his", "son", "sa", "ses"),
+        "her": _possessive("her", "son", "sa", "ses"),
+        "our": _Determiner("our", "our", ("notre", "notre", "nos"), (None, None), False),
+        "their": _Determiner("their", "their", ("leur", "leur", "leurs"), (None, None), False),
+        "two": _Determiner(None, "two", ("deux",) * 3, (None, None), False),
+        "three": _Determiner(None, "three", ("trois",) * 3, (None, None), False),
+        "four": _Determiner(None, "four", ("quatre",) * 3, (None, None), False),
+        "five": _Determiner(None, "five", ("cinq",) * 3, (None, None), False),
+    }
+)
 
 
 class _Adverb(NamedTuple):
@@ -658,28 +990,38 @@ class _Adverb(NamedTuple):
 _FREQUENCY_ADVERBS = types.MappingProxyType(
     {"often": "souvent", "always": "toujours", "sometimes": "parfois"}
 )
-_ADVERBS = types.MappingProxyType({
-    " ".join(english): _Adverb(english, french, tenses, manner)
-    for english, french, tenses, manner in (
-        (("today",), ("aujourd'hui",), TENSES, False),
-        (("yesterday",), ("hier",), ("past",), False),
-        (("tomorrow",), ("demain",), ("future",), False),
-        (("now",), ("maintenant",), ("present",), False),
-        (("tonight",), ("ce", "soir"), ("present", "future"), False),
-        (("every", "day"), ("tous", "les", "jours"), ("present", "past"), False),
-        (("here",), ("ici",), TENSES, False),
-        (("there",), ("là",), TENSES, False),
-        (("quickly",), ("rapidement",), TENSES, True),
-        (("slowly",), ("lentement",), TENSES, True),
-        (("early",), ("tôt",), TENSES, True),
-        (("late",), ("tard",), TENSES, True),
-    )
-})
+_ADVERBS = types.MappingProxyType(
+    {
+        " ".join(english): _Adverb(english, french, tenses, manner)
+        for english, french, tenses, manner in (
+            (("today",), ("aujourd'hui",), TENSES, False),
+            (("yesterday",), ("hier",), ("past",), False),
+            (("tomorrow",), ("demain",), ("future",), False),
+            (("now",), ("maintenant",), ("present",), False),
+            (("tonight",), ("ce", "soir"), ("present", "future"), False),
+            (("every", "day"), ("tous", "les", "jours"), ("present", "past"), False),
+            (("here",), ("ici",), TENSES, False),
+            (("there",), ("là",), TENSES, False),
+            (("quickly",), ("rapidement",), TENSES, True),
+            (("slowly",), ("lentement",), TENSES, True),
+            (("early",), ("tôt",), TENSES, True),
+            (("late",), ("tard",), TENSES, True),
+        )
+    }
+)
 
-_CONJUNCTIONS = types.MappingProxyType({
-    "and": ("et",), "but": ("mais",), "or": ("ou",), "so": ("donc",), "because": ("parce", "que"),
-    "when": ("quand",), "while": ("pendant", "que"), "if": ("si",),
-})
+_CONJUNCTIONS = types.MappingProxyType(
+    {
+        "and": ("et",),
+        "but": ("mais",),
+        "or": ("ou",),
+        "so": ("donc",),
+        "because": ("parce", "que"),
+        "when": ("quand",),
+        "while": ("pendant", "que"),
+        "if": ("si",),
+    }
+)
 
 # ---------------------------------------------------------------------------
 # Rendering: descriptions -> SentencePair.
@@ -713,7 +1055,9 @@ def _render_pronoun(pronoun: Pronoun, en: list[str], position: str) -> tuple[lis
     index = len(en)
     if position == "subject":
         en.append(pronoun.person)
-        return [(forms.french_subject, (index,), "j'" if pronoun.person == "i" else None, False)], forms
+        return [
+            (forms.french_subject, (index,), "j'" if pronoun.person == "i" else None, False)
+        ], forms
     en.append(forms.english_object)
     if position == "clitic":
         elided = forms.clitic[0] + "'" if forms.clitic in ("me", "te", "le", "la") else None
@@ -727,7 +1071,11 @@ def _split_adjectives(noun_phrase: NounPhrase) -> tuple[_Adjective | None, _Adje
     entries = [_lookup(_ADJECTIVES, word, "adjective") for word in noun_phrase.adjectives]
     preposed = [a for a in entries if a.preposed]
     postposed = [a for a in entries if not a.preposed]
-    if len(preposed) > 1 or len(postposed) > 1 or (entries and len(entries) == 2 and not entries[0].preposed):
+    if (
+        len(preposed) > 1
+        or len(postposed) > 1
+        or (entries and len(entries) == 2 and not entries[0].preposed)
+    ):
         raise ValueError(
             f"adjectives {noun_phrase.adjectives!r}: at most one adjective French places before the "
             f"noun, then at most one it places after it"
@@ -747,7 +1095,11 @@ def _render_noun_phrase(noun_phrase: NounPhrase, en: list[str]) -> tuple[list, _
     noun_word = noun.english_plural if plural else noun.english
     english_det = determiner.english_plural if plural else determiner.english
     first_word = noun_phrase.adjectives[0] if noun_phrase.adjectives else noun_word
-    if english_det == "a" and first_word[0] in "aeiou" and first_word not in _ENGLISH_CONSONANT_SOUND:
+    if (
+        english_det == "a"
+        and first_word[0] in "aeiou"
+        and first_word not in _ENGLISH_CONSONANT_SOUND
+    ):
         english_det = "an"
 
     det_index = len(en)
@@ -789,8 +1141,12 @@ def _render_noun_phrase(noun_phrase: NounPhrase, en: list[str]) -> tuple[list, _
     if noun_phrase.relative is not None:
         relative = noun_phrase.relative
         if relative.gap not in ("subject", "object"):
-            raise ValueError(f"relative clause gap {relative.gap!r}; valid values: 'object', 'subject'")
-        items += _render_clause(relative.clause, en, relative.gap, _Antecedent(agreement, is_person))
+            raise ValueError(
+                f"relative clause gap {relative.gap!r}; valid values: 'object', 'subject'"
+            )
+        items += _render_clause(
+            relative.clause, en, relative.gap, _Antecedent(agreement, is_person)
+        )
     return items, agreement, is_person
 
 
@@ -819,8 +1175,9 @@ def _agree(participle: str, agreement: _Agreement) -> str:
     return participle
 
 
-def _render_clause(clause: Clause, en: list[str], gap: str | None = None,
-                   antecedent: _Antecedent | None = None) -> list:
+def _render_clause(
+    clause: Clause, en: list[str], gap: str | None = None, antecedent: _Antecedent | None = None
+) -> list:
     """Renders one clause; `gap` and `antecedent` are set for relative clauses."""
     if clause.tense not in TENSES:
         raise ValueError(f"tense {clause.tense!r}; valid values: {', '.join(TENSES)}")
@@ -833,8 +1190,9 @@ def _render_clause(clause: Clause, en: list[str], gap: str | None = None,
     return items
 
 
-def _render_clause_subject(clause: Clause, en: list[str], gap: str | None,
-                           antecedent: _Antecedent | None) -> tuple[list, _Agreement]:
+def _render_clause_subject(
+    clause: Clause, en: list[str], gap: str | None, antecedent: _Antecedent | None
+) -> tuple[list, _Agreement]:
     """Renders the subject, or the relative pronoun, and returns what the verb agrees with."""
     if gap == "subject":
         if clause.subject is not None:
@@ -850,8 +1208,10 @@ def _render_clause_subject(clause: Clause, en: list[str], gap: str | None,
         subject_items, forms = _render_pronoun(subject, en, "subject")
         return items + subject_items, _Agreement(forms.person, forms.gender, forms.plural)
     if not isinstance(subject, NounPhrase):
-        raise ValueError(f"clause subject {subject!r}; valid values: a Pronoun or a NounPhrase "
-                         f"(None only in a relative clause with gap='subject')")
+        raise ValueError(
+            f"clause subject {subject!r}; valid values: a Pronoun or a NounPhrase "
+            f"(None only in a relative clause with gap='subject')"
+        )
     subject_items, agreement, _ = _render_noun_phrase(subject, en)
     return items + subject_items, agreement
 
@@ -874,8 +1234,13 @@ def _english_auxiliary(en: list[str], auxiliary: str | None, clause: Clause) -> 
     return _Auxiliary(*indices)
 
 
-def _french_verb_group(clause: Clause, english: _Auxiliary, finite: tuple, clitic_items: list = (),
-                       participle: tuple | None = None) -> list:
+def _french_verb_group(
+    clause: Clause,
+    english: _Auxiliary,
+    finite: tuple,
+    clitic_items: list = (),
+    participle: tuple | None = None,
+) -> list:
     """Arranges "[ne] [object pronoun] finite-verb [pas] [frequency adverb] [participle]"."""
     items = []
     if english.negation is not None:
@@ -903,18 +1268,27 @@ def _render_be(clause: Clause, en: list[str], agreement: _Agreement) -> list:
         finite = (_ETRE_FUTURE[person], (english.auxiliary, len(en) - 1), None, False)
     else:
         past = clause.tense == "past"
-        english = _english_auxiliary(en, (_ENGLISH_BE_PAST if past else _ENGLISH_BE_PRESENT)[person], clause)
+        english = _english_auxiliary(
+            en, (_ENGLISH_BE_PAST if past else _ENGLISH_BE_PRESENT)[person], clause
+        )
         finite = ((_ETRE_IMPERFECT if past else _ETRE)[person], (english.auxiliary,), None, False)
     return _french_verb_group(clause, english, finite)
 
 
-def _render_verb(clause: Clause, en: list[str], agreement: _Agreement, gap: str | None,
-                 antecedent: _Antecedent | None) -> list:
+def _render_verb(
+    clause: Clause,
+    en: list[str],
+    agreement: _Agreement,
+    gap: str | None,
+    antecedent: _Antecedent | None,
+) -> list:
     """Renders the verb group and the direct object of a clause whose verb is not "be"."""
     verb = _lookup(_VERBS, clause.verb, "verb")
     tense, person = clause.tense, agreement.person
     if tense not in verb.tenses:
-        raise ValueError(f"tense {tense!r} for verb {clause.verb!r}; valid values: {', '.join(verb.tenses)}")
+        raise ValueError(
+            f"tense {tense!r} for verb {clause.verb!r}; valid values: {', '.join(verb.tenses)}"
+        )
     if clause.complement is not None:
         raise ValueError(f"verb {clause.verb!r} takes no complement; only 'be' does")
     if verb.destination and not any(m.preposition == "to" for m in clause.modifiers):
@@ -929,7 +1303,9 @@ def _render_verb(clause: Clause, en: list[str], agreement: _Agreement, gap: str 
         first_word = verb.english[0]
     else:
         english = _english_auxiliary(en, None, clause)  # only "often", before the verb
-        first_word = verb.past if tense == "past" else verb.third if person == 2 else verb.english[0]
+        first_word = (
+            verb.past if tense == "past" else verb.third if person == 2 else verb.english[0]
+        )
     verb_start = len(en)
     en.append(first_word)
     en.extend(verb.english[1:])
@@ -939,27 +1315,42 @@ def _render_verb(clause: Clause, en: list[str], agreement: _Agreement, gap: str 
     if tense == "past":
         # "saw" carries both the tense and the meaning; "did" only the tense.
         finite_links = verb_indices[:1] if english.auxiliary is None else (english.auxiliary,)
-        finite = ((_AVOIR if verb.auxiliary == "avoir" else _ETRE)[person], finite_links, None, False)
+        finite = (
+            (_AVOIR if verb.auxiliary == "avoir" else _ETRE)[person],
+            finite_links,
+            None,
+            False,
+        )
         # With "être" the participle agrees with the subject; with "avoir", with a
         # direct object placed before it ("je l' ai vue", "la voiture qu' il a achetée").
         target = agreement if verb.auxiliary == "être" else preceding_object or _MASCULINE_SINGULAR
         participle = (_agree(verb.participle, target), verb_indices, None, False)
     else:
-        finite_links = verb_indices if english.auxiliary is None else verb_indices + (english.auxiliary,)
-        finite = ((verb.future if tense == "future" else verb.present)[person], finite_links, None, False)
+        finite_links = (
+            verb_indices if english.auxiliary is None else verb_indices + (english.auxiliary,)
+        )
+        finite = (
+            (verb.future if tense == "future" else verb.present)[person],
+            finite_links,
+            None,
+            False,
+        )
         participle = None
     return _french_verb_group(clause, english, finite, clitic_items, participle) + object_items
 
 
-def _render_object(clause: Clause, verb: _Verb, en: list[str], gap: str | None,
-                   antecedent: _Antecedent | None) -> tuple[list, list, _Agreement | None]:
+def _render_object(
+    clause: Clause, verb: _Verb, en: list[str], gap: str | None, antecedent: _Antecedent | None
+) -> tuple[list, list, _Agreement | None]:
     """Returns (object pronoun items, object noun phrase items, agreement of an object before the verb)."""
     obj = clause.object
     if gap == "object":
         if obj is not None:
             raise ValueError("a relative clause with an object gap must have object=None")
         if not verb.objects:
-            raise ValueError(f"verb {clause.verb!r} takes no object, so it cannot have an object gap")
+            raise ValueError(
+                f"verb {clause.verb!r} takes no object, so it cannot have an object gap"
+            )
         return [], [], antecedent.agreement
     if obj is None:
         if verb.objects and not verb.object_optional:
@@ -1008,11 +1399,17 @@ def _render_adverb(adverb: _Adverb, en: list[str]) -> list:
     return [(word, links, None, False) for word in adverb.french]
 
 
-_CONTRACTIONS = types.MappingProxyType({
-    ("à", "le"): "au", ("à", "les"): "aux", ("de", "le"): "du", ("de", "les"): "des",
-    # "de" + indefinite plural drops the article: "près de maisons", "près de petites maisons".
-    ("de", "des"): "de", ("de", "de"): "de",
-})
+_CONTRACTIONS = types.MappingProxyType(
+    {
+        ("à", "le"): "au",
+        ("à", "les"): "aux",
+        ("de", "le"): "du",
+        ("de", "les"): "des",
+        # "de" + indefinite plural drops the article: "près de maisons", "près de petites maisons".
+        ("de", "des"): "de",
+        ("de", "de"): "de",
+    }
+)
 
 
 def _apply_elision_and_contractions(items: list) -> list[tuple[str, tuple[int, ...]]]:
@@ -1071,8 +1468,11 @@ def render(description: Sentence | Clause) -> SentencePair:
         for source in links:
             targets_of[source].append(target)
     # Visiting sources, then targets, in increasing order yields the links sorted.
-    alignment = tuple((source, target) for source, targets in enumerate(targets_of) for target in targets)
+    alignment = tuple(
+        (source, target) for source, targets in enumerate(targets_of) for target in targets
+    )
     return SentencePair(" ".join(en), " ".join(word for word, _ in words), alignment)
+
 
 # ---------------------------------------------------------------------------
 # English length of descriptions, used to grow sentences to an exact length.
@@ -1147,32 +1547,58 @@ def _index_lexicon():
     adjective_nouns = {a.english: nouns_for(a.categories) for a in _ADJECTIVE_LIST}
     preposition_nouns = {k: nouns_for(p.categories) for k, p in _PREPOSITIONS.items()}
     adjectives_by_category = {
-        c: (tuple(a for a in _ADJECTIVE_LIST if c in a.categories and a.preposed),
-            tuple(a for a in _ADJECTIVE_LIST if c in a.categories and not a.preposed))
+        c: (
+            tuple(a for a in _ADJECTIVE_LIST if c in a.categories and a.preposed),
+            tuple(a for a in _ADJECTIVE_LIST if c in a.categories and not a.preposed),
+        )
         for c in _ANYTHING
     }
     verbs_by_subject = {c: tuple(v for v in _VERB_LIST if c in v.subjects) for c in _ANYTHING}
     verbs_by_object = {c: tuple(v for v in _VERB_LIST if c in v.objects) for c in _ANYTHING}
     return tuple(
         types.MappingProxyType(table)
-        for table in (verb_subject_nouns, verb_object_nouns, adjective_nouns, preposition_nouns,
-                      adjectives_by_category, verbs_by_subject, verbs_by_object)
+        for table in (
+            verb_subject_nouns,
+            verb_object_nouns,
+            adjective_nouns,
+            preposition_nouns,
+            adjectives_by_category,
+            verbs_by_subject,
+            verbs_by_object,
+        )
     ) + (nouns_for(_ANYTHING),)
 
 
-(_VERB_SUBJECT_NOUNS, _VERB_OBJECT_NOUNS, _ADJECTIVE_NOUNS, _PREPOSITION_NOUNS,
- _ADJECTIVES_BY_CATEGORY, _VERBS_BY_SUBJECT, _VERBS_BY_OBJECT, _ALL_NOUNS) = _index_lexicon()
+(
+    _VERB_SUBJECT_NOUNS,
+    _VERB_OBJECT_NOUNS,
+    _ADJECTIVE_NOUNS,
+    _PREPOSITION_NOUNS,
+    _ADJECTIVES_BY_CATEGORY,
+    _VERBS_BY_SUBJECT,
+    _VERBS_BY_OBJECT,
+    _ALL_NOUNS,
+) = _index_lexicon()
 
 # Determiner draws: "the" is the most common, numbers share one share.
 _DETERMINER_DRAWS = (
-    ("the",) * 10 + ("a",) * 5 + ("my", "your", "his", "her", "our", "their") + ("this",) * 2 + ("number",)
+    ("the",) * 10
+    + ("a",) * 5
+    + ("my", "your", "his", "her", "our", "their")
+    + ("this",) * 2
+    + ("number",)
 )
 _NUMBERS = ("two", "three", "four", "five")
 # Adverbs that fit a clause, by (tense, whether the verb is an action: "quickly" needs one).
-_ADVERBS_FOR = types.MappingProxyType({
-    (tense, action): tuple(k for k, a in _ADVERBS.items() if tense in a.tenses and (action or not a.manner))
-    for tense in TENSES for action in (False, True)
-})
+_ADVERBS_FOR = types.MappingProxyType(
+    {
+        (tense, action): tuple(
+            k for k, a in _ADVERBS.items() if tense in a.tenses and (action or not a.manner)
+        )
+        for tense in TENSES
+        for action in (False, True)
+    }
+)
 _CONJUNCTION_KEYS = tuple(_CONJUNCTIONS)
 _MAX_CLAUSE_MODIFIERS = 2
 
@@ -1234,7 +1660,9 @@ def _subject_nouns(clause: Clause) -> tuple[_Noun, ...]:
     return _ALL_NOUNS
 
 
-def _new_noun_phrase(rng: random.Random, nouns: Sequence[_Noun], *, indefinite: bool = True) -> NounPhrase:
+def _new_noun_phrase(
+    rng: random.Random, nouns: Sequence[_Noun], *, indefinite: bool = True
+) -> NounPhrase:
     noun = _pick(rng, nouns)
     determiner = _pick(rng, _DETERMINER_DRAWS)
     while determiner == "a" and not indefinite:
@@ -1246,22 +1674,34 @@ def _new_noun_phrase(rng: random.Random, nouns: Sequence[_Noun], *, indefinite: 
 
 def _new_pronoun(rng: random.Random, subject: Argument | None) -> Pronoun:
     # "i see me" is not what the corpus wants; third persons are fine ("he sees him").
-    avoid = subject.person if isinstance(subject, Pronoun) and subject.person in ("i", "you", "we") else None
+    avoid = (
+        subject.person
+        if isinstance(subject, Pronoun) and subject.person in ("i", "you", "we")
+        else None
+    )
     person = _pick(rng, _PERSONS)
     while person == avoid:
         person = _pick(rng, _PERSONS)
     return Pronoun(person)
 
 
-def _new_argument(rng: random.Random, nouns, categories: str, pronoun_chance: float,
-                  subject: Argument | None = None, *, indefinite: bool = True) -> Argument:
+def _new_argument(
+    rng: random.Random,
+    nouns,
+    categories: str,
+    pronoun_chance: float,
+    subject: Argument | None = None,
+    *,
+    indefinite: bool = True,
+) -> Argument:
     if "P" in categories and rng.random() < pronoun_chance:
         return _new_pronoun(rng, subject)
     return _new_noun_phrase(rng, nouns, indefinite=indefinite)
 
 
-def _draw_clause(rng: random.Random, tenses: Sequence[str], gap: str | None,
-                 antecedent: _Noun | None) -> Clause | None:
+def _draw_clause(
+    rng: random.Random, tenses: Sequence[str], gap: str | None, antecedent: _Noun | None
+) -> Clause | None:
     """Draws a short clause; for relative clauses, one whose gap fits the antecedent noun."""
     if gap == "object":
         verb = _pick(rng, _VERBS_BY_OBJECT[antecedent.category])
@@ -1286,11 +1726,14 @@ def _draw_clause(rng: random.Random, tenses: Sequence[str], gap: str | None,
     modifiers = []
     if verb.destination:
         modifiers.append(PrepPhrase("to", _new_noun_phrase(rng, _PREPOSITION_NOUNS["to"])))
-    return Clause(subject, " ".join(verb.english), obj, tense=_pick(rng, allowed), modifiers=modifiers)
+    return Clause(
+        subject, " ".join(verb.english), obj, tense=_pick(rng, allowed), modifiers=modifiers
+    )
 
 
-def _draw_be_clause(rng: random.Random, tenses: Sequence[str], gap: str | None,
-                    antecedent: _Noun | None) -> Clause:
+def _draw_be_clause(
+    rng: random.Random, tenses: Sequence[str], gap: str | None, antecedent: _Noun | None
+) -> Clause:
     tense = _pick(rng, tenses)
     subject = None
     if rng.random() < 0.7:
@@ -1300,7 +1743,9 @@ def _draw_be_clause(rng: random.Random, tenses: Sequence[str], gap: str | None,
             preposed, postposed = _ADJECTIVES_BY_CATEGORY[antecedent.category]
             adjective = _pick(rng, preposed + postposed)
         if gap != "subject":
-            subject = _new_argument(rng, _ADJECTIVE_NOUNS[adjective.english], adjective.categories, 0.6)
+            subject = _new_argument(
+                rng, _ADJECTIVE_NOUNS[adjective.english], adjective.categories, 0.6
+            )
         return Clause(subject, "be", complement=adjective.english, tense=tense)
     if gap != "subject":
         subject = _new_argument(rng, _ALL_NOUNS, _ANYTHING, 0.6)
@@ -1311,8 +1756,13 @@ def _draw_be_clause(rng: random.Random, tenses: Sequence[str], gap: str | None,
     return Clause(subject, "be", complement=PrepPhrase(preposition, argument), tense=tense)
 
 
-def _new_clause(rng: random.Random, budget: int, tenses: Sequence[str] = TENSES, gap: str | None = None,
-                antecedent: _Noun | None = None) -> tuple[Clause | None, int]:
+def _new_clause(
+    rng: random.Random,
+    budget: int,
+    tenses: Sequence[str] = TENSES,
+    gap: str | None = None,
+    antecedent: _Noun | None = None,
+) -> tuple[Clause | None, int]:
     """A short clause and its English length (with "who/that" for a relative clause).
 
     Returns (None, 0) when no clause of at most `budget` words came up.
@@ -1389,7 +1839,9 @@ def _add_frequency(draft: _Draft, rng: random.Random, budget: int) -> int:
     clause = _pick(rng, draft.clauses)
     if clause.frequency is not None:
         return 0
-    clause.frequency = _pick(rng, ("often", "always") if clause.negated else ("often", "always", "sometimes"))
+    clause.frequency = _pick(
+        rng, ("often", "always") if clause.negated else ("often", "always", "sometimes")
+    )
     return 1
 
 
@@ -1410,8 +1862,14 @@ def _new_prep_phrase(rng, prepositions, subject, budget, *, pronouns: bool) -> P
     preposition = _pick(rng, prepositions)
     target = _PREPOSITIONS[preposition]
     categories = target.categories if pronouns and target.takes_pronoun else ""
-    argument = _new_argument(rng, _PREPOSITION_NOUNS[preposition], categories, 0.3, subject,
-                             indefinite=preposition != "without")
+    argument = _new_argument(
+        rng,
+        _PREPOSITION_NOUNS[preposition],
+        categories,
+        0.3,
+        subject,
+        indefinite=preposition != "without",
+    )
     phrase = PrepPhrase(preposition, argument)
     return phrase if _prep_phrase_length(phrase) <= budget else None
 
@@ -1504,8 +1962,15 @@ def _add_clause(draft: _Draft, rng: random.Random, budget: int) -> int:
 
 
 _EXPANSIONS = (
-    _expand_pronoun, _add_adjective, _negate, _add_frequency, _add_adverb,
-    _add_clause_modifier, _add_noun_modifier, _add_relative, _add_clause,
+    _expand_pronoun,
+    _add_adjective,
+    _negate,
+    _add_frequency,
+    _add_adverb,
+    _add_clause_modifier,
+    _add_noun_modifier,
+    _add_relative,
+    _add_clause,
 )
 # Weights while many words are left, and near the end (when small steps fit best).
 _WEIGHTS_EARLY = tuple(itertools.accumulate((3, 3, 1.5, 1, 1.5, 2.5, 1.5, 2, 3)))
@@ -1549,7 +2014,9 @@ def _check_lengths(min_words: int, max_words: int) -> None:
         raise ValueError(f"max_words={max_words}; valid values: max_words >= min_words={min_words}")
 
 
-def generate(num_pairs: int, *, seed: int, min_words: int = 3, max_words: int = 40) -> list[SentencePair]:
+def generate(
+    num_pairs: int, *, seed: int, min_words: int = 3, max_words: int = 40
+) -> list[SentencePair]:
     """Generates aligned English/French pairs.
 
     Each English sentence length is drawn uniformly from [min_words, max_words],
@@ -1565,8 +2032,9 @@ def generate(num_pairs: int, *, seed: int, min_words: int = 3, max_words: int = 
     return list(itertools.islice(_pairs(random.Random(seed), min_words, max_words), num_pairs))
 
 
-def _unique_pairs(rng: random.Random, size: int, min_words: int, max_words: int,
-                  seen: set[str]) -> list[SentencePair]:
+def _unique_pairs(
+    rng: random.Random, size: int, min_words: int, max_words: int, seen: set[str]
+) -> list[SentencePair]:
     """`size` pairs whose sources are not in `seen`; adds their sources to `seen`."""
     pairs = []
     draws = 0
@@ -1609,7 +2077,10 @@ def make_splits(
         train_max_words, or when too few distinct sentences exist for the sizes.
     """
     sizes = {
-        "train": train_size, "validation": validation_size, "test": test_size, "test_long": test_long_size,
+        "train": train_size,
+        "validation": validation_size,
+        "test": test_size,
+        "test_long": test_long_size,
     }
     for name, size in sizes.items():
         if size < 0:
@@ -1623,7 +2094,9 @@ def make_splits(
     seen: set[str] = set()
     splits = {}
     for name, size in sizes.items():
-        lengths = (train_max_words + 1, long_max_words) if name == "test_long" else (3, train_max_words)
+        lengths = (
+            (train_max_words + 1, long_max_words) if name == "test_long" else (3, train_max_words)
+        )
         rng = random.Random(f"toy-corpus/{seed}/{name}")
         splits[name] = _unique_pairs(rng, size, *lengths, seen)
     return splits
@@ -1650,7 +2123,22 @@ def vocabulary() -> tuple[set[str], set[str]]:
     for adverb in _ADVERBS.values():
         english.update(adverb.english)
 
-    french = {"ne", "n'", "pas", "qui", "que", "qu'", "s'", "de", "d'", "au", "aux", "du", "des", "j'"}
+    french = {
+        "ne",
+        "n'",
+        "pas",
+        "qui",
+        "que",
+        "qu'",
+        "s'",
+        "de",
+        "d'",
+        "au",
+        "aux",
+        "du",
+        "des",
+        "j'",
+    }
     french.update(_AVOIR + _ETRE + _ETRE_IMPERFECT + _ETRE_FUTURE)
     french.update(_FREQUENCY_ADVERBS.values())
     for forms in _PRONOUNS.values():

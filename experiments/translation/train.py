@@ -28,292 +28,429 @@ from flax.training import train_state
 
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.writers import MetricWriter
-from experiments.translation import evaluation
-from experiments.translation import input_pipeline
+from experiments.translation import evaluation, input_pipeline
 from experiments.translation import tokenizers as tokenizers_lib
-from experiments.translation.model import PAD, Seq2Seq, attention_variants
-from experiments.translation.model import load_pretrained_embeddings
+from experiments.translation.model import (
+    PAD,
+    Seq2Seq,
+    attention_variants,
+    load_pretrained_embeddings,
+)
 
 SCHEDULES = ("cosine", "constant", "rsqrt")
 CELLS = ("gru", "lstm")
 
 
 class ConfigError(ValueError):
-  """Bad input found before training starts; launch.py exits with code 2."""
+    """Bad input found before training starts; launch.py exits with code 2."""
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
-  """Checks everything that can be checked without data or compilation."""
-  variants = attention_variants()
-  checks = [
-      (config.model.attention in variants,
-       f"unknown attention variant {config.model.attention!r}; valid: {', '.join(variants)}"),
-      (config.data.name in input_pipeline.DATASET_NAMES,
-       f"unknown dataset {config.data.name!r}; valid: {', '.join(input_pipeline.DATASET_NAMES)}"),
-      (config.data.tokenizer in tokenizers_lib.TOKENIZER_KINDS,
-       f"unknown tokenizer {config.data.tokenizer!r}; valid: "
-       f"{', '.join(tokenizers_lib.TOKENIZER_KINDS)}"),
-      (config.model.cell in CELLS,
-       f"unknown cell {config.model.cell!r}; valid: {', '.join(CELLS)}"),
-      (config.train.schedule in SCHEDULES,
-       f"unknown schedule {config.train.schedule!r}; valid: {', '.join(SCHEDULES)}"),
-      (config.train.steps > 0, f"train.steps must be positive, got {config.train.steps}"),
-      (config.train.batch_size > 0,
-       f"train.batch_size must be positive, got {config.train.batch_size}"),
-      (config.eval.beam_size >= 1, f"eval.beam_size must be >= 1, got {config.eval.beam_size}"),
-      (config.data.max_length >= 1,
-       f"data.max_length must be >= 1, got {config.data.max_length}"),
-      (len(config.model.decoder_sizes) >= 1,
-       f"model.decoder_sizes needs at least one layer, got {config.model.decoder_sizes}"),
-  ]
-  for side in ("source", "target"):
-    size = config.data[f"{side}_vocab_size"]
-    checks.append((size > len(tokenizers_lib.SPECIAL_TOKENS),
-                   f"data.{side}_vocab_size={size} leaves no room for words: the "
-                   f"{len(tokenizers_lib.SPECIAL_TOKENS)} special tokens "
-                   f"{list(tokenizers_lib.SPECIAL_TOKENS)} take that many; use at least "
-                   f"{len(tokenizers_lib.SPECIAL_TOKENS) + 1}"))
-  for ok, message in checks:
-    if not ok:
-      raise ConfigError(message)
-  if config.data.name in ("tsv",) and not os.path.isfile(config.data.path):
-    raise ConfigError(f"corpus file not found: data.path={config.data.path!r}")
-  for side in ("source", "target"):
-    path = config.model[f"{side}_embeddings"]
-    if path and not os.path.isfile(path):
-      raise ConfigError(f"embeddings file not found: model.{side}_embeddings={path!r}")
+    """Checks everything that can be checked without data or compilation."""
+    variants = attention_variants()
+    checks = [
+        (
+            config.model.attention in variants,
+            f"unknown attention variant {config.model.attention!r}; valid: {', '.join(variants)}",
+        ),
+        (
+            config.data.name in input_pipeline.DATASET_NAMES,
+            f"unknown dataset {config.data.name!r}; valid: {', '.join(input_pipeline.DATASET_NAMES)}",
+        ),
+        (
+            config.data.tokenizer in tokenizers_lib.TOKENIZER_KINDS,
+            f"unknown tokenizer {config.data.tokenizer!r}; valid: "
+            f"{', '.join(tokenizers_lib.TOKENIZER_KINDS)}",
+        ),
+        (
+            config.model.cell in CELLS,
+            f"unknown cell {config.model.cell!r}; valid: {', '.join(CELLS)}",
+        ),
+        (
+            config.train.schedule in SCHEDULES,
+            f"unknown schedule {config.train.schedule!r}; valid: {', '.join(SCHEDULES)}",
+        ),
+        (config.train.steps > 0, f"train.steps must be positive, got {config.train.steps}"),
+        (
+            config.train.batch_size > 0,
+            f"train.batch_size must be positive, got {config.train.batch_size}",
+        ),
+        (config.eval.beam_size >= 1, f"eval.beam_size must be >= 1, got {config.eval.beam_size}"),
+        (
+            config.data.max_length >= 1,
+            f"data.max_length must be >= 1, got {config.data.max_length}",
+        ),
+        (
+            len(config.model.decoder_sizes) >= 1,
+            f"model.decoder_sizes needs at least one layer, got {config.model.decoder_sizes}",
+        ),
+    ]
+    for side in ("source", "target"):
+        size = config.data[f"{side}_vocab_size"]
+        checks.append(
+            (
+                size > len(tokenizers_lib.SPECIAL_TOKENS),
+                f"data.{side}_vocab_size={size} leaves no room for words: the "
+                f"{len(tokenizers_lib.SPECIAL_TOKENS)} special tokens "
+                f"{list(tokenizers_lib.SPECIAL_TOKENS)} take that many; use at least "
+                f"{len(tokenizers_lib.SPECIAL_TOKENS) + 1}",
+            )
+        )
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    if config.data.name in ("tsv",) and not os.path.isfile(config.data.path):
+        raise ConfigError(f"corpus file not found: data.path={config.data.path!r}")
+    for side in ("source", "target"):
+        path = config.model[f"{side}_embeddings"]
+        if path and not os.path.isfile(path):
+            raise ConfigError(f"embeddings file not found: model.{side}_embeddings={path!r}")
 
 
 def build_model(config, source_vocab_size: int, target_vocab_size: int) -> Seq2Seq:
-  options = {}
-  if config.model.attention == "additive" and config.model.attention_features:
-    options["features"] = config.model.attention_features
-  return Seq2Seq(
-      source_vocab_size=source_vocab_size, target_vocab_size=target_vocab_size,
-      embedding_size=config.model.embedding_size, encoder_size=config.model.encoder_size,
-      decoder_sizes=tuple(config.model.decoder_sizes), cell=config.model.cell,
-      bidirectional=config.model.bidirectional, attention=config.model.attention,
-      attention_options=tuple(sorted(options.items())), num_heads=config.model.num_heads,
-      input_feeding=config.model.input_feeding, dropout_rate=config.model.dropout_rate)
+    options = {}
+    if config.model.attention == "additive" and config.model.attention_features:
+        options["features"] = config.model.attention_features
+    return Seq2Seq(
+        source_vocab_size=source_vocab_size,
+        target_vocab_size=target_vocab_size,
+        embedding_size=config.model.embedding_size,
+        encoder_size=config.model.encoder_size,
+        decoder_sizes=tuple(config.model.decoder_sizes),
+        cell=config.model.cell,
+        bidirectional=config.model.bidirectional,
+        attention=config.model.attention,
+        attention_options=tuple(sorted(options.items())),
+        num_heads=config.model.num_heads,
+        input_feeding=config.model.input_feeding,
+        dropout_rate=config.model.dropout_rate,
+    )
 
 
 def make_optimizer(train_config) -> optax.GradientTransformation:
-  peak, warmup, steps = train_config.learning_rate, train_config.warmup_steps, train_config.steps
-  warm = optax.linear_schedule(0.0, peak, max(warmup, 1))
-  if train_config.schedule == "cosine":
-    schedule = optax.warmup_cosine_decay_schedule(0.0, peak, max(warmup, 1), max(steps, warmup + 1),
-                                                  end_value=0.01 * peak)
-  elif train_config.schedule == "constant":
-    schedule = optax.join_schedules([warm, optax.constant_schedule(peak)], [warmup])
-  else:  # rsqrt: the Transformer paper's warmup then inverse square root
-    schedule = optax.join_schedules(
-        [warm, lambda count: peak * jnp.sqrt(max(warmup, 1) / (count + max(warmup, 1)))],
-        [warmup])
-  return optax.chain(
-      optax.clip_by_global_norm(train_config.grad_clip_norm),
-      optax.adamw(schedule, weight_decay=train_config.weight_decay))
+    peak, warmup, steps = train_config.learning_rate, train_config.warmup_steps, train_config.steps
+    warm = optax.linear_schedule(0.0, peak, max(warmup, 1))
+    if train_config.schedule == "cosine":
+        schedule = optax.warmup_cosine_decay_schedule(
+            0.0, peak, max(warmup, 1), max(steps, warmup + 1), end_value=0.01 * peak
+        )
+    elif train_config.schedule == "constant":
+        schedule = optax.join_schedules([warm, optax.constant_schedule(peak)], [warmup])
+    else:  # rsqrt: the Transformer paper's warmup then inverse square root
+        schedule = optax.join_schedules(
+            [warm, lambda count: peak * jnp.sqrt(max(warmup, 1) / (count + max(warmup, 1)))],
+            [warmup],
+        )
+    return optax.chain(
+        optax.clip_by_global_norm(train_config.grad_clip_norm),
+        optax.adamw(schedule, weight_decay=train_config.weight_decay),
+    )
 
 
 def cross_entropy(logits, labels, label_smoothing: float):
-  """Summed token cross-entropy with optional label smoothing, and the token count."""
-  vocab = logits.shape[-1]
-  targets = jax.nn.one_hot(labels, vocab)
-  if label_smoothing:
-    targets = targets * (1.0 - label_smoothing) + label_smoothing / vocab
-  mask = labels != PAD
-  losses = optax.softmax_cross_entropy(logits, targets)
-  return jnp.sum(losses * mask), jnp.sum(mask)
+    """Summed token cross-entropy with optional label smoothing, and the token count."""
+    vocab = logits.shape[-1]
+    targets = jax.nn.one_hot(labels, vocab)
+    if label_smoothing:
+        targets = targets * (1.0 - label_smoothing) + label_smoothing / vocab
+    mask = labels != PAD
+    losses = optax.softmax_cross_entropy(logits, targets)
+    return jnp.sum(losses * mask), jnp.sum(mask)
 
 
 def train_step(state: train_state.TrainState, batch, dropout_key, *, label_smoothing: float):
-  """One optimizer step with teacher forcing; returns (state, metrics)."""
-  key = jax.random.fold_in(dropout_key, state.step)
+    """One optimizer step with teacher forcing; returns (state, metrics)."""
+    key = jax.random.fold_in(dropout_key, state.step)
 
-  def loss_fn(params):
-    logits, _ = state.apply_fn({"params": params}, batch["source"], batch["target_input"],
-                               deterministic=False, rngs={"dropout": key})
-    loss_sum, tokens = cross_entropy(logits, batch["target_output"], label_smoothing)
-    correct = jnp.sum((jnp.argmax(logits, -1) == batch["target_output"]) &
-                      (batch["target_output"] != PAD))
-    return loss_sum / tokens, (tokens, correct)
+    def loss_fn(params):
+        logits, _ = state.apply_fn(
+            {"params": params},
+            batch["source"],
+            batch["target_input"],
+            deterministic=False,
+            rngs={"dropout": key},
+        )
+        loss_sum, tokens = cross_entropy(logits, batch["target_output"], label_smoothing)
+        correct = jnp.sum(
+            (jnp.argmax(logits, -1) == batch["target_output"]) & (batch["target_output"] != PAD)
+        )
+        return loss_sum / tokens, (tokens, correct)
 
-  (loss, (tokens, correct)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  state = state.apply_gradients(grads=grads)
-  return state, {"loss": loss, "token_accuracy": correct / tokens,
-                 "grad_norm": optax.global_norm(grads)}
+    (loss, (tokens, correct)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    state = state.apply_gradients(grads=grads)
+    return state, {
+        "loss": loss,
+        "token_accuracy": correct / tokens,
+        "grad_norm": optax.global_norm(grads),
+    }
 
 
 def _prepare(config, workdir):
-  """Data, tokenizers and model: every bad-input error surfaces here."""
-  validate_config(config)
-  try:
-    splits, data_stats = input_pipeline.load_splits(config.data)
-  except (ValueError, FileNotFoundError) as error:
-    raise ConfigError(str(error)) from error
-  if not splits.get("train"):
-    raise ConfigError(f"the training split of {config.data.name!r} is empty")
-  tokenizer_dir = os.path.join(workdir, "tokenizers")
-  if os.path.isdir(tokenizer_dir):  # resuming: keep the vocabulary the checkpoint used
-    source_tok = tokenizers_lib.load_tokenizer(os.path.join(tokenizer_dir, "source"))
-    target_tok = tokenizers_lib.load_tokenizer(os.path.join(tokenizer_dir, "target"))
-  else:
+    """Data, tokenizers and model: every bad-input error surfaces here."""
+    validate_config(config)
     try:
-      source_tok, target_tok = input_pipeline.build_tokenizers(splits["train"], config.data)
-    except ValueError as error:
-      raise ConfigError(str(error)) from error
-    os.makedirs(tokenizer_dir, exist_ok=True)
-    source_tok.save(os.path.join(tokenizer_dir, "source"))
-    target_tok.save(os.path.join(tokenizer_dir, "target"))
-  model = build_model(config, source_tok.vocab_size, target_tok.vocab_size)
-  return splits, data_stats, source_tok, target_tok, model
+        splits, data_stats = input_pipeline.load_splits(config.data)
+    except (ValueError, FileNotFoundError) as error:
+        raise ConfigError(str(error)) from error
+    if not splits.get("train"):
+        raise ConfigError(f"the training split of {config.data.name!r} is empty")
+    tokenizer_dir = os.path.join(workdir, "tokenizers")
+    if os.path.isdir(tokenizer_dir):  # resuming: keep the vocabulary the checkpoint used
+        source_tok = tokenizers_lib.load_tokenizer(os.path.join(tokenizer_dir, "source"))
+        target_tok = tokenizers_lib.load_tokenizer(os.path.join(tokenizer_dir, "target"))
+    else:
+        try:
+            source_tok, target_tok = input_pipeline.build_tokenizers(splits["train"], config.data)
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+        os.makedirs(tokenizer_dir, exist_ok=True)
+        source_tok.save(os.path.join(tokenizer_dir, "source"))
+        target_tok.save(os.path.join(tokenizer_dir, "target"))
+    model = build_model(config, source_tok.vocab_size, target_tok.vocab_size)
+    return splits, data_stats, source_tok, target_tok, model
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-  """Trains, evaluates and writes everything into `workdir`; returns eval.json's dict."""
-  os.makedirs(workdir, exist_ok=True)
-  splits, data_stats, source_tok, target_tok, model = _prepare(config, workdir)
-  with open(os.path.join(workdir, "config.json"), "w") as f:
-    f.write(config.to_json_best_effort(indent=2))
+    """Trains, evaluates and writes everything into `workdir`; returns eval.json's dict."""
+    os.makedirs(workdir, exist_ok=True)
+    splits, data_stats, source_tok, target_tok, model = _prepare(config, workdir)
+    with open(os.path.join(workdir, "config.json"), "w") as f:
+        f.write(config.to_json_best_effort(indent=2))
 
-  rng = jax.random.key(config.seed)
-  init_key, dropout_key = jax.random.split(rng)
-  sample = {k: np.zeros((2, 8), np.int32) for k in ("source", "target_input")}
-  params = model.init(init_key, sample["source"], sample["target_input"])
-  for side, tokenizer in (("source", source_tok), ("target", target_tok)):
-    path = config.model[f"{side}_embeddings"]
-    if path:
-      params, found = load_pretrained_embeddings(params, path, tokenizer, side=side)
-      print(f"{side} embeddings: {found} of {tokenizer.vocab_size} words found in {path}")
-  state = train_state.TrainState.create(apply_fn=model.apply, params=params["params"],
-                                        tx=make_optimizer(config.train))
-  parameter_count = sum(x.size for x in jax.tree.leaves(state.params))
+    rng = jax.random.key(config.seed)
+    init_key, dropout_key = jax.random.split(rng)
+    sample = {k: np.zeros((2, 8), np.int32) for k in ("source", "target_input")}
+    params = model.init(init_key, sample["source"], sample["target_input"])
+    for side, tokenizer in (("source", source_tok), ("target", target_tok)):
+        path = config.model[f"{side}_embeddings"]
+        if path:
+            params, found = load_pretrained_embeddings(params, path, tokenizer, side=side)
+            print(f"{side} embeddings: {found} of {tokenizer.vocab_size} words found in {path}")
+    state = train_state.TrainState.create(
+        apply_fn=model.apply, params=params["params"], tx=make_optimizer(config.train)
+    )
+    parameter_count = sum(x.size for x in jax.tree.leaves(state.params))
 
-  train_iter, train_truncation = input_pipeline.train_iterator(
-      splits["train"], source_tok, target_tok, batch_size=config.train.batch_size,
-      max_length=config.data.max_length, seed=config.data.seed + config.seed,
-      length_multiple=config.train.length_multiple,
-      bucket_window_batches=config.train.bucket_window_batches)
-
-  checkpointer = Checkpointer(workdir, keep=config.checkpoint.keep)
-  elapsed_before = 0.0
-  if checkpointer.latest_step() is not None:
-    state, extra = checkpointer.restore(state)
-    train_iter.set_state(extra["iterator"])
-    elapsed_before = extra.get("train_seconds", 0.0)
-    print(f"Resumed from {checkpointer.directory}/{int(state.step)}")
-
-  writer = MetricWriter(workdir)
-  step_fn = jax.jit(lambda s, b, k: train_step(s, b, k, label_smoothing=config.train.label_smoothing),
-                    donate_argnums=0)
-  eval_sets = {name: input_pipeline.eval_batches(
-      splits[name][:config.eval.max_examples or None], source_tok, target_tok,
-      batch_size=config.eval.batch_size, max_length=config.data.max_length,
-      length_multiple=config.train.length_multiple)[0]
-      for name in ("validation",) if name in splits}
-  has_attention = config.model.attention != "none"
-
-  start_step = int(state.step)
-  total = config.train.steps
-  # Seconds per step, from the wall clock between logs: with asynchronous
-  # dispatch only a blocking read marks when a step really ended. Intervals
-  # that include compilation, evaluation or checkpointing are left out.
-  step_times, last_log, interval_clean = [], (time.time(), start_step), False
-  train_start = time.time()
-  progress = tqdm.tqdm(total=total, initial=start_step, desc=config.variant,
-                       dynamic_ncols=True, mininterval=1.0)
-  pending = None
-  for step in range(start_step + 1, total + 1):
-    batch = next(train_iter)
-    state, step_metrics = step_fn(state, batch, dropout_key)
-    if step % config.train.log_every_steps == 0 or step == total:
-      step_metrics = jax.device_get(step_metrics)
-      now = time.time()
-      if interval_clean:
-        step_times.append((now - last_log[0]) / (step - last_log[1]))
-      last_log, interval_clean = (now, step), True
-      writer.write_scalars(step, {f"train/{k}": float(v) for k, v in step_metrics.items()})
-      progress.set_postfix(loss=f"{float(step_metrics['loss']):.3f}")
-      if not np.isfinite(step_metrics["loss"]):
-        raise FloatingPointError(f"training diverged: loss {step_metrics['loss']} at step {step}")
-    progress.update(1)
-    if step % config.eval.every_steps == 0 and step != total:
-      _periodic_eval(config, workdir, writer, model, state, eval_sets, splits,
-                     source_tok, target_tok, step, has_attention)
-      interval_clean = False
-    if step % config.checkpoint.every_steps == 0 or step == total:
-      checkpointer.save(step, state, {
-          "iterator": train_iter.get_state(),
-          "train_seconds": elapsed_before + time.time() - train_start})
-      interval_clean = False
-  progress.close()
-  train_seconds = elapsed_before + time.time() - train_start
-  checkpointer.close()
-
-  final = final_evaluation(config, workdir, writer, model, state, splits, source_tok,
-                           target_tok, has_attention)
-  final.update(
-      variant=config.variant, attention=config.model.attention, steps=int(state.step),
-      parameters=int(parameter_count), train_seconds=train_seconds,
-      seconds_per_step=float(np.median(step_times)) if step_times else None,
-      peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-      data=data_stats,
-      truncation={"train": vars(train_truncation)},
-  )
-  with open(os.path.join(workdir, "eval.json"), "w") as f:
-    json.dump(final, f, indent=2, default=float)
-  writer.close()
-  return final
-
-
-def _periodic_eval(config, workdir, writer, model, state, eval_sets, splits, source_tok,
-                   target_tok, step, has_attention):
-  params = {"params": state.params}
-  scalars = {}
-  for name, batches in eval_sets.items():
-    result = evaluation.evaluate_split(
-        model, params, splits[name], batches, target_tok, source_tok, config.eval,
-        max_length=config.data.max_length, has_attention=has_attention)
-    scalars.update({f"{name}/{k}": result[k] for k in
-                    ("loss", "token_accuracy", "bleu", "exact_match", "aer") if k in result})
-  writer.write_scalars(step, scalars)
-  if has_attention:
-    images = evaluation.attention_maps(
-        model, params, list(config.eval.attention_sentences), source_tok, target_tok,
+    train_iter, train_truncation = input_pipeline.train_iterator(
+        splits["train"],
+        source_tok,
+        target_tok,
+        batch_size=config.train.batch_size,
         max_length=config.data.max_length,
-        directory=os.path.join(workdir, "attention", f"step_{step:06d}"),
-        title_prefix=f"step {step}: ")
-    writer.write_images(step, {f"attention/{k}": v for k, v in images.items()})
+        seed=config.data.seed + config.seed,
+        length_multiple=config.train.length_multiple,
+        bucket_window_batches=config.train.bucket_window_batches,
+    )
+
+    checkpointer = Checkpointer(workdir, keep=config.checkpoint.keep)
+    elapsed_before = 0.0
+    if checkpointer.latest_step() is not None:
+        state, extra = checkpointer.restore(state)
+        train_iter.set_state(extra["iterator"])
+        elapsed_before = extra.get("train_seconds", 0.0)
+        print(f"Resumed from {checkpointer.directory}/{int(state.step)}")
+
+    writer = MetricWriter(workdir)
+    step_fn = jax.jit(
+        lambda s, b, k: train_step(s, b, k, label_smoothing=config.train.label_smoothing),
+        donate_argnums=0,
+    )
+    eval_sets = {
+        name: input_pipeline.eval_batches(
+            splits[name][: config.eval.max_examples or None],
+            source_tok,
+            target_tok,
+            batch_size=config.eval.batch_size,
+            max_length=config.data.max_length,
+            length_multiple=config.train.length_multiple,
+        )[0]
+        for name in ("validation",)
+        if name in splits
+    }
+    has_attention = config.model.attention != "none"
+
+    start_step = int(state.step)
+    total = config.train.steps
+    # Seconds per step, from the wall clock between logs: with asynchronous
+    # dispatch only a blocking read marks when a step really ended. Intervals
+    # that include compilation, evaluation or checkpointing are left out.
+    step_times, last_log, interval_clean = [], (time.time(), start_step), False
+    train_start = time.time()
+    progress = tqdm.tqdm(
+        total=total, initial=start_step, desc=config.variant, dynamic_ncols=True, mininterval=1.0
+    )
+    for step in range(start_step + 1, total + 1):
+        batch = next(train_iter)
+        state, step_metrics = step_fn(state, batch, dropout_key)
+        if step % config.train.log_every_steps == 0 or step == total:
+            step_metrics = jax.device_get(step_metrics)
+            now = time.time()
+            if interval_clean:
+                step_times.append((now - last_log[0]) / (step - last_log[1]))
+            last_log, interval_clean = (now, step), True
+            writer.write_scalars(step, {f"train/{k}": float(v) for k, v in step_metrics.items()})
+            progress.set_postfix(loss=f"{float(step_metrics['loss']):.3f}")
+            if not np.isfinite(step_metrics["loss"]):
+                raise FloatingPointError(
+                    f"training diverged: loss {step_metrics['loss']} at step {step}"
+                )
+        progress.update(1)
+        if step % config.eval.every_steps == 0 and step != total:
+            _periodic_eval(
+                config,
+                workdir,
+                writer,
+                model,
+                state,
+                eval_sets,
+                splits,
+                source_tok,
+                target_tok,
+                step,
+                has_attention,
+            )
+            interval_clean = False
+        if step % config.checkpoint.every_steps == 0 or step == total:
+            checkpointer.save(
+                step,
+                state,
+                {
+                    "iterator": train_iter.get_state(),
+                    "train_seconds": elapsed_before + time.time() - train_start,
+                },
+            )
+            interval_clean = False
+    progress.close()
+    train_seconds = elapsed_before + time.time() - train_start
+    checkpointer.close()
+
+    final = final_evaluation(
+        config, workdir, writer, model, state, splits, source_tok, target_tok, has_attention
+    )
+    final.update(
+        variant=config.variant,
+        attention=config.model.attention,
+        steps=int(state.step),
+        parameters=int(parameter_count),
+        train_seconds=train_seconds,
+        seconds_per_step=float(np.median(step_times)) if step_times else None,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        data=data_stats,
+        truncation={"train": vars(train_truncation)},
+    )
+    with open(os.path.join(workdir, "eval.json"), "w") as f:
+        json.dump(final, f, indent=2, default=float)
+    writer.close()
+    return final
 
 
-def final_evaluation(config, workdir, writer, model, state, splits, source_tok, target_tok,
-                     has_attention) -> dict[str, Any]:
-  """Evaluates every configured split in full and draws the final attention maps."""
-  params = {"params": state.params}
-  results, truncation = {}, {}
-  for name in config.eval.splits:
-    if name not in splits:
-      continue
-    batches, truncated = input_pipeline.eval_batches(
-        splits[name], source_tok, target_tok, batch_size=config.eval.batch_size,
-        max_length=config.data.max_length, length_multiple=config.train.length_multiple)
-    truncation[name] = vars(truncated)
-    results[name] = evaluation.evaluate_split(
-        model, params, splits[name], batches, target_tok, source_tok, config.eval,
-        max_length=config.data.max_length, has_attention=has_attention)
-  step = int(state.step)
-  writer.write_scalars(step, {f"final/{split}/{k}": v for split, r in results.items()
-                              for k, v in r.items() if isinstance(v, (int, float))})
-  samples = "\n".join(f"    {s['reference']}  ->  {s['hypothesis']}"
-                      for r in results.values() for s in r["samples"])
-  writer.write_text(step, {"samples": samples})
-  if has_attention:
-    images = evaluation.attention_maps(
-        model, params, list(config.eval.attention_sentences), source_tok, target_tok,
-        max_length=config.data.max_length,
-        directory=os.path.join(workdir, "attention", "final"),
-        title_prefix=f"{config.model.attention}: ")
-    writer.write_images(step, {f"attention/final/{k}": v for k, v in images.items()})
-  return {"splits": results, "eval_truncation": truncation}
+def _periodic_eval(
+    config,
+    workdir,
+    writer,
+    model,
+    state,
+    eval_sets,
+    splits,
+    source_tok,
+    target_tok,
+    step,
+    has_attention,
+):
+    params = {"params": state.params}
+    scalars = {}
+    for name, batches in eval_sets.items():
+        result = evaluation.evaluate_split(
+            model,
+            params,
+            splits[name],
+            batches,
+            target_tok,
+            source_tok,
+            config.eval,
+            max_length=config.data.max_length,
+            has_attention=has_attention,
+        )
+        scalars.update(
+            {
+                f"{name}/{k}": result[k]
+                for k in ("loss", "token_accuracy", "bleu", "exact_match", "aer")
+                if k in result
+            }
+        )
+    writer.write_scalars(step, scalars)
+    if has_attention:
+        images = evaluation.attention_maps(
+            model,
+            params,
+            list(config.eval.attention_sentences),
+            source_tok,
+            target_tok,
+            max_length=config.data.max_length,
+            directory=os.path.join(workdir, "attention", f"step_{step:06d}"),
+            title_prefix=f"step {step}: ",
+        )
+        writer.write_images(step, {f"attention/{k}": v for k, v in images.items()})
+
+
+def final_evaluation(
+    config, workdir, writer, model, state, splits, source_tok, target_tok, has_attention
+) -> dict[str, Any]:
+    """Evaluates every configured split in full and draws the final attention maps."""
+    params = {"params": state.params}
+    results, truncation = {}, {}
+    for name in config.eval.splits:
+        if name not in splits:
+            continue
+        batches, truncated = input_pipeline.eval_batches(
+            splits[name],
+            source_tok,
+            target_tok,
+            batch_size=config.eval.batch_size,
+            max_length=config.data.max_length,
+            length_multiple=config.train.length_multiple,
+        )
+        truncation[name] = vars(truncated)
+        results[name] = evaluation.evaluate_split(
+            model,
+            params,
+            splits[name],
+            batches,
+            target_tok,
+            source_tok,
+            config.eval,
+            max_length=config.data.max_length,
+            has_attention=has_attention,
+        )
+    step = int(state.step)
+    writer.write_scalars(
+        step,
+        {
+            f"final/{split}/{k}": v
+            for split, r in results.items()
+            for k, v in r.items()
+            if isinstance(v, (int, float))
+        },
+    )
+    samples = "\n".join(
+        f"    {s['reference']}  ->  {s['hypothesis']}"
+        for r in results.values()
+        for s in r["samples"]
+    )
+    writer.write_text(step, {"samples": samples})
+    if has_attention:
+        images = evaluation.attention_maps(
+            model,
+            params,
+            list(config.eval.attention_sentences),
+            source_tok,
+            target_tok,
+            max_length=config.data.max_length,
+            directory=os.path.join(workdir, "attention", "final"),
+            title_prefix=f"{config.model.attention}: ",
+        )
+        writer.write_images(step, {f"attention/final/{k}": v for k, v in images.items()})
+    return {"splits": results, "eval_truncation": truncation}
 
 
 __all__ = ["ConfigError", "train_and_evaluate", "validate_config"]

@@ -22,33 +22,33 @@ SETTINGS = hypothesis.settings(max_examples=15, deadline=None, derandomize=False
 
 
 def random_inputs(seed, dtype=jnp.float32):
-  rng = np.random.default_rng(seed)
-  q = rng.normal(size=(BATCH, Q_LEN, FEATURES))
-  k = rng.normal(size=(BATCH, K_LEN, FEATURES))
-  v = rng.normal(size=(BATCH, K_LEN, FEATURES))
-  return tuple(jnp.asarray(a, dtype) for a in (q, k, v))
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(BATCH, Q_LEN, FEATURES))
+    k = rng.normal(size=(BATCH, K_LEN, FEATURES))
+    v = rng.normal(size=(BATCH, K_LEN, FEATURES))
+    return tuple(jnp.asarray(a, dtype) for a in (q, k, v))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def single_head(kind):
-  """(jitted apply, params) for a kind, built once per test run."""
-  module = attn.get(kind)
-  params = module.init(jax.random.key(0), *random_inputs(0))
-  return jax.jit(module.apply), params
+    """(jitted apply, params) for a kind, built once per test run."""
+    module = attn.get(kind)
+    params = module.init(jax.random.key(0), *random_inputs(0))
+    return jax.jit(module.apply), params
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def multi_head(kind):
-  module = attn.MultiHeadAttention(num_heads=2, kind=kind)
-  x = random_inputs(0)[0]
-  params = module.init(jax.random.key(0), x)
-  apply = jax.jit(module.apply, static_argnames="is_causal")
-  return apply, params
+    module = attn.MultiHeadAttention(num_heads=2, kind=kind)
+    x = random_inputs(0)[0]
+    params = module.init(jax.random.key(0), x)
+    apply = jax.jit(module.apply, static_argnames="is_causal")
+    return apply, params
 
 
 def key_mask(lengths):
-  """[batch, 1, k_len] mask keeping the first `lengths[b]` keys."""
-  return attn.padding_mask(attn.lengths_to_valid(jnp.asarray(lengths), K_LEN))
+    """[batch, 1, k_len] mask keeping the first `lengths[b]` keys."""
+    return attn.padding_mask(attn.lengths_to_valid(jnp.asarray(lengths), K_LEN))
 
 
 lengths_strategy = st.lists(st.integers(1, K_LEN), min_size=BATCH, max_size=BATCH)
@@ -58,152 +58,158 @@ lengths_strategy = st.lists(st.integers(1, K_LEN), min_size=BATCH, max_size=BATC
 @SETTINGS
 @hypothesis.given(seed=st.integers(0, 2**31 - 1), lengths=lengths_strategy)
 def test_weights_sum_to_one_over_valid_keys(kind, seed, lengths):
-  apply, params = single_head(kind)
-  _, weights = apply(params, *random_inputs(seed), mask=key_mask(lengths))
-  weights = np.asarray(weights)
-  for b, length in enumerate(lengths):
-    np.testing.assert_allclose(weights[b, :, :length].sum(-1), 1.0, rtol=1e-5)
-    assert (weights[b, :, length:] == 0).all()
-    assert (weights[b] >= 0).all()
+    apply, params = single_head(kind)
+    _, weights = apply(params, *random_inputs(seed), mask=key_mask(lengths))
+    weights = np.asarray(weights)
+    for b, length in enumerate(lengths):
+        np.testing.assert_allclose(weights[b, :, :length].sum(-1), 1.0, rtol=1e-5)
+        assert (weights[b, :, length:] == 0).all()
+        assert (weights[b] >= 0).all()
 
 
 @pytest.mark.parametrize("kind", KINDS)
 @SETTINGS
 @hypothesis.given(seed=st.integers(0, 2**31 - 1), lengths=lengths_strategy)
 def test_padding_content_does_not_change_outputs(kind, seed, lengths):
-  apply, params = single_head(kind)
-  q, k, v = random_inputs(seed)
-  mask = key_mask(lengths)
-  noise_k, noise_v = (100 * jnp.asarray(np.random.default_rng(seed + 1).normal(size=a.shape),
-                                        a.dtype) for a in (k, v))
-  padded = ~attn.lengths_to_valid(jnp.asarray(lengths), K_LEN)[..., None]
-  k2 = jnp.where(padded, noise_k, k)
-  v2 = jnp.where(padded, noise_v, v)
-  context, weights = apply(params, q, k, v, mask=mask)
-  context2, weights2 = apply(params, q, k2, v2, mask=mask)
-  np.testing.assert_allclose(context, context2, atol=1e-6)
-  np.testing.assert_allclose(weights, weights2, atol=1e-7)
+    apply, params = single_head(kind)
+    q, k, v = random_inputs(seed)
+    mask = key_mask(lengths)
+    noise_k, noise_v = (
+        100 * jnp.asarray(np.random.default_rng(seed + 1).normal(size=a.shape), a.dtype)
+        for a in (k, v)
+    )
+    padded = ~attn.lengths_to_valid(jnp.asarray(lengths), K_LEN)[..., None]
+    k2 = jnp.where(padded, noise_k, k)
+    v2 = jnp.where(padded, noise_v, v)
+    context, weights = apply(params, q, k, v, mask=mask)
+    context2, weights2 = apply(params, q, k2, v2, mask=mask)
+    np.testing.assert_allclose(context, context2, atol=1e-6)
+    np.testing.assert_allclose(weights, weights2, atol=1e-7)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_fully_masked_rows_give_zeros_and_no_nan(kind):
-  apply, params = single_head(kind)
-  q, k, v = random_inputs(1)
-  mask = jnp.ones((BATCH, Q_LEN, K_LEN), bool).at[1, 2].set(False).at[2].set(False)
-  context, weights = apply(params, q, k, v, mask=mask)
-  assert np.isfinite(context).all() and np.isfinite(weights).all()
-  assert (weights[1, 2] == 0).all() and (context[1, 2] == 0).all()
-  assert (weights[2] == 0).all() and (context[2] == 0).all()
+    apply, params = single_head(kind)
+    q, k, v = random_inputs(1)
+    mask = jnp.ones((BATCH, Q_LEN, K_LEN), bool).at[1, 2].set(False).at[2].set(False)
+    context, weights = apply(params, q, k, v, mask=mask)
+    assert np.isfinite(context).all() and np.isfinite(weights).all()
+    assert (weights[1, 2] == 0).all() and (context[1, 2] == 0).all()
+    assert (weights[2] == 0).all() and (context[2] == 0).all()
 
-  def loss(params, q, k, v):
-    return (apply(params, q, k, v, mask=mask)[0] ** 2).sum()
+    def loss(params, q, k, v):
+        return (apply(params, q, k, v, mask=mask)[0] ** 2).sum()
 
-  grads = jax.grad(loss, argnums=(0, 1, 2, 3))(params, q, k, v)
-  assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
-  assert (grads[1][2] == 0).all()    # queries that see nothing get no gradient
+    grads = jax.grad(loss, argnums=(0, 1, 2, 3))(params, q, k, v)
+    assert all(np.isfinite(g).all() for g in jax.tree.leaves(grads))
+    assert (grads[1][2] == 0).all()  # queries that see nothing get no gradient
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_causal_output_ignores_later_inputs(kind):
-  """d output[t] / d input[s] == 0 for s > t, single- and multi-head."""
-  apply, params = multi_head(kind)
-  x = random_inputs(2)[0][:, :Q_LEN]
-  for t in range(Q_LEN):
-    jac = jax.jacrev(lambda x: apply(params, x, is_causal=True)[0][:, t])(x)
-    # jac: [batch, out_features, batch, length, features]
-    later = np.asarray(jac)[:, :, :, t + 1:]
-    assert (later == 0).all(), f"output {t} depends on later inputs"
-    assert np.abs(np.asarray(jac)[:, :, :, : t + 1]).sum() > 0
+    """d output[t] / d input[s] == 0 for s > t, single- and multi-head."""
+    apply, params = multi_head(kind)
+    x = random_inputs(2)[0][:, :Q_LEN]
+    for t in range(Q_LEN):
+        jac = jax.jacrev(lambda x, t=t: apply(params, x, is_causal=True)[0][:, t])(x)
+        # jac: [batch, out_features, batch, length, features]
+        later = np.asarray(jac)[:, :, :, t + 1 :]
+        assert (later == 0).all(), f"output {t} depends on later inputs"
+        assert np.abs(np.asarray(jac)[:, :, :, : t + 1]).sum() > 0
 
-  single, single_params = single_head(kind)
-  q, k, v = random_inputs(3)
-  mask = attn.causal_mask(Q_LEN, K_LEN)
-  jac = jax.jacrev(lambda k: single(single_params, q, k, v, mask=mask)[0])(k)
-  for t in range(Q_LEN):
-    assert (np.asarray(jac)[:, t, :, :, t + 1:] == 0).all()
+    single, single_params = single_head(kind)
+    q, k, v = random_inputs(3)
+    mask = attn.causal_mask(Q_LEN, K_LEN)
+    jac = jax.jacrev(lambda k: single(single_params, q, k, v, mask=mask)[0])(k)
+    for t in range(Q_LEN):
+        assert (np.asarray(jac)[:, t, :, :, t + 1 :] == 0).all()
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_gradients_match_finite_differences(kind):
-  module = attn.get(kind)
-  with jax.enable_x64(True):
-    q, k, v = random_inputs(4, jnp.float64)
-    q = q / jnp.linalg.norm(q, axis=-1, keepdims=True)   # keep tanh/softmax tame
-    mask = key_mask([K_LEN, 3, 1])
-    params = module.init(jax.random.key(0), q, k, v)
-    params = jax.tree.map(lambda p: p.astype(jnp.float64), params)
-    f = lambda params, q, k, v: module.apply(params, q, k, v, mask=mask)[0]
-    check_grads(f, (params, q, k, v), order=1, modes=["rev", "fwd"],
-                atol=1e-6, rtol=1e-6, eps=1e-6)
+    module = attn.get(kind)
+    with jax.enable_x64(True):
+        q, k, v = random_inputs(4, jnp.float64)
+        q = q / jnp.linalg.norm(q, axis=-1, keepdims=True)  # keep tanh/softmax tame
+        mask = key_mask([K_LEN, 3, 1])
+        params = module.init(jax.random.key(0), q, k, v)
+        params = jax.tree.map(lambda p: p.astype(jnp.float64), params)
+        f = lambda params, q, k, v: module.apply(params, q, k, v, mask=mask)[0]
+        check_grads(
+            f, (params, q, k, v), order=1, modes=["rev", "fwd"], atol=1e-6, rtol=1e-6, eps=1e-6
+        )
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_jit_vmap_grad_compose(kind):
-  module = attn.get(kind)
-  q, k, v = random_inputs(5)
-  params = module.init(jax.random.key(0), q, k, v)
-  apply = lambda p, q, k, v: module.apply(p, q, k, v)[0]
+    module = attn.get(kind)
+    q, k, v = random_inputs(5)
+    params = module.init(jax.random.key(0), q, k, v)
+    apply = lambda p, q, k, v: module.apply(p, q, k, v)[0]
 
-  np.testing.assert_allclose(jax.jit(apply)(params, q, k, v), apply(params, q, k, v),
-                             atol=1e-6, rtol=1e-6)
-  # vmap over an extra leading axis equals a Python loop.
-  stacked = [jnp.stack([a, 2 * a]) for a in (q, k, v)]
-  vmapped = jax.vmap(apply, in_axes=(None, 0, 0, 0))(params, *stacked)
-  for i in range(2):
     np.testing.assert_allclose(
-        vmapped[i], apply(params, *(s[i] for s in stacked)), atol=1e-5, rtol=1e-5)
-  loss = lambda p, q: (apply(p, q, k, v) ** 2).sum()
-  g1 = jax.jit(jax.grad(loss, argnums=(0, 1)))(params, q)
-  g2 = jax.grad(jax.jit(loss), argnums=(0, 1))(params, q)
-  for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
-    np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
-  # Per-example gradients: vmap of grad.
-  per_example = jax.vmap(jax.grad(loss, argnums=1), in_axes=(None, 0))(params, stacked[0])
-  assert per_example.shape == stacked[0].shape and np.isfinite(per_example).all()
+        jax.jit(apply)(params, q, k, v), apply(params, q, k, v), atol=1e-6, rtol=1e-6
+    )
+    # vmap over an extra leading axis equals a Python loop.
+    stacked = [jnp.stack([a, 2 * a]) for a in (q, k, v)]
+    vmapped = jax.vmap(apply, in_axes=(None, 0, 0, 0))(params, *stacked)
+    for i in range(2):
+        np.testing.assert_allclose(
+            vmapped[i], apply(params, *(s[i] for s in stacked)), atol=1e-5, rtol=1e-5
+        )
+    loss = lambda p, q: (apply(p, q, k, v) ** 2).sum()
+    g1 = jax.jit(jax.grad(loss, argnums=(0, 1)))(params, q)
+    g2 = jax.grad(jax.jit(loss), argnums=(0, 1))(params, q)
+    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
+        np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
+    # Per-example gradients: vmap of grad.
+    per_example = jax.vmap(jax.grad(loss, argnums=1), in_axes=(None, 0))(params, stacked[0])
+    assert per_example.shape == stacked[0].shape and np.isfinite(per_example).all()
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_bfloat16_inputs_stay_close_to_float32(kind):
-  apply, params = single_head(kind)
-  q, k, v = random_inputs(6)
-  mask = key_mask([K_LEN, 4, 2])
-  want_context, want_weights = apply(params, q, k, v, mask=mask)
-  bf16 = [a.astype(jnp.bfloat16) for a in (q, k, v)]
-  context, weights = apply(params, *bf16, mask=mask)
-  assert context.dtype == jnp.bfloat16
-  np.testing.assert_allclose(weights.astype(np.float32), want_weights, atol=6e-2)
-  np.testing.assert_allclose(context.astype(np.float32), want_context, atol=8e-2, rtol=5e-2)
+    apply, params = single_head(kind)
+    q, k, v = random_inputs(6)
+    mask = key_mask([K_LEN, 4, 2])
+    want_context, want_weights = apply(params, q, k, v, mask=mask)
+    bf16 = [a.astype(jnp.bfloat16) for a in (q, k, v)]
+    context, weights = apply(params, *bf16, mask=mask)
+    assert context.dtype == jnp.bfloat16
+    np.testing.assert_allclose(weights.astype(np.float32), want_weights, atol=6e-2)
+    np.testing.assert_allclose(context.astype(np.float32), want_context, atol=8e-2, rtol=5e-2)
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_multi_head_self_and_cross_attention(kind):
-  apply, params = multi_head(kind)
-  x, y, _ = random_inputs(7)
-  out, weights = apply(params, x)
-  assert out.shape == x.shape and weights.shape == (BATCH, 2, Q_LEN, Q_LEN)
-  out, weights = apply(params, x, y, mask=key_mask([K_LEN, 2, 5]))
-  assert out.shape == x.shape and weights.shape == (BATCH, 2, Q_LEN, K_LEN)
-  np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
-  assert (weights[1, :, :, 2:] == 0).all()
+    apply, params = multi_head(kind)
+    x, y, _ = random_inputs(7)
+    out, weights = apply(params, x)
+    assert out.shape == x.shape and weights.shape == (BATCH, 2, Q_LEN, Q_LEN)
+    out, weights = apply(params, x, y, mask=key_mask([K_LEN, 2, 5]))
+    assert out.shape == x.shape and weights.shape == (BATCH, 2, Q_LEN, K_LEN)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-5)
+    assert (weights[1, :, :, 2:] == 0).all()
 
 
 def test_a_new_kind_is_one_function_and_one_line():
-  @attn.register("negative_distance", same_features=True)
-  def negative_distance(query, key):
-    """Closer keys score higher: -|q - k|^2."""
-    return -jnp.sum((query[..., :, None, :] - key[..., None, :, :]) ** 2, -1)
+    @attn.register("negative_distance", same_features=True)
+    def negative_distance(query, key):
+        """Closer keys score higher: -|q - k|^2."""
+        return -jnp.sum((query[..., :, None, :] - key[..., None, :, :]) ** 2, -1)
 
-  try:
-    assert "negative_distance" in attn.available()
-    q, k, v = random_inputs(8)
-    module = attn.get("negative_distance")
-    context, weights = module.apply({}, q, k, v)
-    # The nearest key gets the largest weight.
-    distances = ((q[:, :, None] - k[:, None]) ** 2).sum(-1)
-    np.testing.assert_array_equal(weights.argmax(-1), distances.argmin(-1))
-    out, _ = attn.MultiHeadAttention(num_heads=2, kind="negative_distance").init_with_output(
-        jax.random.key(0), q)[0]
-    assert out.shape == q.shape
-  finally:
-    attn.unregister("negative_distance")
-  assert "negative_distance" not in attn.available()
+    try:
+        assert "negative_distance" in attn.available()
+        q, k, v = random_inputs(8)
+        module = attn.get("negative_distance")
+        context, weights = module.apply({}, q, k, v)
+        # The nearest key gets the largest weight.
+        distances = ((q[:, :, None] - k[:, None]) ** 2).sum(-1)
+        np.testing.assert_array_equal(weights.argmax(-1), distances.argmin(-1))
+        out, _ = attn.MultiHeadAttention(num_heads=2, kind="negative_distance").init_with_output(
+            jax.random.key(0), q
+        )[0]
+        assert out.shape == q.shape
+    finally:
+        attn.unregister("negative_distance")
+    assert "negative_distance" not in attn.available()

@@ -9,19 +9,18 @@ import attn
 from tests.attn import numpy_reference as ref
 
 
-def inputs(rng, batch=2, q_len=5, k_len=7, heads=4, kv_heads=4, head_dim=8,
-           dtype=np.float32):
-  q = rng.normal(size=(batch, q_len, heads, head_dim)).astype(dtype)
-  k = rng.normal(size=(batch, k_len, kv_heads, head_dim)).astype(dtype)
-  v = rng.normal(size=(batch, k_len, kv_heads, head_dim)).astype(dtype)
-  return q, k, v
+def inputs(rng, batch=2, q_len=5, k_len=7, heads=4, kv_heads=4, head_dim=8, dtype=np.float32):
+    q = rng.normal(size=(batch, q_len, heads, head_dim)).astype(dtype)
+    k = rng.normal(size=(batch, k_len, kv_heads, head_dim)).astype(dtype)
+    v = rng.normal(size=(batch, k_len, kv_heads, head_dim)).astype(dtype)
+    return q, k, v
 
 
 def mask_with_a_valid_key_per_row(rng, shape):
-  """Random mask in which key 0 stays valid, so causal rows keep a key too."""
-  mask = rng.random(shape) < 0.6
-  mask[..., 0] = True
-  return mask
+    """Random mask in which key 0 stays valid, so causal rows keep a key too."""
+    mask = rng.random(shape) < 0.6
+    mask[..., 0] = True
+    return mask
 
 
 CASES = {
@@ -41,112 +40,116 @@ CASES = {
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_equals_jax_nn(case):
-  options = dict(CASES[case])
-  rng = np.random.default_rng()
-  shape_args = {k: options.pop(k) for k in ("k_len", "kv_heads") if k in options}
-  q, k, v = inputs(rng, **shape_args)
-  batch, q_len, heads, _ = q.shape
-  k_len = k.shape[1]
-  kwargs = {}
-  if options.pop("bias", False):
-    kwargs["bias"] = rng.normal(size=(batch, heads, q_len, k_len)).astype(np.float32)
-  mask_kind = options.pop("mask", False)
-  if mask_kind == "heads":
-    kwargs["mask"] = mask_with_a_valid_key_per_row(rng, (batch, 1, q_len, k_len))
-  elif mask_kind:
-    kwargs["mask"] = mask_with_a_valid_key_per_row(rng, (batch, heads, q_len, k_len))
-  if options.pop("lengths", False):
-    kwargs["key_value_seq_lengths"] = jnp.array([k_len, 3])
-    kwargs["query_seq_lengths"] = jnp.array([q_len, 2])
-  kwargs.update(options)
-  got = attn.dot_product_attention(q, k, v, **kwargs)
-  want = jax.nn.dot_product_attention(q, k, v, **kwargs)
-  np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+    options = dict(CASES[case])
+    rng = np.random.default_rng()
+    shape_args = {k: options.pop(k) for k in ("k_len", "kv_heads") if k in options}
+    q, k, v = inputs(rng, **shape_args)
+    batch, q_len, heads, _ = q.shape
+    k_len = k.shape[1]
+    kwargs = {}
+    if options.pop("bias", False):
+        kwargs["bias"] = rng.normal(size=(batch, heads, q_len, k_len)).astype(np.float32)
+    mask_kind = options.pop("mask", False)
+    if mask_kind == "heads":
+        kwargs["mask"] = mask_with_a_valid_key_per_row(rng, (batch, 1, q_len, k_len))
+    elif mask_kind:
+        kwargs["mask"] = mask_with_a_valid_key_per_row(rng, (batch, heads, q_len, k_len))
+    if options.pop("lengths", False):
+        kwargs["key_value_seq_lengths"] = jnp.array([k_len, 3])
+        kwargs["query_seq_lengths"] = jnp.array([q_len, 2])
+    kwargs.update(options)
+    got = attn.dot_product_attention(q, k, v, **kwargs)
+    want = jax.nn.dot_product_attention(q, k, v, **kwargs)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
 
 
 def test_unbatched_inputs():
-  q, k, v = inputs(np.random.default_rng(), batch=1)
-  got = attn.dot_product_attention(q[0], k[0], v[0], is_causal=True)
-  want = jax.nn.dot_product_attention(q[0], k[0], v[0], is_causal=True)
-  assert got.shape == q[0].shape
-  np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+    q, k, v = inputs(np.random.default_rng(), batch=1)
+    got = attn.dot_product_attention(q[0], k[0], v[0], is_causal=True)
+    want = jax.nn.dot_product_attention(q[0], k[0], v[0], is_causal=True)
+    assert got.shape == q[0].shape
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
 
 
 def test_matches_float64_reference():
-  rng = np.random.default_rng()
-  q, k, v = inputs(rng, kv_heads=2)
-  mask = mask_with_a_valid_key_per_row(rng, (2, 4, 5, 7))
-  bias = rng.normal(size=(2, 4, 5, 7)).astype(np.float32)
-  got = attn.dot_product_attention(q, k, v, mask=mask, bias=bias, scale=0.5)
-  want = ref.dot_product_attention(q, k, v, mask=mask, bias=bias, scale=0.5)
-  np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+    rng = np.random.default_rng()
+    q, k, v = inputs(rng, kv_heads=2)
+    mask = mask_with_a_valid_key_per_row(rng, (2, 4, 5, 7))
+    bias = rng.normal(size=(2, 4, 5, 7)).astype(np.float32)
+    got = attn.dot_product_attention(q, k, v, mask=mask, bias=bias, scale=0.5)
+    want = ref.dot_product_attention(q, k, v, mask=mask, bias=bias, scale=0.5)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
 
 
 def test_fully_masked_query_gets_zero_output_not_the_mean():
-  """The one documented difference from jax.nn's XLA path."""
-  q, k, v = inputs(np.random.default_rng())
-  mask = np.ones((2, 4, 5, 7), bool)
-  mask[1, 2, 3, :] = False
-  ours = attn.dot_product_attention(q, k, v, mask=mask)
-  theirs = jax.nn.dot_product_attention(q, k, v, mask=mask)
-  np.testing.assert_array_equal(ours[1, 3, 2], 0.0)
-  np.testing.assert_allclose(theirs[1, 3, 2], v[1, :, 2].mean(0), atol=1e-5)
-  keep = np.ones(ours.shape, bool)
-  keep[1, 3, 2] = False
-  np.testing.assert_allclose(ours[keep], theirs[keep], atol=1e-5, rtol=1e-5)
-  grads = jax.grad(lambda q: attn.dot_product_attention(q, k, v, mask=mask).sum())(q)
-  assert np.isfinite(grads).all()
+    """The one documented difference from jax.nn's XLA path."""
+    q, k, v = inputs(np.random.default_rng())
+    mask = np.ones((2, 4, 5, 7), bool)
+    mask[1, 2, 3, :] = False
+    ours = attn.dot_product_attention(q, k, v, mask=mask)
+    theirs = jax.nn.dot_product_attention(q, k, v, mask=mask)
+    np.testing.assert_array_equal(ours[1, 3, 2], 0.0)
+    np.testing.assert_allclose(theirs[1, 3, 2], v[1, :, 2].mean(0), atol=1e-5)
+    keep = np.ones(ours.shape, bool)
+    keep[1, 3, 2] = False
+    np.testing.assert_allclose(ours[keep], theirs[keep], atol=1e-5, rtol=1e-5)
+    grads = jax.grad(lambda q: attn.dot_product_attention(q, k, v, mask=mask).sum())(q)
+    assert np.isfinite(grads).all()
 
 
 def test_bfloat16_close_to_float32():
-  q, k, v = inputs(np.random.default_rng())
-  want = attn.dot_product_attention(q, k, v, is_causal=True)
-  got = attn.dot_product_attention(*(jnp.asarray(a, jnp.bfloat16) for a in (q, k, v)),
-                                   is_causal=True)
-  assert got.dtype == jnp.bfloat16
-  np.testing.assert_allclose(got.astype(np.float32), want, atol=5e-2, rtol=5e-2)
+    q, k, v = inputs(np.random.default_rng())
+    want = attn.dot_product_attention(q, k, v, is_causal=True)
+    got = attn.dot_product_attention(
+        *(jnp.asarray(a, jnp.bfloat16) for a in (q, k, v)), is_causal=True
+    )
+    assert got.dtype == jnp.bfloat16
+    np.testing.assert_allclose(got.astype(np.float32), want, atol=5e-2, rtol=5e-2)
 
 
 def test_gradients_match_jax_nn():
-  rng = np.random.default_rng()
-  q, k, v = inputs(rng, kv_heads=2)
-  mask = mask_with_a_valid_key_per_row(rng, (2, 4, 5, 7))
+    rng = np.random.default_rng()
+    q, k, v = inputs(rng, kv_heads=2)
+    mask = mask_with_a_valid_key_per_row(rng, (2, 4, 5, 7))
 
-  def loss(fn):
-    return lambda q, k, v: (fn(q, k, v, mask=mask) ** 2).sum()
+    def loss(fn):
+        return lambda q, k, v: (fn(q, k, v, mask=mask) ** 2).sum()
 
-  got = jax.grad(loss(attn.dot_product_attention), argnums=(0, 1, 2))(q, k, v)
-  want = jax.grad(loss(jax.nn.dot_product_attention), argnums=(0, 1, 2))(q, k, v)
-  for g, w in zip(got, want):
-    np.testing.assert_allclose(g, w, atol=1e-4, rtol=1e-4)
+    got = jax.grad(loss(attn.dot_product_attention), argnums=(0, 1, 2))(q, k, v)
+    want = jax.grad(loss(jax.nn.dot_product_attention), argnums=(0, 1, 2))(q, k, v)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-4, rtol=1e-4)
 
 
 def test_weights_function():
-  q, k, _ = inputs(np.random.default_rng())
-  weights = attn.dot_product_attention_weights(q, k, is_causal=True)
-  assert weights.shape == (2, 4, 5, 7)
-  np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-6)
-  assert not np.asarray(weights[..., 0, 1:]).any()
+    q, k, _ = inputs(np.random.default_rng())
+    weights = attn.dot_product_attention_weights(q, k, is_causal=True)
+    assert weights.shape == (2, 4, 5, 7)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-6)
+    assert not np.asarray(weights[..., 0, 1:]).any()
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda q, k, v: (q[..., :4], k, v), "head_dim differ"),
-    (lambda q, k, v: (q[:, :, :3], k, v), "multiple of the number of key/value heads"),
-    (lambda q, k, v: (q, k, v[:, :3]), "same shape"),
-    (lambda q, k, v: (q[0, 0], k, v), "must all be"),
-    (lambda q, k, v: (q[:1], k, v), "batch sizes differ"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda q, k, v: (q[..., :4], k, v), "head_dim differ"),
+        (lambda q, k, v: (q[:, :, :3], k, v), "multiple of the number of key/value heads"),
+        (lambda q, k, v: (q, k, v[:, :3]), "same shape"),
+        (lambda q, k, v: (q[0, 0], k, v), "must all be"),
+        (lambda q, k, v: (q[:1], k, v), "batch sizes differ"),
+    ],
+)
 def test_bad_shapes_name_the_shapes(change, message):
-  q, k, v = change(*inputs(np.random.default_rng()))
-  with pytest.raises(ValueError, match=message):
-    attn.dot_product_attention(q, k, v)
+    q, k, v = change(*inputs(np.random.default_rng()))
+    with pytest.raises(ValueError, match=message):
+        attn.dot_product_attention(q, k, v)
 
 
 def test_bad_masks():
-  q, k, v = inputs(np.random.default_rng())
-  with pytest.raises(ValueError, match="boolean.*bias"):
-    attn.dot_product_attention(q, k, v, mask=np.zeros((2, 4, 5, 7), np.float32))
-  with pytest.raises(ValueError, match=r"\(2, 4, 5, 6\).*\(2, 4, 5, 7\)"):
-    attn.dot_product_attention(q, k, v, mask=np.ones((2, 4, 5, 6), bool))
-  with pytest.raises(ValueError, match="bias must be a float"):
-    attn.dot_product_attention(q, k, v, bias=np.ones((2, 4, 5, 7), bool))
+    q, k, v = inputs(np.random.default_rng())
+    with pytest.raises(ValueError, match="boolean.*bias"):
+        attn.dot_product_attention(q, k, v, mask=np.zeros((2, 4, 5, 7), np.float32))
+    with pytest.raises(ValueError, match=r"\(2, 4, 5, 6\).*\(2, 4, 5, 7\)"):
+        attn.dot_product_attention(q, k, v, mask=np.ones((2, 4, 5, 6), bool))
+    with pytest.raises(ValueError, match="bias must be a float"):
+        attn.dot_product_attention(q, k, v, bias=np.ones((2, 4, 5, 7), bool))

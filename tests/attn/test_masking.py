@@ -10,51 +10,56 @@ import numpy as np
 import attn
 from tests.attn import numpy_reference as ref
 
-logits_and_masks = st.integers(1, 6).flatmap(lambda k: st.tuples(
-    hnp.arrays(np.float32, (3, k), elements=st.floats(-30, 30, width=32)),
-    hnp.arrays(np.bool_, (3, k))))
+logits_and_masks = st.integers(1, 6).flatmap(
+    lambda k: st.tuples(
+        hnp.arrays(np.float32, (3, k), elements=st.floats(-30, 30, width=32)),
+        hnp.arrays(np.bool_, (3, k)),
+    )
+)
 
 
 @hypothesis.settings(max_examples=50, deadline=None)
 @hypothesis.given(logits_and_masks)
 def test_masked_softmax_matches_reference(data):
-  logits, mask = data
-  got = np.asarray(attn.masked_softmax(logits, mask))
-  np.testing.assert_allclose(got, ref.masked_softmax(logits, mask), atol=1e-6)
-  valid_rows = mask.any(-1)
-  np.testing.assert_allclose(got[valid_rows].sum(-1), 1.0, rtol=1e-5)
-  assert (got[~mask] == 0).all()
-  assert (got[~valid_rows] == 0).all()
+    logits, mask = data
+    got = np.asarray(attn.masked_softmax(logits, mask))
+    np.testing.assert_allclose(got, ref.masked_softmax(logits, mask), atol=1e-6)
+    valid_rows = mask.any(-1)
+    np.testing.assert_allclose(got[valid_rows].sum(-1), 1.0, rtol=1e-5)
+    assert (got[~mask] == 0).all()
+    assert (got[~valid_rows] == 0).all()
 
 
 def test_masked_softmax_gradient_is_finite_on_fully_masked_rows():
-  logits = jnp.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
-  mask = jnp.array([[True, False, True], [False, False, False]])
-  grad = jax.grad(lambda x: (attn.masked_softmax(x, mask) * jnp.arange(3.0)).sum())(logits)
-  assert np.isfinite(grad).all()
-  assert (grad[1] == 0).all() and grad[0, 1] == 0
+    logits = jnp.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    mask = jnp.array([[True, False, True], [False, False, False]])
+    grad = jax.grad(lambda x: (attn.masked_softmax(x, mask) * jnp.arange(3.0)).sum())(logits)
+    assert np.isfinite(grad).all()
+    assert (grad[1] == 0).all() and grad[0, 1] == 0
 
 
 def test_masked_softmax_without_mask_is_softmax():
-  x = jnp.array([[0.5, -1.0, 2.0]])
-  np.testing.assert_allclose(attn.masked_softmax(x), jax.nn.softmax(x), rtol=1e-6)
+    x = jnp.array([[0.5, -1.0, 2.0]])
+    np.testing.assert_allclose(attn.masked_softmax(x), jax.nn.softmax(x), rtol=1e-6)
 
 
 def test_causal_mask():
-  np.testing.assert_array_equal(attn.causal_mask(3), np.tril(np.ones((3, 3), bool)))
-  # Two new queries over five cached keys: bottom-right aligned with offset.
-  np.testing.assert_array_equal(attn.causal_mask(2, 5, offset=3),
-                                [[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])
+    np.testing.assert_array_equal(attn.causal_mask(3), np.tril(np.ones((3, 3), bool)))
+    # Two new queries over five cached keys: bottom-right aligned with offset.
+    np.testing.assert_array_equal(
+        attn.causal_mask(2, 5, offset=3), [[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]
+    )
 
 
 def test_padding_masks():
-  valid = attn.lengths_to_valid(jnp.array([1, 3]), 4)
-  np.testing.assert_array_equal(valid, [[1, 0, 0, 0], [1, 1, 1, 0]])
-  mask = attn.padding_mask(valid)
-  assert mask.shape == (2, 1, 4)
-  both = attn.padding_mask(valid, query_valid=valid[:, :2])
-  assert both.shape == (2, 2, 4)
-  np.testing.assert_array_equal(both[0], [[1, 0, 0, 0], [0, 0, 0, 0]])
-  assert attn.combine_masks(None, None) is None
-  np.testing.assert_array_equal(attn.combine_masks(valid, None, valid[:, ::-1]),
-                                valid & valid[:, ::-1])
+    valid = attn.lengths_to_valid(jnp.array([1, 3]), 4)
+    np.testing.assert_array_equal(valid, [[1, 0, 0, 0], [1, 1, 1, 0]])
+    mask = attn.padding_mask(valid)
+    assert mask.shape == (2, 1, 4)
+    both = attn.padding_mask(valid, query_valid=valid[:, :2])
+    assert both.shape == (2, 2, 4)
+    np.testing.assert_array_equal(both[0], [[1, 0, 0, 0], [0, 0, 0, 0]])
+    assert attn.combine_masks(None, None) is None
+    np.testing.assert_array_equal(
+        attn.combine_masks(valid, None, valid[:, ::-1]), valid & valid[:, ::-1]
+    )

@@ -38,7 +38,9 @@ def _scalar_events(workdir):
 def test_scalars_round_trip_through_jsonl(tmp_path):
     with writers.MetricWriter(tmp_path) as writer:
         writer.write_scalars(1, {"loss": 2.5, "bleu": np.float32(12.25)})
-        writer.write_scalars(np.int64(2), {"loss": np.float64(1.5), "tokens": np.int32(17), "done": True})
+        writer.write_scalars(
+            np.int64(2), {"loss": np.float64(1.5), "tokens": np.int32(17), "done": True}
+        )
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [1, 2]
     records = writers.read_metrics(tmp_path)
@@ -78,7 +80,11 @@ def test_tensorboard_event_file_holds_scalars_images_and_text(tmp_path):
         writer.write_text(3, {"sample": "je t' aime"})
     assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
     assert _scalar_events(tmp_path) == [(3, "train/loss", 0.75)]
-    values = {value.tag: (event.step, value) for event in _read_events(tmp_path) for value in event.summary.value}
+    values = {
+        value.tag: (event.step, value)
+        for event in _read_events(tmp_path)
+        for value in event.summary.value
+    }
     step, image_value = values["attention"]
     assert step == 3
     assert (image_value.image.height, image_value.image.width) == (8, 6)
@@ -137,7 +143,9 @@ def test_bad_input_raises(tmp_path):
             writer.write_scalars(1, {"step": 4})
         with pytest.raises(ValueError, match="'name' must be a bool, integer or float"):
             writer.write_scalars(1, {"name": "text"})
-        with pytest.raises(ValueError, match=r"'img' must be a uint8.*float64 and shape \(2, 2, 3\)"):
+        with pytest.raises(
+            ValueError, match=r"'img' must be a uint8.*float64 and shape \(2, 2, 3\)"
+        ):
             writer.write_images(1, {"img": np.zeros((2, 2, 3))})
         with pytest.raises(ValueError, match="'sample' must be a str"):
             writer.write_text(1, {"sample": 3})

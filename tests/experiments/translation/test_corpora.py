@@ -8,7 +8,13 @@ import pytest
 from hypothesis import strategies as st
 
 from experiments.translation import corpora
-from experiments.translation.corpora import ReadStats, load_tfds, read_ding, read_tsv, tokenize_words
+from experiments.translation.corpora import (
+    ReadStats,
+    load_tfds,
+    read_ding,
+    read_tsv,
+    tokenize_words,
+)
 from experiments.translation.toy_corpus import SentencePair
 
 
@@ -66,17 +72,17 @@ def test_tokenize_words_is_idempotent_and_single_spaced(text, language):
 # --- read_tsv ---------------------------------------------------------------
 
 TSV_LINES = [
-    "Hello!\tBonjour !\tCC-BY 2.0 (France) Attribution: tatoeba.org #1 (ann)".encode(),  # 1 good
-    "I love you.\tJe t'aime.\tCC-BY 2.0".encode(),  # 2 good
-    "only one column".encode(),  # 3 malformed: too few columns
+    b"Hello!\tBonjour !\tCC-BY 2.0 (France) Attribution: tatoeba.org #1 (ann)",  # 1 good
+    b"I love you.\tJe t'aime.\tCC-BY 2.0",  # 2 good
+    b"only one column",  # 3 malformed: too few columns
     b"",  # 4 empty: blank
-    "\tVide.".encode(),  # 5 empty: no source text
+    b"\tVide.",  # 5 empty: no source text
     b"Bad \xff bytes\tMauvais",  # 6 malformed: invalid UTF-8
-    "Go.\tVa !".encode(),  # 7 good, no attribution column
+    b"Go.\tVa !",  # 7 good, no attribution column
     b"   ",  # 8 empty: only spaces
     "Who\u2019s there?\tQui est l\u00e0 ?\t".encode(),  # 9 good
-    "Thank you.\t  \t".encode(),  # 10 empty: no target text
-    "Thank you.\tMerci.\r".encode(),  # 11 good, Windows line ending
+    b"Thank you.\t  \t",  # 10 empty: no target text
+    b"Thank you.\tMerci.\r",  # 11 good, Windows line ending
 ]
 
 
@@ -113,15 +119,23 @@ def test_read_tsv_max_pairs_stops_reading(tsv_path):
 
 
 def test_read_tsv_columns_and_languages_can_be_swapped(tsv_path):
-    pairs, _ = read_tsv(tsv_path, source_column=1, target_column=0, source_language="fr", target_language="en")
+    pairs, _ = read_tsv(
+        tsv_path, source_column=1, target_column=0, source_language="fr", target_language="en"
+    )
     assert sides(pairs)[1] == ("je t' aime .", "i love you .")
 
 
 def test_read_tsv_needs_enough_columns_for_chosen_column(tsv_path):
     pairs, stats = read_tsv(tsv_path, target_column=2)
     # Only lines 1, 2 and 9 have a third column, and line 9's is empty.
-    assert [pair.target for pair in pairs] == ["cc-by 2.0 ( france ) attribution : tatoeba . org # 1 ( ann )", "cc-by 2.0"]
-    assert stats.examples_of_malformed[0] == "line 3: expected at least 3 tab-separated columns, found 1"
+    assert [pair.target for pair in pairs] == [
+        "cc-by 2.0 ( france ) attribution : tatoeba . org # 1 ( ann )",
+        "cc-by 2.0",
+    ]
+    assert (
+        stats.examples_of_malformed[0]
+        == "line 3: expected at least 3 tab-separated columns, found 1"
+    )
 
 
 def test_read_tsv_ignores_byte_order_mark(tmp_path):
@@ -205,7 +219,13 @@ def test_read_ding_extracts_sentence_pairs(ding_path):
     pairs, stats = read_ding(ding_path)
     assert sides(pairs) == DING_PAIRS
     assert all(pair.alignment == () for pair in pairs)
-    assert (stats.lines, stats.pairs, stats.malformed, stats.empty, stats.duplicates) == (15, 8, 2, 3, 1)
+    assert (stats.lines, stats.pairs, stats.malformed, stats.empty, stats.duplicates) == (
+        15,
+        8,
+        2,
+        3,
+        1,
+    )
     assert stats.examples_of_malformed == [
         "line 12: expected one ' :: ' separator, found 0",
         "line 13: 2 German sub-entries but 1 English ones",
@@ -237,7 +257,9 @@ def test_read_stats_keeps_only_first_malformed_examples():
     for line_number in range(1, 9):
         stats.note_malformed(line_number, "broken")
     assert stats.malformed == 8
-    assert stats.examples_of_malformed == [f"line {n}: broken" for n in range(1, corpora.MAX_MALFORMED_EXAMPLES + 1)]
+    assert stats.examples_of_malformed == [
+        f"line {n}: broken" for n in range(1, corpora.MAX_MALFORMED_EXAMPLES + 1)
+    ]
 
 
 # --- load_tfds (with a stand-in for tensorflow_datasets; nothing is downloaded) ---
@@ -271,13 +293,21 @@ WMT_EXAMPLES = [
 def test_load_tfds_uses_supervised_keys_and_tokenizes(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake_tfds(WMT_EXAMPLES))
     pairs = load_tfds("wmt14_translate/fr-en", "validation")
-    assert sides(pairs) == [("je t' aime .", "i love you ."), ("bonne nuit !", "good night !"), ("merci .", "thank you .")]
+    assert sides(pairs) == [
+        ("je t' aime .", "i love you ."),
+        ("bonne nuit !", "good night !"),
+        ("merci .", "thank you ."),
+    ]
     assert all(isinstance(pair, SentencePair) for pair in pairs)
 
 
 def test_load_tfds_explicit_keys_fallback_and_max_pairs(monkeypatch):
-    monkeypatch.setitem(sys.modules, "tensorflow_datasets", fake_tfds(WMT_EXAMPLES, array_record=False))
-    pairs = load_tfds("wmt14_translate/fr-en", "train", source_key="en", target_key="fr", max_pairs=2)
+    monkeypatch.setitem(
+        sys.modules, "tensorflow_datasets", fake_tfds(WMT_EXAMPLES, array_record=False)
+    )
+    pairs = load_tfds(
+        "wmt14_translate/fr-en", "train", source_key="en", target_key="fr", max_pairs=2
+    )
     assert sides(pairs) == [("i love you .", "je t' aime ."), ("good night !", "bonne nuit !")]
     with pytest.raises(ValueError, match=r"keys \['en', 'fr'\], not 'de'"):
         load_tfds("wmt14_translate/fr-en", "train", source_key="de", target_key="en")

@@ -12,7 +12,9 @@ from experiments.translation.toy_corpus import SentencePair
 PAD, BOS, EOS = tokenizers.PAD_ID, tokenizers.BOS_ID, tokenizers.EOS_ID
 
 WORDS_EN = "i you we see love like the a cat dog house big small red green old new".split()
-WORDS_FR = "je tu nous vois aime le la un une chat chien maison grand petit rouge vert vieux".split()
+WORDS_FR = (
+    "je tu nous vois aime le la un une chat chien maison grand petit rouge vert vieux".split()
+)
 
 
 def _make_pairs(count, seed=0):
@@ -60,7 +62,12 @@ def test_eval_batches_have_documented_layout():
     for batch in batches:
         assert set(batch) == {"source", "target_input", "target_output", "index"}
         assert all(array.dtype == np.int32 for array in batch.values())
-        assert batch["source"].shape[0] == batch["target_input"].shape[0] == batch["index"].shape[0] == 8
+        assert (
+            batch["source"].shape[0]
+            == batch["target_input"].shape[0]
+            == batch["index"].shape[0]
+            == 8
+        )
         assert batch["source"].shape[1] % 8 == 0 and batch["target_input"].shape[1] % 8 == 0
         assert batch["target_input"].shape == batch["target_output"].shape
         for row, example_index in enumerate(batch["index"]):
@@ -172,9 +179,13 @@ def test_restoring_iterator_state_continues_identically(bucket_window_batches):
 
 def test_length_bucketing_cuts_padding_and_keeps_every_example():
     iterator, _ = _train(PAIRS[:32], batch_size=4, length_multiple=1, seed=3)
-    bucketed, _ = _train(PAIRS[:32], batch_size=4, length_multiple=1, seed=3, bucket_window_batches=8)
+    bucketed, _ = _train(
+        PAIRS[:32], batch_size=4, length_multiple=1, seed=3, bucket_window_batches=8
+    )
     plain_batches, bucketed_batches = _take(iterator, 8), _take(bucketed, 8)
-    padding = lambda batches: sum(int((b["source"] == PAD).sum() + (b["target_output"] == PAD).sum()) for b in batches)
+    padding = lambda batches: sum(
+        int((b["source"] == PAD).sum() + (b["target_output"] == PAD).sum()) for b in batches
+    )
     assert padding(bucketed_batches) < padding(plain_batches)
     assert sorted(np.concatenate([b["index"] for b in bucketed_batches])) == list(range(32))
 
@@ -207,7 +218,9 @@ def _write_tsv(path, pairs):
 
 
 def _tsv_config(path, **overrides):
-    values = dict(name="tsv", path=str(path), seed=0, validation_size=3, test_size=2, train_size=None)
+    values = dict(
+        name="tsv", path=str(path), seed=0, validation_size=3, test_size=2, train_size=None
+    )
     values.update(overrides)
     return ml_collections.ConfigDict(values)
 
@@ -261,8 +274,14 @@ def test_load_splits_tfds_reads_three_splits_with_limits(monkeypatch):
 
     monkeypatch.setattr(input_pipeline.corpora, "load_tfds", fake_load_tfds)
     config = ml_collections.ConfigDict(
-        dict(name="tfds", tfds_name="wmt14_translate/fr-en", data_dir="/data", train_size=100,
-             validation_size=10, test_size=0)
+        dict(
+            name="tfds",
+            tfds_name="wmt14_translate/fr-en",
+            data_dir="/data",
+            train_size=100,
+            validation_size=10,
+            test_size=0,
+        )
     )
     splits, stats = input_pipeline.load_splits(config)
     assert [(name, split, kwargs["max_pairs"]) for name, split, kwargs in calls] == [
@@ -312,12 +331,16 @@ def test_load_splits_toy_translation_prepares_then_reuses(tmp_path):
 
 def test_toy_translation_requires_data_dir():
     with pytest.raises(ValueError, match="data_dir"):
-        input_pipeline.load_splits(ml_collections.ConfigDict({"name": "toy_translation", "data_dir": None}))
+        input_pipeline.load_splits(
+            ml_collections.ConfigDict({"name": "toy_translation", "data_dir": None})
+        )
 
 
 def test_build_tokenizers_uses_the_training_split_only():
     train = [SentencePair("i see the cat", "je vois le chat", ())]
-    config = ml_collections.ConfigDict(dict(tokenizer="word", source_vocab_size=50, target_vocab_size=40))
+    config = ml_collections.ConfigDict(
+        dict(tokenizer="word", source_vocab_size=50, target_vocab_size=40)
+    )
     source_tokenizer, target_tokenizer = input_pipeline.build_tokenizers(train, config)
     assert tokenizers.UNK_ID not in source_tokenizer.encode("the cat")[0]
     assert tokenizers.UNK_ID in source_tokenizer.encode("dog")[0]

@@ -8,7 +8,6 @@ import sacrebleu
 
 from experiments.translation import metrics
 
-
 # --- BLEU -------------------------------------------------------------------
 
 

@@ -25,7 +25,9 @@ TINY = dict(
 def prepared(tmp_path_factory):
     """(data_dir, builder) of the tiny corpus, prepared once for the module."""
     data_dir = str(tmp_path_factory.mktemp("tfds"))
-    builder = tfds_builder.prepare_toy_translation(data_dir, tfds_builder.toy_translation_config(**TINY))
+    builder = tfds_builder.prepare_toy_translation(
+        data_dir, tfds_builder.toy_translation_config(**TINY)
+    )
     return data_dir, builder
 
 
@@ -56,7 +58,9 @@ def test_preparing_again_reuses_the_files(prepared):
     record_path = os.path.join(builder.data_dir, record_file)
     modified = os.stat(record_path).st_mtime_ns
     again = tfds_builder.ToyTranslation(
-        data_dir=data_dir, config=tfds_builder.toy_translation_config(**TINY), file_format="array_record"
+        data_dir=data_dir,
+        config=tfds_builder.toy_translation_config(**TINY),
+        file_format="array_record",
     )
     assert again.is_prepared()
     again.download_and_prepare()
@@ -71,7 +75,10 @@ def test_config_names_differ_for_different_parameters():
         tfds_builder.toy_translation_config(**{**TINY, "long_max_words": 11}).name,
     }
     assert len(names) == 4
-    assert tfds_builder.toy_translation_config(**TINY).name == tfds_builder.toy_translation_config(**TINY).name
+    assert (
+        tfds_builder.toy_translation_config(**TINY).name
+        == tfds_builder.toy_translation_config(**TINY).name
+    )
 
 
 @pytest.mark.parametrize(
@@ -100,7 +107,9 @@ def test_prepare_and_read_do_not_import_tensorflow(tmp_path):
         print(json.dumps({{"sizes": {{k: len(v) for k, v in splits.items()}}, "tf": loaded}}))
         """
     )
-    repo_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    repo_root = os.path.dirname(
+        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    )
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=repo_root, capture_output=True, text=True, timeout=120
     )

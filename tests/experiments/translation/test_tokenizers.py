@@ -138,8 +138,11 @@ def test_sentencepiece_has_requested_size_and_special_ids(unigram):
 
 @pytest.mark.parametrize("model_type", ["unigram", "bpe"])
 def test_sentencepiece_round_trip(model_type, unigram):
-    tokenizer = unigram if model_type == "unigram" else SentencePieceTokenizer.train(
-        FRENCH_TEXTS, vocab_size=40, model_type="bpe")
+    tokenizer = (
+        unigram
+        if model_type == "unigram"
+        else SentencePieceTokenizer.train(FRENCH_TEXTS, vocab_size=40, model_type="bpe")
+    )
     for text in [*FRENCH_TEXTS[:10], "les chats mangent la pomme noire"]:
         ids, truncated = tokenizer.encode(text)
         assert not truncated
@@ -190,7 +193,9 @@ def test_sentencepiece_training_is_quiet(capfd):
 
 
 def test_sentencepiece_vocab_size_errors():
-    with pytest.raises(ValueError, match=r"vocab_size=5000.*the largest size these texts allow is \d+"):
+    with pytest.raises(
+        ValueError, match=r"vocab_size=5000.*the largest size these texts allow is \d+"
+    ):
         SentencePieceTokenizer.train(FRENCH_TEXTS, vocab_size=5000)
     with pytest.raises(ValueError, match="vocab_size=10"):
         SentencePieceTokenizer.train(FRENCH_TEXTS, vocab_size=10)

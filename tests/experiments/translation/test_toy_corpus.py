@@ -79,7 +79,9 @@ def test_predicate_adjective_agrees_in_gender_and_number(noun, plural, adjective
 
 
 def test_attributive_adjective_agrees_with_a_plural_feminine_noun():
-    pair = render(Clause(Pronoun("we"), "love", NounPhrase("car", plural=True, adjectives=("new", "red"))))
+    pair = render(
+        Clause(Pronoun("we"), "love", NounPhrase("car", plural=True, adjectives=("new", "red")))
+    )
     assert pair.source == "we love the new red cars"
     assert pair.target == "nous aimons les nouvelles voitures rouges"
 
@@ -97,7 +99,12 @@ def test_negated_past_puts_pas_after_the_auxiliary_and_agrees_the_participle():
     assert pair.source == "we did not see them"
     assert pair.target == "nous ne les avons pas vus"
     assert links(pair) == {
-        ("we", "nous"), ("did", "avons"), ("not", "ne"), ("not", "pas"), ("see", "vus"), ("them", "les"),
+        ("we", "nous"),
+        ("did", "avons"),
+        ("not", "ne"),
+        ("not", "pas"),
+        ("see", "vus"),
+        ("them", "les"),
     }
 
 
@@ -112,27 +119,72 @@ def test_future_tense_is_one_french_word_linked_to_will_and_the_verb():
     "description, english, french",
     [
         (Clause(Pronoun("i"), "love", NounPhrase("man")), "i love the man", "j' aime l' homme"),
-        (Clause(Pronoun("he"), "love", NounPhrase("school"), negated=True),
-         "he does not love the school", "il n' aime pas l' école"),
+        (
+            Clause(Pronoun("he"), "love", NounPhrase("school"), negated=True),
+            "he does not love the school",
+            "il n' aime pas l' école",
+        ),
         (Clause(Pronoun("she"), "love", Pronoun("i")), "she loves me", "elle m' aime"),
-        (Clause(Pronoun("i"), "love",
-                NounPhrase("book", relative=RelativeClause("object", Clause(Pronoun("he"), "write")))),
-         "i love the book that he writes", "j' aime le livre qu' il écrit"),
-        (Clause(Pronoun("i"), "work", modifiers=[PrepPhrase("near", NounPhrase("hospital", "a"))]),
-         "i work near a hospital", "je travaille près d' un hôpital"),
-        (Sentence([Clause(Pronoun("i"), "sleep"), Clause(Pronoun("he"), "work")], ["if"]),
-         "i sleep if he works", "je dors s' il travaille"),
-        (Sentence([Clause(Pronoun("i"), "sleep"), Clause(Pronoun("she"), "work")], ["if"]),
-         "i sleep if she works", "je dors si elle travaille"),
-        (Sentence([Clause(Pronoun("i"), "sleep"), Clause(Pronoun("she"), "work")], ["because"]),
-         "i sleep because she works", "je dors parce qu' elle travaille"),
-        (Clause(Pronoun("i"), "love", NounPhrase("school", "my")), "i love my school", "j' aime mon école"),
-        (Clause(Pronoun("i"), "see", NounPhrase("man", "this")), "i see this man", "je vois cet homme"),
-        (Clause(Pronoun("i"), "see", NounPhrase("man", adjectives=("old",))),
-         "i see the old man", "je vois le vieil homme"),
-        (Clause(Pronoun("i"), "eat", NounPhrase("apple", "a")), "i eat an apple", "je mange une pomme"),
-        (Clause(Pronoun("i"), "see", NounPhrase("house", "a", plural=True, adjectives=("small",))),
-         "i see some small houses", "je vois de petites maisons"),
+        (
+            Clause(
+                Pronoun("i"),
+                "love",
+                NounPhrase(
+                    "book", relative=RelativeClause("object", Clause(Pronoun("he"), "write"))
+                ),
+            ),
+            "i love the book that he writes",
+            "j' aime le livre qu' il écrit",
+        ),
+        (
+            Clause(
+                Pronoun("i"), "work", modifiers=[PrepPhrase("near", NounPhrase("hospital", "a"))]
+            ),
+            "i work near a hospital",
+            "je travaille près d' un hôpital",
+        ),
+        (
+            Sentence([Clause(Pronoun("i"), "sleep"), Clause(Pronoun("he"), "work")], ["if"]),
+            "i sleep if he works",
+            "je dors s' il travaille",
+        ),
+        (
+            Sentence([Clause(Pronoun("i"), "sleep"), Clause(Pronoun("she"), "work")], ["if"]),
+            "i sleep if she works",
+            "je dors si elle travaille",
+        ),
+        (
+            Sentence([Clause(Pronoun("i"), "sleep"), Clause(Pronoun("she"), "work")], ["because"]),
+            "i sleep because she works",
+            "je dors parce qu' elle travaille",
+        ),
+        (
+            Clause(Pronoun("i"), "love", NounPhrase("school", "my")),
+            "i love my school",
+            "j' aime mon école",
+        ),
+        (
+            Clause(Pronoun("i"), "see", NounPhrase("man", "this")),
+            "i see this man",
+            "je vois cet homme",
+        ),
+        (
+            Clause(Pronoun("i"), "see", NounPhrase("man", adjectives=("old",))),
+            "i see the old man",
+            "je vois le vieil homme",
+        ),
+        (
+            Clause(Pronoun("i"), "eat", NounPhrase("apple", "a")),
+            "i eat an apple",
+            "je mange une pomme",
+        ),
+        (
+            Clause(
+                Pronoun("i"), "see", NounPhrase("house", "a", plural=True, adjectives=("small",))
+            ),
+            "i see some small houses",
+            "je vois de petites maisons",
+        ),
     ],
 )
 def test_elision_and_related_forms(description, english, french):
@@ -143,14 +195,32 @@ def test_elision_and_related_forms(description, english, french):
 @pytest.mark.parametrize(
     "description, english, french",
     [
-        (Clause(Pronoun("we"), "go", modifiers=[PrepPhrase("to", NounPhrase("park"))]),
-         "we go to the park", "nous allons au parc"),
-        (Clause(Pronoun("we"), "go", modifiers=[PrepPhrase("to", NounPhrase("park", plural=True))]),
-         "we go to the parks", "nous allons aux parcs"),
-        (Clause(Pronoun("we"), "go", modifiers=[PrepPhrase("to", NounPhrase("school"))]),
-         "we go to the school", "nous allons à l' école"),
-        (Clause(Pronoun("they"), "come", modifiers=[PrepPhrase("from", NounPhrase("market", plural=True))]),
-         "they come from the markets", "ils viennent des marchés"),
+        (
+            Clause(Pronoun("we"), "go", modifiers=[PrepPhrase("to", NounPhrase("park"))]),
+            "we go to the park",
+            "nous allons au parc",
+        ),
+        (
+            Clause(
+                Pronoun("we"), "go", modifiers=[PrepPhrase("to", NounPhrase("park", plural=True))]
+            ),
+            "we go to the parks",
+            "nous allons aux parcs",
+        ),
+        (
+            Clause(Pronoun("we"), "go", modifiers=[PrepPhrase("to", NounPhrase("school"))]),
+            "we go to the school",
+            "nous allons à l' école",
+        ),
+        (
+            Clause(
+                Pronoun("they"),
+                "come",
+                modifiers=[PrepPhrase("from", NounPhrase("market", plural=True))],
+            ),
+            "they come from the markets",
+            "ils viennent des marchés",
+        ),
     ],
 )
 def test_contractions(description, english, french):
@@ -195,12 +265,26 @@ def test_frequency_adverb_follows_the_finite_verb_in_french():
 
 
 def test_multiword_units_link_every_word_to_every_word():
-    pair = render(Clause(Pronoun("i"), "wait for", NounPhrase("bus"), modifiers=[
-        PrepPhrase("in front of", NounPhrase("bank"))], adverb="every day"))
+    pair = render(
+        Clause(
+            Pronoun("i"),
+            "wait for",
+            NounPhrase("bus"),
+            modifiers=[PrepPhrase("in front of", NounPhrase("bank"))],
+            adverb="every day",
+        )
+    )
     assert pair.source == "i wait for the bus in front of the bank every day"
     assert pair.target == "j' attends le bus devant la banque tous les jours"
-    assert {("wait", "attends"), ("for", "attends"), ("in", "devant"), ("front", "devant"),
-            ("of", "devant"), ("every", "tous"), ("day", "jours")} <= links(pair)
+    assert {
+        ("wait", "attends"),
+        ("for", "attends"),
+        ("in", "devant"),
+        ("front", "devant"),
+        ("of", "devant"),
+        ("every", "tous"),
+        ("day", "jours"),
+    } <= links(pair)
 
 
 def test_invalid_descriptions_raise_value_errors_naming_the_value():
@@ -249,7 +333,22 @@ def test_generated_words_are_in_the_vocabulary(sample):
         assert set(pair.source.split()) <= english, pair.source
         assert set(pair.target.split()) <= french, pair.target
     assert {"i", "love", "you", "not", "red", "car"} <= english
-    assert {"je", "j'", "t'", "aime", "ne", "pas", "l'", "au", "du", "qu'", "d'", "s'", "m'", "n'"} <= french
+    assert {
+        "je",
+        "j'",
+        "t'",
+        "aime",
+        "ne",
+        "pas",
+        "l'",
+        "au",
+        "du",
+        "qu'",
+        "d'",
+        "s'",
+        "m'",
+        "n'",
+    } <= french
 
 
 def test_words_are_lower_case_and_elided_forms_are_separate_tokens(sample):
@@ -277,8 +376,11 @@ def test_the_generator_uses_the_whole_grammar(sample):
     for word in ("not", "who", "that", "will", "some", "an", "often"):
         assert word in sources, word
     # Adjectives after the noun show up as crossing links.
-    assert any(s1 < s2 and t1 > t2 for pair in sample for (s1, t1), (s2, t2)
-               in zip(pair.alignment, pair.alignment[1:]))
+    assert any(
+        s1 < s2 and t1 > t2
+        for pair in sample
+        for (s1, t1), (s2, t2) in zip(pair.alignment, pair.alignment[1:])
+    )
 
 
 def test_generation_is_deterministic_from_the_seed():
@@ -289,11 +391,19 @@ def test_generation_is_deterministic_from_the_seed():
 
 def test_output_does_not_depend_on_string_hashing():
     # Drawing from a set of strings would change the corpus from one process to the next.
-    script = "from experiments.translation import toy_corpus; print(toy_corpus.generate(100, seed=5))"
+    script = (
+        "from experiments.translation import toy_corpus; print(toy_corpus.generate(100, seed=5))"
+    )
     repo_root = pathlib.Path(__file__).resolve().parents[3]
     outputs = {
-        subprocess.run([sys.executable, "-c", script], cwd=repo_root, env={**os.environ, "PYTHONHASHSEED": seed},
-                       capture_output=True, text=True, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=repo_root,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         for seed in ("1", "2")
     }
     assert outputs == {f"{generate(100, seed=5)}\n"}
@@ -329,14 +439,24 @@ def test_generate_rejects_bad_arguments(kwargs, message):
         generate(**kwargs)
 
 
-SMALL_SPLITS = dict(seed=7, train_size=300, validation_size=40, test_size=40, test_long_size=20,
-                    train_max_words=8, long_max_words=14)
+SMALL_SPLITS = dict(
+    seed=7,
+    train_size=300,
+    validation_size=40,
+    test_size=40,
+    test_long_size=20,
+    train_max_words=8,
+    long_max_words=14,
+)
 
 
 def test_make_splits_sizes_lengths_and_no_overlap():
     splits = make_splits(**SMALL_SPLITS)
     assert {name: len(pairs) for name, pairs in splits.items()} == {
-        "train": 300, "validation": 40, "test": 40, "test_long": 20,
+        "train": 300,
+        "validation": 40,
+        "test": 40,
+        "test_long": 20,
     }
     for name in ("train", "validation", "test"):
         assert all(3 <= len(p.source.split()) <= 8 for p in splits[name]), name

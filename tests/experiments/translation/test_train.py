@@ -15,94 +15,118 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 
 
 def tiny_config(tmp_path, variant="additive"):
-  config = translate.get_config(f"{variant},tiny")
-  config.data.data_dir = str(tmp_path / "data")
-  return config
+    config = translate.get_config(f"{variant},tiny")
+    config.data.data_dir = str(tmp_path / "data")
+    return config
 
 
 def launch(*args, cwd):
-  return subprocess.run([sys.executable, os.path.join(ROOT, "launch.py"), *args],
-                        cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "launch.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_launch_main_writes_the_whole_workdir(tmp_path):
-  workdir = tmp_path / "run"
-  result = launch(f"--config={ROOT}/experiments/translate.py:additive,tiny",
-                  f"--workdir={workdir}", f"--config.data.data_dir={tmp_path / 'data'}",
-                  "--config.eval.beam_size=2", cwd=tmp_path)
-  assert result.returncode == 0, result.stderr[-3000:]
-  for name in ("config.json", "metrics.jsonl", "eval.json", "tokenizers/source",
-               "tokenizers/target", "checkpoints/4", "attention/final/i_love_you.png",
-               "attention/step_000002/i_love_you.png"):
-    assert (workdir / name).exists(), name
-  assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
-  config = json.loads((workdir / "config.json").read_text())
-  assert config["model"]["attention"] == "additive" and config["eval"]["beam_size"] == 2
-  final = json.loads((workdir / "eval.json").read_text())
-  assert final["steps"] == 4 and final["parameters"] > 0
-  for split in ("validation", "test", "test_long"):
-    metrics = final["splits"][split]
-    assert metrics["examples"] == config["data"][f"{split}_size"]
-    assert 0 <= metrics["bleu"] <= 100 and 0 <= metrics["exact_match"] <= 1
-    assert 0 <= metrics["aer"] <= 1 and metrics["aer_examples"] == metrics["examples"]
-    assert sum(b["count"] for b in metrics["by_length"]) == metrics["examples"]
-  logged = read_metrics(workdir)
-  assert [m["step"] for m in logged if "train/loss" in m] == [2, 4]
-  assert any("validation/bleu" in m for m in logged)
+    workdir = tmp_path / "run"
+    result = launch(
+        f"--config={ROOT}/experiments/translate.py:additive,tiny",
+        f"--workdir={workdir}",
+        f"--config.data.data_dir={tmp_path / 'data'}",
+        "--config.eval.beam_size=2",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "eval.json",
+        "tokenizers/source",
+        "tokenizers/target",
+        "checkpoints/4",
+        "attention/final/i_love_you.png",
+        "attention/step_000002/i_love_you.png",
+    ):
+        assert (workdir / name).exists(), name
+    assert list((workdir / "tensorboard").glob("events.out.tfevents.*"))
+    config = json.loads((workdir / "config.json").read_text())
+    assert config["model"]["attention"] == "additive" and config["eval"]["beam_size"] == 2
+    final = json.loads((workdir / "eval.json").read_text())
+    assert final["steps"] == 4 and final["parameters"] > 0
+    for split in ("validation", "test", "test_long"):
+        metrics = final["splits"][split]
+        assert metrics["examples"] == config["data"][f"{split}_size"]
+        assert 0 <= metrics["bleu"] <= 100 and 0 <= metrics["exact_match"] <= 1
+        assert 0 <= metrics["aer"] <= 1 and metrics["aer_examples"] == metrics["examples"]
+        assert sum(b["count"] for b in metrics["by_length"]) == metrics["examples"]
+    logged = read_metrics(workdir)
+    assert [m["step"] for m in logged if "train/loss" in m] == [2, 4]
+    assert any("validation/bleu" in m for m in logged)
 
 
 def test_restart_resumes_from_the_checkpoint(tmp_path):
-  config = tiny_config(tmp_path, "dot")
-  config.eval.every_steps = 100
-  train.train_and_evaluate(config, str(tmp_path / "run"))
-  config.train.steps = 6
-  final = train.train_and_evaluate(config, str(tmp_path / "run"))
-  assert final["steps"] == 6
-  steps = [m["step"] for m in read_metrics(tmp_path / "run") if "train/loss" in m]
-  assert steps == [2, 4, 6]          # steps 1-4 were not run again
-  assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2", "4", "6"]
+    config = tiny_config(tmp_path, "dot")
+    config.eval.every_steps = 100
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+    config.train.steps = 6
+    final = train.train_and_evaluate(config, str(tmp_path / "run"))
+    assert final["steps"] == 6
+    steps = [m["step"] for m in read_metrics(tmp_path / "run") if "train/loss" in m]
+    assert steps == [2, 4, 6]  # steps 1-4 were not run again
+    assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2", "4", "6"]
 
 
 def test_none_variant_has_no_attention_outputs(tmp_path):
-  config = tiny_config(tmp_path, "none")
-  config.train.steps = 2
-  final = train.train_and_evaluate(config, str(tmp_path / "run"))
-  assert "aer" not in final["splits"]["test"]
-  assert not (tmp_path / "run" / "attention").exists()
+    config = tiny_config(tmp_path, "none")
+    config.train.steps = 2
+    final = train.train_and_evaluate(config, str(tmp_path / "run"))
+    assert "aer" not in final["splits"]["test"]
+    assert not (tmp_path / "run" / "attention").exists()
 
 
-@pytest.mark.parametrize("override, message", [
-    ({"model.attention": "bahdanau"}, "unknown attention variant 'bahdanau'"),
-    ({"data.name": "europarl"}, "unknown dataset 'europarl'"),
-    ({"data.tokenizer": "bpe"}, "unknown tokenizer 'bpe'"),
-    ({"data.source_vocab_size": 3}, "source_vocab_size=3 leaves no room"),
-    ({"train.steps": 0}, "train.steps must be positive, got 0"),
-    ({"train.steps": -5}, "train.steps must be positive, got -5"),
-    ({"data.name": "tsv", "data.path": "/nonexistent/fra.txt"}, "corpus file not found"),
-    ({"model.source_embeddings": "/nonexistent/glove.txt"}, "embeddings file not found"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"model.attention": "bahdanau"}, "unknown attention variant 'bahdanau'"),
+        ({"data.name": "europarl"}, "unknown dataset 'europarl'"),
+        ({"data.tokenizer": "bpe"}, "unknown tokenizer 'bpe'"),
+        ({"data.source_vocab_size": 3}, "source_vocab_size=3 leaves no room"),
+        ({"train.steps": 0}, "train.steps must be positive, got 0"),
+        ({"train.steps": -5}, "train.steps must be positive, got -5"),
+        ({"data.name": "tsv", "data.path": "/nonexistent/fra.txt"}, "corpus file not found"),
+        ({"model.source_embeddings": "/nonexistent/glove.txt"}, "embeddings file not found"),
+    ],
+)
 def test_bad_config_is_one_clear_error(tmp_path, override, message):
-  config = tiny_config(tmp_path)
-  for field, value in override.items():
-    section, name = field.split(".")
-    config[section][name] = value
-  with pytest.raises(train.ConfigError, match=message):
-    train.train_and_evaluate(config, str(tmp_path / "run"))
+    config = tiny_config(tmp_path)
+    for field, value in override.items():
+        section, name = field.split(".")
+        config[section][name] = value
+    with pytest.raises(train.ConfigError, match=message):
+        train.train_and_evaluate(config, str(tmp_path / "run"))
 
 
 def test_empty_corpus_is_a_clear_error(tmp_path):
-  corpus = tmp_path / "empty.tsv"
-  corpus.write_text("only one column\n\n")
-  config = tiny_config(tmp_path)
-  config.data.name, config.data.path = "tsv", str(corpus)
-  with pytest.raises(train.ConfigError, match="empty.tsv"):
-    train.train_and_evaluate(config, str(tmp_path / "run"))
+    corpus = tmp_path / "empty.tsv"
+    corpus.write_text("only one column\n\n")
+    config = tiny_config(tmp_path)
+    config.data.name, config.data.path = "tsv", str(corpus)
+    with pytest.raises(train.ConfigError, match="empty.tsv"):
+        train.train_and_evaluate(config, str(tmp_path / "run"))
 
 
 def test_launch_exits_2_with_one_line(tmp_path):
-  result = launch(f"--config={ROOT}/experiments/translate.py:bahdanau,tiny",
-                  f"--workdir={tmp_path / 'run'}", cwd=tmp_path)
-  assert result.returncode == 2
-  lines = [line for line in result.stderr.splitlines() if line.strip()]
-  assert lines == [f"error: unknown attention variant 'bahdanau'; valid: "
-                   f"additive, cosine, dot, general, multihead, none, scaled_dot"]
+    result = launch(
+        f"--config={ROOT}/experiments/translate.py:bahdanau,tiny",
+        f"--workdir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "error: unknown attention variant 'bahdanau'; valid: "
+        "additive, cosine, dot, general, multihead, none, scaled_dot"
+    ]
