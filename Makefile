@@ -16,7 +16,8 @@ $(STAMP): setup.cfg pyproject.toml requirements.lock
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m experiments.translation.demo --workdir=runs/demo
+	$(BIN)/python launch.py --config=experiments/translate.py --sweep=demo --workdir=runs/demo
+	$(BIN)/python launch.py --report=runs/demo
 
 tour: $(STAMP)
 	$(BIN)/python -m experiments.attention_tour

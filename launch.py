@@ -1,11 +1,22 @@
-"""Trains and evaluates an experiment.
+"""Trains an experiment, runs a sweep of them, or reports on a sweep.
 
-    python launch.py --config=experiments/translate.py:additive --workdir=runs/additive \
+Train one run (any config field can be overridden with --config.FIELD=VALUE):
+
+    python launch.py --config=experiments/translate.py:additive --workdir=runs/additive \\
         --config.train.steps=2000
 
-Any config field can be overridden with --config.FIELD=VALUE. Bad input (an
-unknown variant, dataset or tokenizer, a missing file, impossible sizes) is
-reported in one line with exit code 2, before anything compiles.
+Run a sweep declared in the config file (each trial its own process; rerunning
+skips trials that ended and resumes interrupted ones):
+
+    python launch.py --config=experiments/translate.py --sweep=variants --workdir=runs/s \\
+        --parallel=2 [--dry_run]
+
+Compare the trials of a sweep (writes report.md and report.html there):
+
+    python launch.py --report=runs/s
+
+Bad input (an unknown variant, dataset or sweep, a missing file, impossible
+sizes) is reported in one line with exit code 2, before anything compiles.
 """
 
 import sys
@@ -14,17 +25,28 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 import experiments
+from experiments.common import report, runner, sweeps
 from experiments.common.checkpoints import CheckpointError
-from experiments.translation.train import ConfigError
+from experiments.common.errors import ConfigError, Diverged, Interrupted
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config",
-    None,
-    "Experiment config file, e.g. experiments/translate.py:additive.",
-    lock_config=True,
+    "config", None, "Experiment config file, e.g. experiments/translate.py:additive."
 )
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
-flags.mark_flags_as_required(["config", "workdir"])
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run (or sweep) directory.")
+_SWEEP = flags.DEFINE_string("sweep", None, "Name of a sweep declared in the config file.")
+_PARALLEL = flags.DEFINE_integer("parallel", 1, "Sweep trials to run at once.")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "List the sweep's trials and workdirs only.")
+_RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Rerun failed and diverged trials.")
+_EXECUTOR = flags.DEFINE_enum("executor", "local", ["local", "slurm"], "Where sweep trials run.")
+_SLURM_PARTITION = flags.DEFINE_string("slurm_partition", None, "SLURM partition.")
+_SLURM_TIMEOUT = flags.DEFINE_integer("slurm_timeout_min", 240, "SLURM time limit per trial.")
+_SLURM_GPUS = flags.DEFINE_integer("slurm_gpus_per_node", 0, "GPUs per SLURM trial.")
+_REPORT = flags.DEFINE_string("report", None, "Sweep directory to write a comparison report for.")
+_COORDINATOR = flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0, for multi-host training."
+)
+_NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a multi-host run.")
+_PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in a multi-host run.")
 
 
 def _one_line(error: Exception) -> str:
@@ -42,27 +64,85 @@ def _one_line(error: Exception) -> str:
     return message
 
 
+def _fail(message: str, code: int = 2):
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
 def parse_flags(argv):
     """absl's parser, with flag and config mistakes reported in one line (exit code 2)."""
     try:
         remaining = flags.FLAGS(argv)
-        _CONFIG.value.get("experiment")  # config files load lazily; fail here, not later
+        if _CONFIG.value is not None and not _SWEEP.value:
+            _CONFIG.value.get("experiment")  # config files load lazily; fail here, not later
         return remaining
     except (flags.Error, AttributeError, KeyError, ValueError, TypeError, OSError) as error:
-        print(f"error: {_one_line(error)}", file=sys.stderr)
-        sys.exit(2)
+        _fail(_one_line(error))
+
+
+def _run_sweep():
+    config_path = config_flags.get_config_filename(flags.FLAGS["config"])
+    trials = sweeps.expand(_SWEEP.value, sweeps.load_sweeps(config_path))
+    if _EXECUTOR.value == "slurm":
+        import submitit
+
+        executor = submitit.AutoExecutor(folder=f"{_WORKDIR.value}/submitit", cluster="slurm")
+        executor.update_parameters(
+            slurm_partition=_SLURM_PARTITION.value,
+            timeout_min=_SLURM_TIMEOUT.value,
+            gpus_per_node=_SLURM_GPUS.value,
+        )
+        jobs = runner.submit_sweep(
+            trials, config_path=config_path, sweep_dir=_WORKDIR.value, executor=executor
+        )
+        print(f"submitted {len(jobs)} jobs: {', '.join(job.job_id for job in jobs)}")
+        return
+    runner.run_sweep(
+        trials,
+        config_path=config_path,
+        sweep_dir=_WORKDIR.value,
+        parallel=_PARALLEL.value,
+        dry_run=_DRY_RUN.value,
+        retry_failed=_RETRY_FAILED.value,
+    )
 
 
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+        _fail(f"unexpected arguments: {' '.join(argv[1:])}")
     if not any(arg.startswith(("--verbosity", "-v")) for arg in sys.argv[1:]):
         logging.set_verbosity(logging.WARNING)  # checkpointing logs every file at INFO
     try:
+        if _REPORT.value:
+            paths = report.write_report(_REPORT.value)
+            with open(paths[0]) as f:
+                print(f.read().split("\n## Curves")[0])
+            print("Report: " + ", ".join(paths))
+            return
+        if not _CONFIG.present or not _WORKDIR.value:
+            _fail("--config and --workdir are required (or --report=SWEEP_DIR)")
+        if _SWEEP.value:
+            _run_sweep()
+            return
+        if _COORDINATOR.value or _NUM_PROCESSES.value:
+            import jax
+
+            jax.distributed.initialize(
+                coordinator_address=_COORDINATOR.value,
+                num_processes=_NUM_PROCESSES.value,
+                process_id=_PROCESS_ID.value,
+            )
         experiments.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
     except (ConfigError, CheckpointError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(error))
+    except ValueError as error:
+        if _SWEEP.value or _REPORT.value:  # a bad sweep spec or sweep directory
+            _fail(str(error))
+        raise
+    except Interrupted as error:
+        print(str(error), file=sys.stderr)
+    except Diverged as error:
+        _fail(str(error), code=3)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,15 @@
 """Experiments: one config file per setup (experiments/*.py) and their code.
 
 `train_and_evaluate(config, workdir)` runs the experiment that
-`config.experiment` names.
+`config.experiment` names and records how it ended in `<workdir>/status.json`.
 """
 
 import importlib
+import os
+import traceback
+
+from experiments.common.errors import ConfigError, Diverged, Interrupted
+from experiments.common.runner import write_status
 
 # name -> module holding that experiment's train_and_evaluate(config, workdir)
 EXPERIMENTS = {
@@ -16,5 +21,24 @@ def train_and_evaluate(config, workdir: str):
     """Runs `config.experiment` in `workdir` and returns its final metrics."""
     name = config.get("experiment")
     if name not in EXPERIMENTS:
-        raise ValueError(f"Unknown experiment {name!r}; valid: {', '.join(sorted(EXPERIMENTS))}.")
-    return importlib.import_module(EXPERIMENTS[name]).train_and_evaluate(config, workdir)
+        raise ConfigError(f"unknown experiment {name!r}; valid: {', '.join(sorted(EXPERIMENTS))}")
+    os.makedirs(workdir, exist_ok=True)
+    write_status(workdir, "running", pid=os.getpid())
+    try:
+        result = importlib.import_module(EXPERIMENTS[name]).train_and_evaluate(config, workdir)
+    except Interrupted as error:
+        write_status(workdir, "interrupted", step=error.step)
+        raise
+    except Diverged as error:
+        write_status(workdir, "diverged", step=error.step, error=str(error))
+        raise
+    except BaseException as error:
+        write_status(
+            workdir,
+            "failed",
+            error=f"{type(error).__name__}: {error}",
+            traceback=traceback.format_exc()[-4000:],
+        )
+        raise
+    write_status(workdir, "done")
+    return result

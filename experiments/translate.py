@@ -153,3 +153,36 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
         config.eval.update(every_steps=2, batch_size=16)
         config.checkpoint.every_steps = 2
     return config
+
+
+def get_sweeps() -> dict[str, dict]:
+    """Named sweeps (see experiments/common/sweeps.py for the format).
+
+    python launch.py --config=experiments/translate.py --sweep=demo --workdir=runs/demo
+    python launch.py --report=runs/demo
+    """
+    every_kind = ["additive", "dot", "general", "scaled_dot", "cosine", "multihead", "none"]
+    return {
+        # make demo: Bahdanau, Luong and no attention, about 3 minutes each on 2 cores.
+        "demo": {
+            "config": "additive,demo",
+            "grid": {"model.attention": ["additive", "dot", "none"]},
+        },
+        "variants": {
+            "config": "additive,demo",
+            "grid": {"model.attention": every_kind, "seed": [0, 1, 2]},
+        },
+        "learning_rate": {
+            "config": "additive,demo",
+            "grid": {"model.attention": ["additive", "dot"]},
+            "random": {
+                "count": 4,
+                "seed": 0,
+                "fields": {"train.learning_rate": ["log_uniform", 3e-4, 1e-2]},
+            },
+        },
+        "encoders": {
+            "config": "additive,demo",
+            "grid": {"model.cell": ["gru", "lstm"], "model.bidirectional": [False, True]},
+        },
+    }

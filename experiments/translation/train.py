@@ -27,6 +27,8 @@ import tqdm
 from flax.training import train_state
 
 from experiments.common.checkpoints import Checkpointer
+from experiments.common.errors import ConfigError, Diverged, Interrupted
+from experiments.common.preemption import StopOnSigterm, file_lock
 from experiments.common.writers import MetricWriter
 from experiments.translation import evaluation, input_pipeline
 from experiments.translation import tokenizers as tokenizers_lib
@@ -39,10 +41,6 @@ from experiments.translation.model import (
 
 SCHEDULES = ("cosine", "constant", "rsqrt")
 CELLS = ("gru", "lstm")
-
-
-class ConfigError(ValueError):
-    """Bad input found before training starts; launch.py exits with code 2."""
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -189,7 +187,9 @@ def _prepare(config, workdir):
     """Data, tokenizers and model: every bad-input error surfaces here."""
     validate_config(config)
     try:
-        splits, data_stats = input_pipeline.load_splits(config.data)
+        # Trials of a sweep may start together: one prepares the corpus, the others wait.
+        with file_lock(os.path.join(config.data.data_dir or ".", ".prepare.lock")):
+            splits, data_stats = input_pipeline.load_splits(config.data)
     except (ValueError, FileNotFoundError) as error:
         raise ConfigError(str(error)) from error
     if not splits.get("train"):
@@ -279,47 +279,53 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     progress = tqdm.tqdm(
         total=total, initial=start_step, desc=config.variant, dynamic_ncols=True, mininterval=1.0
     )
-    for step in range(start_step + 1, total + 1):
-        batch = next(train_iter)
-        state, step_metrics = step_fn(state, batch, dropout_key)
-        if step % config.train.log_every_steps == 0 or step == total:
-            step_metrics = jax.device_get(step_metrics)
-            now = time.time()
-            if interval_clean:
-                step_times.append((now - last_log[0]) / (step - last_log[1]))
-            last_log, interval_clean = (now, step), True
-            writer.write_scalars(step, {f"train/{k}": float(v) for k, v in step_metrics.items()})
-            progress.set_postfix(loss=f"{float(step_metrics['loss']):.3f}")
-            if not np.isfinite(step_metrics["loss"]):
-                raise FloatingPointError(
-                    f"training diverged: loss {step_metrics['loss']} at step {step}"
+    with StopOnSigterm() as stop:
+        for step in range(start_step + 1, total + 1):
+            batch = next(train_iter)
+            state, step_metrics = step_fn(state, batch, dropout_key)
+            if step % config.train.log_every_steps == 0 or step == total:
+                step_metrics = jax.device_get(step_metrics)
+                now = time.time()
+                if interval_clean:
+                    step_times.append((now - last_log[0]) / (step - last_log[1]))
+                last_log, interval_clean = (now, step), True
+                writer.write_scalars(
+                    step, {f"train/{k}": float(v) for k, v in step_metrics.items()}
                 )
-        progress.update(1)
-        if step % config.eval.every_steps == 0 and step != total:
-            _periodic_eval(
-                config,
-                workdir,
-                writer,
-                model,
-                state,
-                eval_sets,
-                splits,
-                source_tok,
-                target_tok,
-                step,
-                has_attention,
-            )
-            interval_clean = False
-        if step % config.checkpoint.every_steps == 0 or step == total:
-            checkpointer.save(
-                step,
-                state,
-                {
-                    "iterator": train_iter.get_state(),
-                    "train_seconds": elapsed_before + time.time() - train_start,
-                },
-            )
-            interval_clean = False
+                progress.set_postfix(loss=f"{float(step_metrics['loss']):.3f}")
+                if not np.isfinite(step_metrics["loss"]):
+                    writer.close()
+                    raise Diverged(step, float(step_metrics["loss"]))
+            progress.update(1)
+            if step % config.eval.every_steps == 0 and step != total:
+                _periodic_eval(
+                    config,
+                    workdir,
+                    writer,
+                    model,
+                    state,
+                    eval_sets,
+                    splits,
+                    source_tok,
+                    target_tok,
+                    step,
+                    has_attention,
+                )
+                interval_clean = False
+            if step % config.checkpoint.every_steps == 0 or step == total or stop.requested:
+                checkpointer.save(
+                    step,
+                    state,
+                    {
+                        "iterator": train_iter.get_state(),
+                        "train_seconds": elapsed_before + time.time() - train_start,
+                    },
+                )
+                interval_clean = False
+            if stop.requested:
+                checkpointer.close()
+                writer.close()
+                raise Interrupted(step)
     progress.close()
     train_seconds = elapsed_before + time.time() - train_start
     checkpointer.close()
@@ -328,6 +334,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         config, workdir, writer, model, state, splits, source_tok, target_tok, has_attention
     )
     final.update(
+        headline=[
+            "test/bleu",
+            "test/exact_match",
+            "test/aer",
+            "test_long/bleu",
+            "test_long/exact_match",
+        ],
+        selection="validation/bleu",
         variant=config.variant,
         attention=config.model.attention,
         steps=int(state.step),
