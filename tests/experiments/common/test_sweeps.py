@@ -1,0 +1,145 @@
+"""Sweep expansion, the trial runner and the report."""
+
+import json
+import os
+
+import pytest
+import submitit
+
+from experiments.common import report, runner, sweeps
+
+
+def test_grid_random_fixed_and_explicit_trials():
+    spec = {
+        "config": "additive,tiny",
+        "trials": [{"data.name": "toy_translation"}, {"data.name": "tsv"}],
+        "grid": {"model.attention": ["additive", "dot"], "seed": [0, 1]},
+        "random": {
+            "count": 3,
+            "seed": 4,
+            "fields": {
+                "train.learning_rate": ["log_uniform", 1e-4, 1e-2],
+                "model.encoder_size": ["choice", 32, 64],
+                "train.warmup_steps": ["int_uniform", 0, 10],
+            },
+        },
+        "fixed": {"train.steps": 7},
+    }
+    trials = sweeps.expand("s", {"s": spec})
+    assert len(trials) == 2 * 2 * 2 * 3
+    assert len({t.name for t in trials}) == len(trials)
+    for trial in trials:
+        assert trial.config_arg == "additive,tiny" and trial.overrides["train.steps"] == 7
+        assert 1e-4 <= trial.overrides["train.learning_rate"] <= 1e-2
+        assert trial.overrides["model.encoder_size"] in (32, 64)
+        assert 0 <= trial.overrides["train.warmup_steps"] <= 10
+    assert trials == sweeps.expand("s", {"s": spec})  # draws are reproducible
+    assert "--config.model.attention=dot" in trials[-1].flag_args()
+    assert sweeps.format_value((64, 32)) == "(64, 32)" and sweeps.format_value((5,)) == "(5,)"
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"grid": {"seed": []}}, "non-empty list"),
+        ({"gird": {}}, "unknown keys.*gird"),
+        ({"random": {"fields": {"x": ["gaussian", 0, 1]}}}, "unknown distribution 'gaussian'"),
+    ],
+)
+def test_bad_sweeps(spec, message):
+    with pytest.raises(ValueError, match=message):
+        sweeps.expand("s", {"s": spec})
+    with pytest.raises(ValueError, match="unknown sweep 'nope'; valid sweeps: s"):
+        sweeps.expand("nope", {"s": spec})
+
+
+CONFIG = """
+from experiments import translate
+
+def get_config(arg="additive,tiny"):
+    config = translate.get_config(arg)
+    config.data.data_dir = {data_dir!r}
+    config.train.steps = 2
+    config.eval.every_steps = 1000
+    config.eval.splits = ("test",)
+    config.eval.attention_sentences = ("i love you",)
+    return config
+
+def get_sweeps():
+    return {{"mixed": {{"config": "additive,tiny", "trials": [
+        {{"model.attention": "additive"}},
+        {{"model.attention": "dot"}},
+        {{"model.attention": "general", "data.name": "tsv", "data.path": "/no/such.tsv"}},
+        {{"model.attention": "scaled_dot", "train.learning_rate": 1e39}},
+    ]}}}}
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path):
+    path = tmp_path / "sweep_config.py"
+    path.write_text(CONFIG.format(data_dir=str(tmp_path / "data")))
+    return str(path)
+
+
+def test_a_sweep_survives_failures_reruns_nothing_and_reports_everything(tmp_path, config_file):
+    trials = sweeps.expand("mixed", sweeps.load_sweeps(config_file))
+    sweep_dir = str(tmp_path / "sweep")
+    dry = runner.run_sweep(trials, config_path=config_file, sweep_dir=sweep_dir, dry_run=True)
+    assert [action for _, action in dry] == ["new"] * 4 and not os.path.exists(sweep_dir)
+
+    ended = dict(runner.run_sweep(trials, config_path=config_file, sweep_dir=sweep_dir, parallel=2))
+    names = [t.name for t in trials]
+    assert [ended[n] for n in names] == ["done", "done", "failed", "diverged"]
+    failed = runner.read_status(os.path.join(sweep_dir, names[2]))
+    assert "corpus file not found" in failed["error"]
+    diverged = runner.read_status(os.path.join(sweep_dir, names[3]))
+    assert diverged["step"] >= 1 and "diverged" in diverged["error"]
+    for name in names[:2]:
+        assert os.path.exists(os.path.join(sweep_dir, name, "eval.json"))
+
+    modified = {n: os.path.getmtime(os.path.join(sweep_dir, n, "status.json")) for n in names}
+    again = runner.run_sweep(trials, config_path=config_file, sweep_dir=sweep_dir, parallel=2)
+    assert dict(again) == ended
+    assert modified == {
+        n: os.path.getmtime(os.path.join(sweep_dir, n, "status.json")) for n in names
+    }
+
+    md_path, html_path = report.write_report(sweep_dir)
+    markdown = open(md_path).read()
+    page = open(html_path).read()
+    for text in (
+        "attention=additive",
+        "attention=dot",
+        "failed",
+        "diverged",
+        "corpus file not found",
+        "test/bleu",
+    ):
+        assert text in markdown, text
+    assert "data:image/png;base64" in page and "diverged" in page
+    assert os.path.exists(os.path.join(sweep_dir, "report_figures", "train_loss.png"))
+
+
+def test_submitit_jobs_carry_each_trial_command(tmp_path, config_file):
+    trials = sweeps.expand("mixed", sweeps.load_sweeps(config_file))
+    executor = submitit.AutoExecutor(folder=str(tmp_path / "submitit"), cluster="debug")
+    jobs = runner.submit_sweep(
+        trials, config_path=config_file, sweep_dir=str(tmp_path / "sweep"), executor=executor
+    )
+    assert len(jobs) == 4
+    for job, trial in zip(jobs, trials):
+        command = job.submission().function.command
+        assert command == runner.trial_command(
+            trial, config_file, str(tmp_path / "sweep" / trial.name)
+        )
+        assert f"--config={config_file}:additive,tiny" in command
+
+
+def test_report_needs_trials(tmp_path):
+    with pytest.raises(ValueError, match="holds no trials"):
+        report.write_report(str(tmp_path))
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "status.json").write_text(json.dumps({"status": "failed", "error": "boom"}))
+    md_path, _ = report.write_report(str(tmp_path))
+    assert "boom" in open(md_path).read()
