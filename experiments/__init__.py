@@ -8,6 +8,8 @@ import importlib
 import os
 import traceback
 
+import jax
+
 from experiments.common.errors import ConfigError, Diverged, Interrupted
 from experiments.common.runner import write_status
 
@@ -23,6 +25,8 @@ def train_and_evaluate(config, workdir: str):
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; valid: {', '.join(sorted(EXPERIMENTS))}")
     os.makedirs(workdir, exist_ok=True)
+    if jax.process_index() != 0:  # in multi-host runs process 0 keeps the record
+        return importlib.import_module(EXPERIMENTS[name]).train_and_evaluate(config, workdir)
     write_status(workdir, "running", pid=os.getpid())
     try:
         result = importlib.import_module(EXPERIMENTS[name]).train_and_evaluate(config, workdir)

@@ -90,6 +90,9 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
             log_every_steps=100,
             length_multiple=8,
             bucket_window_batches=8,  # batch sentences of similar length
+            compute_dtype="float32",  # float32 | bfloat16 (parameters stay float32)
+            param_sharding="replicate",  # replicate | fsdp, over all devices
+            min_shard_size=2**14,  # fsdp: arrays smaller than this stay replicated
         )
     )
 
@@ -149,7 +152,10 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
             attention_features=8,
             dropout_rate=0.0,
         )
-        config.train.update(steps=4, batch_size=8, warmup_steps=1, log_every_steps=2)
+        # length_multiple 16: every tiny sentence fits one padded shape, one compilation.
+        config.train.update(
+            steps=4, batch_size=8, warmup_steps=1, log_every_steps=2, length_multiple=16
+        )
         config.eval.update(every_steps=2, batch_size=16)
         config.checkpoint.every_steps = 2
     return config

@@ -28,6 +28,7 @@ from experiments.translation.model import EOS, PAD, Seq2Seq
 def eval_step(model: Seq2Seq, params, batch):
     """Teacher-forced sums over a batch: (loss, correct, tokens, weights)."""
     logits, weights = model.apply(params, batch["source"], batch["target_input"])
+    logits = logits.astype(jnp.float32)
     labels = batch["target_output"]
     mask = labels != PAD
     losses = -jnp.take_along_axis(jax.nn.log_softmax(logits), labels[..., None], -1)[..., 0]

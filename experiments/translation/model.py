@@ -33,11 +33,11 @@ def attention_variants() -> list[str]:
     return sorted(attn.available() + [MULTI_HEAD, NO_ATTENTION])
 
 
-def _cell(kind: str, features: int, name: str) -> nn.RNNCellBase:
+def _cell(kind: str, features: int, name: str, dtype=jnp.float32) -> nn.RNNCellBase:
     cells = {"gru": nn.GRUCell, "lstm": nn.LSTMCell}
     if kind not in cells:
         raise ValueError(f"Unknown RNN cell {kind!r}; valid cells: {sorted(cells)}.")
-    return cells[kind](features=features, name=name)
+    return cells[kind](features=features, dtype=dtype, name=name)
 
 
 def _hidden(cell_kind: str, carry):
@@ -54,6 +54,7 @@ class Encoder(nn.Module):
     cell: str = "gru"
     bidirectional: bool = True
     dropout_rate: float = 0.0
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, source, *, deterministic: bool):
@@ -63,16 +64,22 @@ class Encoder(nn.Module):
         `[batch, encoder_features]`), encoder_features = hidden_size x directions.
         """
         lengths = jnp.sum(source != PAD, axis=-1)
-        embedded = nn.Embed(self.vocab_size, self.embedding_size, name="embed")(source)
+        embedded = nn.Embed(self.vocab_size, self.embedding_size, dtype=self.dtype, name="embed")(
+            source
+        )
         embedded = nn.Dropout(self.dropout_rate)(embedded, deterministic=deterministic)
         forward = nn.RNN(
-            _cell(self.cell, self.hidden_size, "forward_cell"), return_carry=True, name="forward"
+            _cell(self.cell, self.hidden_size, "forward_cell", self.dtype),
+            return_carry=True,
+            name="forward",
         )
         if not self.bidirectional:
             carry, states = forward(embedded, seq_lengths=lengths)
             return states, _hidden(self.cell, carry)
         backward = nn.RNN(
-            _cell(self.cell, self.hidden_size, "backward_cell"), return_carry=True, name="backward"
+            _cell(self.cell, self.hidden_size, "backward_cell", self.dtype),
+            return_carry=True,
+            name="backward",
         )
         both = nn.Bidirectional(forward, backward, return_carry=True, name="bidirectional")
         (forward_carry, backward_carry), states = both(embedded, seq_lengths=lengths)
@@ -94,23 +101,26 @@ class DecoderStep(nn.Module):
     num_heads: int
     input_feeding: bool
     dropout_rate: float
+    dtype: Any = jnp.float32
 
     def setup(self):
-        self.embed = nn.Embed(self.vocab_size, self.embedding_size)
+        self.embed = nn.Embed(self.vocab_size, self.embedding_size, dtype=self.dtype)
         self.cells = [
-            _cell(self.cell, size, f"cell_{i}") for i, size in enumerate(self.layer_sizes)
+            _cell(self.cell, size, f"cell_{i}", self.dtype)
+            for i, size in enumerate(self.layer_sizes)
         ]
         if self.attention == MULTI_HEAD:
             self.attention_unit = attn.MultiHeadAttention(
                 num_heads=self.num_heads,
                 kind="scaled_dot",
                 score_options=dict(self.attention_options),
+                dtype=self.dtype,
             )
         elif self.attention != NO_ATTENTION:
             self.attention_unit = attn.get(self.attention, **dict(self.attention_options))
-        self.combine = nn.Dense(self.layer_sizes[-1], name="attentional_hidden")
+        self.combine = nn.Dense(self.layer_sizes[-1], dtype=self.dtype, name="attentional_hidden")
         self.dropout = nn.Dropout(self.dropout_rate)
-        self.output = nn.Dense(self.vocab_size, name="logits")
+        self.output = nn.Dense(self.vocab_size, dtype=self.dtype, name="logits")
 
     def __call__(self, carry, token, memory, *, deterministic: bool):
         """Advances one step.
@@ -171,6 +181,7 @@ class Seq2Seq(nn.Module):
     num_heads: int = 4
     input_feeding: bool = True
     dropout_rate: float = 0.0
+    dtype: Any = jnp.float32  # computation; parameters stay float32
 
     def setup(self):
         if self.attention not in attention_variants():
@@ -185,10 +196,12 @@ class Seq2Seq(nn.Module):
             self.cell,
             self.bidirectional,
             self.dropout_rate,
+            self.dtype,
         )
         encoder_features = self.encoder_size * (2 if self.bidirectional else 1)
         self.bridges = [
-            nn.Dense(size, name=f"bridge_{i}") for i, size in enumerate(self.decoder_sizes)
+            nn.Dense(size, dtype=self.dtype, name=f"bridge_{i}")
+            for i, size in enumerate(self.decoder_sizes)
         ]
         needs_key_projection = self.attention == MULTI_HEAD or (
             self.attention != NO_ATTENTION
@@ -199,7 +212,9 @@ class Seq2Seq(nn.Module):
         # the decoder's top layer differ in size, keys are projected once per
         # sentence rather than once per step.
         self.key_projection = (
-            nn.Dense(self.decoder_sizes[-1], use_bias=False, name="key_projection")
+            nn.Dense(
+                self.decoder_sizes[-1], use_bias=False, dtype=self.dtype, name="key_projection"
+            )
             if needs_key_projection and self.attention != MULTI_HEAD
             else None
         )
@@ -213,6 +228,7 @@ class Seq2Seq(nn.Module):
             self.num_heads,
             self.input_feeding,
             self.dropout_rate,
+            self.dtype,
         )
 
     def encode(self, source, *, deterministic: bool = True):
@@ -229,7 +245,7 @@ class Seq2Seq(nn.Module):
         for bridge in self.bridges:
             hidden = jnp.tanh(bridge(final))
             cell_carries.append((jnp.zeros_like(hidden), hidden) if self.cell == "lstm" else hidden)
-        previous_hidden = jnp.zeros((source.shape[0], self.decoder_sizes[-1]), states.dtype)
+        previous_hidden = jnp.zeros((source.shape[0], self.decoder_sizes[-1]), self.dtype)
         return memory, (tuple(cell_carries), previous_hidden)
 
     def decode_step(self, carry, token, memory, *, deterministic: bool = True):

@@ -26,6 +26,7 @@ import optax
 import tqdm
 from flax.training import train_state
 
+from experiments.common import parallel
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError, Diverged, Interrupted
 from experiments.common.preemption import StopOnSigterm, file_lock
@@ -40,6 +41,7 @@ from experiments.translation.model import (
 )
 
 SCHEDULES = ("cosine", "constant", "rsqrt")
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 CELLS = ("gru", "lstm")
 
 
@@ -79,6 +81,16 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"data.max_length must be >= 1, got {config.data.max_length}",
         ),
         (
+            config.train.param_sharding in parallel.PARAM_RULES,
+            f"unknown train.param_sharding {config.train.param_sharding!r}; valid: "
+            f"{', '.join(parallel.PARAM_RULES)}",
+        ),
+        (
+            config.train.compute_dtype in COMPUTE_DTYPES,
+            f"unknown train.compute_dtype {config.train.compute_dtype!r}; valid: "
+            f"{', '.join(COMPUTE_DTYPES)}",
+        ),
+        (
             len(config.model.decoder_sizes) >= 1,
             f"model.decoder_sizes needs at least one layer, got {config.model.decoder_sizes}",
         ),
@@ -97,6 +109,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    try:
+        parallel.check_batch_size(config.train.batch_size, parallel.make_mesh())
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
     if config.data.name in ("tsv",) and not os.path.isfile(config.data.path):
         raise ConfigError(f"corpus file not found: data.path={config.data.path!r}")
     for side in ("source", "target"):
@@ -122,6 +138,7 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int) -> Seq2S
         num_heads=config.model.num_heads,
         input_feeding=config.model.input_feeding,
         dropout_rate=config.model.dropout_rate,
+        dtype=COMPUTE_DTYPES[config.train.compute_dtype],
     )
 
 
@@ -168,6 +185,7 @@ def train_step(state: train_state.TrainState, batch, dropout_key, *, label_smoot
             deterministic=False,
             rngs={"dropout": key},
         )
+        logits = logits.astype(jnp.float32)  # the loss is always taken in float32
         loss_sum, tokens = cross_entropy(logits, batch["target_output"], label_smoothing)
         correct = jnp.sum(
             (jnp.argmax(logits, -1) == batch["target_output"]) & (batch["target_output"] != PAD)
@@ -203,9 +221,10 @@ def _prepare(config, workdir):
             source_tok, target_tok = input_pipeline.build_tokenizers(splits["train"], config.data)
         except ValueError as error:
             raise ConfigError(str(error)) from error
-        os.makedirs(tokenizer_dir, exist_ok=True)
-        source_tok.save(os.path.join(tokenizer_dir, "source"))
-        target_tok.save(os.path.join(tokenizer_dir, "target"))
+        if parallel.is_writer():
+            os.makedirs(tokenizer_dir, exist_ok=True)
+            source_tok.save(os.path.join(tokenizer_dir, "source"))
+            target_tok.save(os.path.join(tokenizer_dir, "target"))
     model = build_model(config, source_tok.vocab_size, target_tok.vocab_size)
     return splits, data_stats, source_tok, target_tok, model
 
@@ -214,8 +233,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     """Trains, evaluates and writes everything into `workdir`; returns eval.json's dict."""
     os.makedirs(workdir, exist_ok=True)
     splits, data_stats, source_tok, target_tok, model = _prepare(config, workdir)
-    with open(os.path.join(workdir, "config.json"), "w") as f:
-        f.write(config.to_json_best_effort(indent=2))
+    writes = parallel.is_writer()  # multi-host: process 0 writes files, all save checkpoints
+    if writes:
+        with open(os.path.join(workdir, "config.json"), "w") as f:
+            f.write(config.to_json_best_effort(indent=2))
 
     rng = jax.random.key(config.seed)
     init_key, dropout_key = jax.random.split(rng)
@@ -230,6 +251,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         apply_fn=model.apply, params=params["params"], tx=make_optimizer(config.train)
     )
     parameter_count = sum(x.size for x in jax.tree.leaves(state.params))
+    mesh = parallel.make_mesh()
+    shardings = parallel.state_shardings(
+        state, mesh, config.train.param_sharding, config.train.min_shard_size
+    )
+    state = jax.device_put(state, shardings)
 
     train_iter, train_truncation = input_pipeline.train_iterator(
         splits["train"],
@@ -250,9 +276,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         elapsed_before = extra.get("train_seconds", 0.0)
         print(f"Resumed from {checkpointer.directory}/{int(state.step)}")
 
-    writer = MetricWriter(workdir)
+    writer = MetricWriter(workdir, enabled=writes)
     step_fn = jax.jit(
         lambda s, b, k: train_step(s, b, k, label_smoothing=config.train.label_smoothing),
+        in_shardings=(shardings, parallel.batch_sharding(mesh), parallel.replicated(mesh)),
+        out_shardings=(shardings, parallel.replicated(mesh)),
         donate_argnums=0,
     )
     eval_sets = {
@@ -281,7 +309,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     )
     with StopOnSigterm() as stop:
         for step in range(start_step + 1, total + 1):
-            batch = next(train_iter)
+            batch = parallel.shard_batch(next(train_iter), mesh)
             state, step_metrics = step_fn(state, batch, dropout_key)
             if step % config.train.log_every_steps == 0 or step == total:
                 step_metrics = jax.device_get(step_metrics)
@@ -352,8 +380,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         data=data_stats,
         truncation={"train": vars(train_truncation)},
     )
-    with open(os.path.join(workdir, "eval.json"), "w") as f:
-        json.dump(final, f, indent=2, default=float)
+    if writes:
+        with open(os.path.join(workdir, "eval.json"), "w") as f:
+            json.dump(final, f, indent=2, default=float)
     writer.close()
     return final
 
@@ -394,17 +423,37 @@ def _periodic_eval(
         )
     writer.write_scalars(step, scalars)
     if has_attention:
-        images = evaluation.attention_maps(
+        _draw_attention_maps(
+            config,
+            workdir,
+            writer,
             model,
             params,
-            list(config.eval.attention_sentences),
             source_tok,
             target_tok,
-            max_length=config.data.max_length,
-            directory=os.path.join(workdir, "attention", f"step_{step:06d}"),
+            step,
+            folder=f"step_{step:06d}",
             title_prefix=f"step {step}: ",
         )
-        writer.write_images(step, {f"attention/{k}": v for k, v in images.items()})
+
+
+def _draw_attention_maps(
+    config, workdir, writer, model, params, source_tok, target_tok, step, *, folder, title_prefix
+):
+    """Heatmaps of config.eval.attention_sentences: PNGs under attention/<folder>, TensorBoard."""
+    if not writer.enabled or not config.eval.attention_sentences:
+        return  # in multi-host runs process 0 draws them
+    images = evaluation.attention_maps(
+        model,
+        params,
+        list(config.eval.attention_sentences),
+        source_tok,
+        target_tok,
+        max_length=config.data.max_length,
+        directory=os.path.join(workdir, "attention", folder),
+        title_prefix=title_prefix,
+    )
+    writer.write_images(step, {f"attention/{folder}/{k}": v for k, v in images.items()})
 
 
 def final_evaluation(
@@ -453,18 +502,19 @@ def final_evaluation(
     )
     writer.write_text(step, {"samples": samples})
     if has_attention:
-        images = evaluation.attention_maps(
+        _draw_attention_maps(
+            config,
+            workdir,
+            writer,
             model,
             params,
-            list(config.eval.attention_sentences),
             source_tok,
             target_tok,
-            max_length=config.data.max_length,
-            directory=os.path.join(workdir, "attention", "final"),
+            step,
+            folder="final",
             title_prefix=f"{config.model.attention}: ",
         )
-        writer.write_images(step, {f"attention/final/{k}": v for k, v in images.items()})
     return {"splits": results, "eval_truncation": truncation}
 
 
-__all__ = ["ConfigError", "train_and_evaluate", "validate_config"]
+__all__ = ["train_and_evaluate", "validate_config"]

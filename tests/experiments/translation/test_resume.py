@@ -28,8 +28,8 @@ def command(tmp_path, workdir):
         "--config.checkpoint.every_steps=5",
         "--config.eval.every_steps=1000",
         "--config.model.dropout_rate=0.2",
-        "--config.eval.splits=('test',)",
-        "--config.eval.attention_sentences=('i love you',)",
+        "--config.eval.splits=()",
+        "--config.eval.attention_sentences=()",
     ]
 
 
