@@ -72,6 +72,7 @@ def plan(trials: Sequence[Trial], sweep_dir: str, *, retry_failed: bool = False)
 def run_trial(trial: Trial, config_path: str, workdir: str) -> dict:
     """Runs one trial to its end; returns its final status."""
     os.makedirs(workdir, exist_ok=True)
+    print(f"  {trial.name}: started, log in {os.path.join(workdir, 'log.txt')}", flush=True)
     with open(os.path.join(workdir, "log.txt"), "a") as log:
         returncode = subprocess.run(
             trial_command(trial, config_path, workdir),

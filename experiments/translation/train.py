@@ -29,6 +29,7 @@ from flax.training import train_state
 from experiments.common import parallel
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError, Diverged, Interrupted
+from experiments.common.optimizers import SCHEDULES, make_optimizer
 from experiments.common.preemption import StopOnSigterm, file_lock
 from experiments.common.writers import MetricWriter
 from experiments.translation import evaluation, input_pipeline
@@ -40,7 +41,6 @@ from experiments.translation.model import (
     load_pretrained_embeddings,
 )
 
-SCHEDULES = ("cosine", "constant", "rsqrt")
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 CELLS = ("gru", "lstm")
 
@@ -139,26 +139,6 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int) -> Seq2S
         input_feeding=config.model.input_feeding,
         dropout_rate=config.model.dropout_rate,
         dtype=COMPUTE_DTYPES[config.train.compute_dtype],
-    )
-
-
-def make_optimizer(train_config) -> optax.GradientTransformation:
-    peak, warmup, steps = train_config.learning_rate, train_config.warmup_steps, train_config.steps
-    warm = optax.linear_schedule(0.0, peak, max(warmup, 1))
-    if train_config.schedule == "cosine":
-        schedule = optax.warmup_cosine_decay_schedule(
-            0.0, peak, max(warmup, 1), max(steps, warmup + 1), end_value=0.01 * peak
-        )
-    elif train_config.schedule == "constant":
-        schedule = optax.join_schedules([warm, optax.constant_schedule(peak)], [warmup])
-    else:  # rsqrt: the Transformer paper's warmup then inverse square root
-        schedule = optax.join_schedules(
-            [warm, lambda count: peak * jnp.sqrt(max(warmup, 1) / (count + max(warmup, 1)))],
-            [warmup],
-        )
-    return optax.chain(
-        optax.clip_by_global_norm(train_config.grad_clip_norm),
-        optax.adamw(schedule, weight_decay=train_config.weight_decay),
     )
 
 
