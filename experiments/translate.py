@@ -34,7 +34,6 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
         )
     config = ml_collections.ConfigDict()
     config.experiment = "translation"
-    config.variant = variant
     config.preset = preset
     config.seed = 0
 
@@ -80,6 +79,7 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
     config.train = ml_collections.ConfigDict(
         dict(
             steps=20000,
+            max_seconds=0.0,  # wall-clock training budget in seconds; 0: none
             batch_size=64,
             learning_rate=1e-3,
             warmup_steps=200,

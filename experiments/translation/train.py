@@ -285,7 +285,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     step_times, last_log, interval_clean = [], (time.time(), start_step), False
     train_start = time.time()
     progress = tqdm.tqdm(
-        total=total, initial=start_step, desc=config.variant, dynamic_ncols=True, mininterval=1.0
+        total=total, initial=start_step, desc=os.path.basename(os.path.abspath(workdir)), dynamic_ncols=True, mininterval=1.0
     )
     with StopOnSigterm() as stop:
         for step in range(start_step + 1, total + 1):
@@ -320,7 +320,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                     has_attention,
                 )
                 interval_clean = False
-            if step % config.checkpoint.every_steps == 0 or step == total or stop.requested:
+            out_of_time = bool(config.train.max_seconds) and (
+                elapsed_before + time.time() - train_start >= config.train.max_seconds
+            )
+            if (
+                step % config.checkpoint.every_steps == 0
+                or step == total
+                or stop.requested
+                or out_of_time
+            ):
                 checkpointer.save(
                     step,
                     state,
@@ -334,6 +342,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 checkpointer.close()
                 writer.close()
                 raise Interrupted(step)
+            if out_of_time:
+                break
     progress.close()
     train_seconds = elapsed_before + time.time() - train_start
     checkpointer.close()
@@ -350,7 +360,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             "test_long/exact_match",
         ],
         selection="validation/bleu",
-        variant=config.variant,
         attention=config.model.attention,
         steps=int(state.step),
         parameters=int(parameter_count),

@@ -130,3 +130,13 @@ def test_launch_exits_2_with_one_line(tmp_path):
         "error: unknown attention variant 'bahdanau'; valid: "
         "additive, cosine, dot, general, multihead, none, scaled_dot"
     ]
+
+
+def test_wall_clock_budget_stops_training_and_still_evaluates(tmp_path):
+    config = tiny_config(tmp_path, "dot")
+    config.train.steps, config.train.max_seconds = 1000, 1e-9
+    config.eval.splits, config.eval.attention_sentences = ("test",), ()
+    final = train.train_and_evaluate(config, str(tmp_path / "run"))
+    assert final["steps"] == 1
+    assert final["splits"]["test"]["examples"] == config.data.test_size
+    assert os.listdir(tmp_path / "run" / "checkpoints") == ["1"]
