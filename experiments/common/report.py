@@ -192,7 +192,7 @@ def _fmt(mean, std=None, name=""):
     if mean is None:
         return "-"
     percent = name.endswith("exact_match") or name.endswith("accuracy")
-    scale, spec = (100, ".1f") if percent else (1, ".3f" if abs(mean) < 10 else ".1f")
+    scale, spec = (100, ".1f") if percent else (1, ".3f" if abs(mean) < 1 else ".1f")
     text = format(mean * scale, spec)
     if std:
         text += " ± " + format(std * scale, spec)
