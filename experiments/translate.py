@@ -4,9 +4,11 @@
 
 The part after the colon is `VARIANT[,PRESET]`:
 
-- VARIANT: the attention unit, `additive` (Bahdanau), `dot`, `general`
-  (Luong), `scaled_dot`, `cosine`, `multihead`, or `none` (a plain
-  encoder-decoder, the control).
+- VARIANT: the attention unit of the RNN encoder-decoder, `additive`
+  (Bahdanau), `dot`, `general` (Luong), `scaled_dot`, `cosine`, `multihead`,
+  or `none` (a plain encoder-decoder, the control); or `transformer` (any
+  registered kind in every layer via `--config.model.attention=...`; see also
+  experiments/transformer.py).
 - PRESET: `seed` (default: the classic sizes, embedding 300, encoder 500,
   decoder 500 then 300, 10k words, sentences up to 100 tokens), `demo` (sizes
   that train in about three minutes on 2 CPU cores) or `tiny` (for tests).
@@ -22,12 +24,15 @@ from __future__ import annotations
 
 import ml_collections
 
+from experiments.translation.transformer import TRANSFORMER_PRESETS
+
 PRESETS = ("seed", "demo", "tiny")
 
 
 def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
     variant, _, preset = arg.partition(",")
     preset = preset or "seed"
+    architecture = "transformer" if variant == "transformer" else "rnn"
     if preset not in PRESETS:
         raise ValueError(
             f"unknown preset {preset!r} in --config=...:{arg}; valid presets: {', '.join(PRESETS)}"
@@ -61,7 +66,8 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
 
     config.model = ml_collections.ConfigDict(
         dict(
-            attention=variant,
+            architecture=architecture,  # rnn | transformer
+            attention=variant if architecture == "rnn" else "scaled_dot",
             embedding_size=300,
             encoder_size=500,
             decoder_sizes=(500, 300),
@@ -116,6 +122,13 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
 
     config.checkpoint = ml_collections.ConfigDict(dict(every_steps=1000, keep=3))
 
+    # The Transformer's own sizes; its attention kind is model.attention.
+    config.model.transformer = ml_collections.ConfigDict(
+        TRANSFORMER_PRESETS["base" if preset == "seed" else "tiny"]
+    )
+    if architecture == "transformer":
+        config.train.update(schedule="rsqrt", label_smoothing=0.1)
+
     if preset == "demo":
         config.data.train_size = 30000
         config.data.train_max_words = 15
@@ -150,6 +163,14 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
             encoder_size=16,
             decoder_sizes=(16, 12),
             attention_features=8,
+            dropout_rate=0.0,
+        )
+        config.model.transformer.update(
+            d_model=16,
+            num_heads=2,
+            num_encoder_layers=1,
+            num_decoder_layers=1,
+            d_ff=32,
             dropout_rate=0.0,
         )
         # length_multiple 16: every tiny sentence fits one padded shape, one compilation.

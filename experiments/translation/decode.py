@@ -13,15 +13,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.translation.model import BOS, EOS, PAD, Seq2Seq
+from experiments.translation.model import BOS, EOS, PAD
 
 
 @functools.partial(jax.jit, static_argnames=("model", "max_steps"))
-def greedy_decode(model: Seq2Seq, params, source, *, max_steps: int):
+def greedy_decode(model, params, source, *, max_steps: int):
     """Greedy decoding.
 
     Args:
-      model: the Seq2Seq module (static).
+      model: a translation model with `encode` and `decode_step` methods (static).
       params: its variables.
       source: `[batch, S]` ids.
       max_steps: number of target tokens to produce (EOS included).
@@ -29,14 +29,12 @@ def greedy_decode(model: Seq2Seq, params, source, *, max_steps: int):
     Returns:
       (tokens `[batch, max_steps]` (PAD after EOS), weights `[batch, max_steps, S]`).
     """
-    memory, carry = model.apply(params, source, method=Seq2Seq.encode)
+    memory, carry = model.apply(params, source, method="encode")
     batch = source.shape[0]
 
     def step(state, _):
         carry, token, finished = state
-        carry, (logits, weights) = model.apply(
-            params, carry, token, memory, method=Seq2Seq.decode_step
-        )
+        carry, (logits, weights) = model.apply(params, carry, token, memory, method="decode_step")
         next_token = jnp.where(finished, PAD, jnp.argmax(logits, -1)).astype(jnp.int32)
         finished = finished | (next_token == EOS)
         return (carry, next_token, finished), (next_token, weights)
@@ -59,7 +57,7 @@ def _gather_beams(tree, indices, batch, beams):
 
 @functools.partial(jax.jit, static_argnames=("model", "max_steps", "beam_size"))
 def beam_search(
-    model: Seq2Seq, params, source, *, max_steps: int, beam_size: int, length_penalty: float = 0.0
+    model, params, source, *, max_steps: int, beam_size: int, length_penalty: float = 0.0
 ):
     """Beam search.
 
@@ -71,7 +69,7 @@ def beam_search(
       of the best hypothesis per sentence.
     """
     batch, source_len = source.shape
-    memory, carry = model.apply(params, source, method=Seq2Seq.encode)
+    memory, carry = model.apply(params, source, method="encode")
     repeat = lambda x: jnp.repeat(x, beam_size, axis=0)
     memory, carry = jax.tree.map(repeat, memory), jax.tree.map(repeat, carry)
 
@@ -89,7 +87,7 @@ def beam_search(
 
     def step(state, t):
         carry, (logits, weights) = model.apply(
-            params, state["carry"], state["token"], memory, method=Seq2Seq.decode_step
+            params, state["carry"], state["token"], memory, method="decode_step"
         )
         vocab = logits.shape[-1]
         step_log_probs = jax.nn.log_softmax(logits.astype(jnp.float32)).reshape(

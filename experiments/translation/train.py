@@ -23,9 +23,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
+import tensorflow_datasets as tfds
 import tqdm
 from flax.training import train_state
 
+import attn
 from experiments.common import parallel
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError, Diverged, Interrupted
@@ -40,6 +42,7 @@ from experiments.translation.model import (
     attention_variants,
     load_pretrained_embeddings,
 )
+from experiments.translation.transformer import build_transformer
 
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 CELLS = ("gru", "lstm")
@@ -47,7 +50,21 @@ CELLS = ("gru", "lstm")
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks everything that can be checked without data or compilation."""
-    variants = attention_variants()
+    architectures = ("rnn", "transformer")
+    if config.model.architecture not in architectures:
+        raise ConfigError(
+            f"unknown model.architecture {config.model.architecture!r}; valid: "
+            f"{', '.join(architectures)}"
+        )
+    transformer = config.model.architecture == "transformer"
+    variants = attn.available() if transformer else attention_variants()
+    if transformer and (config.model.source_embeddings or config.model.target_embeddings):
+        raise ConfigError("pretrained embeddings are supported by the rnn architecture only")
+    if transformer and config.model.transformer.max_length < config.data.max_length + 1:
+        raise ConfigError(
+            f"model.transformer.max_length={config.model.transformer.max_length} must be at "
+            f"least data.max_length + 1 = {config.data.max_length + 1} (decoding runs that long)"
+        )
     checks = [
         (
             config.model.attention in variants,
@@ -121,7 +138,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             raise ConfigError(f"embeddings file not found: model.{side}_embeddings={path!r}")
 
 
-def build_model(config, source_vocab_size: int, target_vocab_size: int) -> Seq2Seq:
+def build_model(config, source_vocab_size: int, target_vocab_size: int):
+    """The RNN encoder-decoder or the Transformer, as `model.architecture` says."""
+    dtype = COMPUTE_DTYPES[config.train.compute_dtype]
+    if config.model.architecture == "transformer":
+        sizes = dict(config.model.transformer.to_dict(), attention=config.model.attention)
+        return build_transformer(sizes, source_vocab_size, target_vocab_size, dtype)
     options = {}
     if config.model.attention == "additive" and config.model.attention_features:
         options["features"] = config.model.attention_features
@@ -138,7 +160,7 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int) -> Seq2S
         num_heads=config.model.num_heads,
         input_feeding=config.model.input_feeding,
         dropout_rate=config.model.dropout_rate,
-        dtype=COMPUTE_DTYPES[config.train.compute_dtype],
+        dtype=dtype,
     )
 
 
@@ -186,6 +208,7 @@ def _prepare(config, workdir):
     validate_config(config)
     try:
         # Trials of a sweep may start together: one prepares the corpus, the others wait.
+        tfds.disable_progress_bar()  # the training progress bar is the one to watch
         with file_lock(os.path.join(config.data.data_dir or ".", ".prepare.lock")):
             splits, data_stats = input_pipeline.load_splits(config.data)
     except (ValueError, FileNotFoundError) as error:
@@ -205,7 +228,10 @@ def _prepare(config, workdir):
             os.makedirs(tokenizer_dir, exist_ok=True)
             source_tok.save(os.path.join(tokenizer_dir, "source"))
             target_tok.save(os.path.join(tokenizer_dir, "target"))
-    model = build_model(config, source_tok.vocab_size, target_tok.vocab_size)
+    try:
+        model = build_model(config, source_tok.vocab_size, target_tok.vocab_size)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
     return splits, data_stats, source_tok, target_tok, model
 
 
@@ -285,7 +311,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     step_times, last_log, interval_clean = [], (time.time(), start_step), False
     train_start = time.time()
     progress = tqdm.tqdm(
-        total=total, initial=start_step, desc=os.path.basename(os.path.abspath(workdir)), dynamic_ncols=True, mininterval=1.0
+        total=total,
+        initial=start_step,
+        desc=os.path.basename(os.path.abspath(workdir)),
+        dynamic_ncols=True,
+        mininterval=1.0,
     )
     with StopOnSigterm() as stop:
         for step in range(start_step + 1, total + 1):

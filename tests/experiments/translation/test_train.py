@@ -140,3 +140,18 @@ def test_wall_clock_budget_stops_training_and_still_evaluates(tmp_path):
     assert final["steps"] == 1
     assert final["splits"]["test"]["examples"] == config.data.test_size
     assert os.listdir(tmp_path / "run" / "checkpoints") == ["1"]
+
+
+def test_transformer_trains_decodes_and_draws_through_the_same_loop(tmp_path):
+    config = translate.get_config("transformer,tiny")
+    config.data.data_dir = str(tmp_path / "data")
+    config.model.attention = "additive"
+    config.train.steps = 2
+    config.eval.splits = ("test",)
+    final = train.train_and_evaluate(config, str(tmp_path / "run"))
+    assert final["attention"] == "additive" and final["steps"] == 2
+    assert 0 <= final["splits"]["test"]["aer"] <= 1
+    assert (tmp_path / "run" / "attention" / "final" / "i_love_you.png").exists()
+    config.model.transformer.num_heads = 3
+    with pytest.raises(train.ConfigError, match="d_model=16 is not divisible by num_heads=3"):
+        train.train_and_evaluate(config, str(tmp_path / "run3"))

@@ -1,0 +1,427 @@
+"""Encoder-decoder Transformer (Vaswani et al. 2017) with any attention kind.
+
+It has the interface of `experiments.translation.model.Seq2Seq`, so the same
+training loop, greedy and beam decoding and evaluation drive it:
+
+- `__call__(source, target_input)` -> (logits `[batch, T, vocab]`, the last
+  decoder layer's cross-attention weights averaged over heads `[batch, T, S]`);
+- `encode(source)` -> (memory, carry) and `decode_step(carry, token, memory)`
+  -> (carry, (logits `[batch, vocab]`, weights `[batch, S]`)).
+
+Every self- and cross-attention is an `attn.MultiHeadAttention` of the kind
+named by `attention`. Decoding keeps each decoder layer's self-attention keys
+and values in a fixed-size cache (`max_length` slots), and projects the encoder
+memory into cross-attention keys and values once per sentence, so a step costs
+O(max_length) rather than re-running the whole prefix. Every carry and memory
+leaf has the batch as its leading axis, as beam search requires.
+
+Positions: "sinusoidal" (fixed, added to the embeddings), "learned" (an
+embedding per position and side) or "relative" (no absolute positions; each
+self-attention layer learns a per-head bias on the logits for every clipped
+distance key - query; cross-attention gets none, source and target positions
+not being comparable).
+
+Decoding more than `max_length` steps is not supported: the cache is full and
+later steps return NaN logits rather than silently wrong ones.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+import attn
+from experiments.translation.model import PAD
+from experiments.translation.transformer_layers import (
+    DecoderLayer,
+    EncoderLayer,
+    sinusoidal_table,
+)
+
+POSITIONS = ("learned", "relative", "sinusoidal")
+
+# The attention kind is the variant under comparison, so the config sets it
+# (model.attention), not the preset. Embeddings are not shared by default:
+# separate source and target vocabularies rarely have the same size.
+TRANSFORMER_PRESETS = {
+    # The paper's base model (post-LayerNorm, sinusoidal positions).
+    "base": dict(
+        d_model=512,
+        num_heads=8,
+        num_encoder_layers=6,
+        num_decoder_layers=6,
+        d_ff=2048,
+        dropout_rate=0.1,
+        attention_dropout_rate=0.0,
+        pre_layer_norm=False,
+        positions="sinusoidal",
+        share_embeddings=False,
+        max_length=256,
+    ),
+    # Trains on a 2-core CPU; pre-LayerNorm is forgiving of short warmups.
+    "tiny": dict(
+        d_model=64,
+        num_heads=4,
+        num_encoder_layers=2,
+        num_decoder_layers=2,
+        d_ff=256,
+        dropout_rate=0.1,
+        attention_dropout_rate=0.0,
+        pre_layer_norm=True,
+        positions="sinusoidal",
+        share_embeddings=False,
+        max_length=256,
+    ),
+}
+
+
+def validate(model: Transformer) -> None:
+    """Raises a one-line ValueError naming the bad value and the valid ones."""
+    for name in (
+        "d_model",
+        "num_heads",
+        "num_encoder_layers",
+        "num_decoder_layers",
+        "d_ff",
+        "max_length",
+        "max_relative_distance",
+    ):
+        value = getattr(model, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    d_model, num_heads = model.d_model, model.num_heads
+    if d_model % num_heads:
+        divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
+        raise ValueError(
+            f"d_model={d_model} is not divisible by num_heads={num_heads}; "
+            f"valid num_heads for d_model={d_model}: {divisors}."
+        )
+    if model.positions not in POSITIONS:
+        raise ValueError(f"unknown positions {model.positions!r}; valid: {', '.join(POSITIONS)}.")
+    if model.attention not in attn.available():
+        raise ValueError(
+            f"unknown attention kind {model.attention!r}; valid: {', '.join(attn.available())}."
+        )
+    if model.share_embeddings and model.source_vocab_size != model.target_vocab_size:
+        raise ValueError(
+            f"share_embeddings needs equal vocabularies, got source_vocab_size="
+            f"{model.source_vocab_size} and target_vocab_size={model.target_vocab_size}; "
+            f"use share_embeddings=False or one vocabulary for both sides."
+        )
+
+
+class Transformer(nn.Module):
+    """Encoder-decoder Transformer; see the module docstring."""
+
+    source_vocab_size: int
+    target_vocab_size: int
+    d_model: int = 512
+    num_heads: int = 8
+    num_encoder_layers: int = 6
+    num_decoder_layers: int = 6
+    d_ff: int = 2048
+    dropout_rate: float = 0.1
+    attention_dropout_rate: float = 0.0
+    attention: str = "scaled_dot"
+    pre_layer_norm: bool = False
+    positions: str = "sinusoidal"
+    share_embeddings: bool = False
+    max_length: int = 256
+    max_relative_distance: int = 16  # positions="relative": distances clipped to this
+    dtype: Any = jnp.float32  # computation; parameters stay float32
+
+    def setup(self):
+        validate(self)
+        # Embeddings start at scale d_model^-1/2 and are multiplied by
+        # sqrt(d_model), so inputs are of unit scale and, when the table is
+        # also the output projection, initial logits are too.
+        embed = lambda vocab, name: nn.Embed(
+            vocab,
+            self.d_model,
+            embedding_init=nn.initializers.normal(self.d_model**-0.5),
+            dtype=self.dtype,
+            name=name,
+        )
+        if self.share_embeddings:
+            self.shared_embed = embed(self.source_vocab_size, "shared_embed")
+            self.source_embed = self.target_embed = self.shared_embed
+            self.output = self.shared_embed.attend
+        else:
+            self.source_embed = embed(self.source_vocab_size, "source_embed")
+            self.target_embed = embed(self.target_vocab_size, "target_embed")
+            self.output = nn.Dense(self.target_vocab_size, dtype=self.dtype, name="logits")
+        if self.positions == "learned":
+            learned = lambda name: nn.Embed(
+                self.max_length,
+                self.d_model,
+                embedding_init=nn.initializers.normal(0.02),
+                dtype=self.dtype,
+                name=name,
+            )
+            self.source_positions = learned("source_positions")
+            self.target_positions = learned("target_positions")
+        elif self.positions == "sinusoidal":
+            table = jnp.asarray(sinusoidal_table(self.max_length, self.d_model), self.dtype)
+            self.source_positions = self.target_positions = lambda ids: table[ids]
+        else:
+            self.source_positions = self.target_positions = None
+        layer_options = dict(
+            d_model=self.d_model,
+            num_heads=self.num_heads,
+            d_ff=self.d_ff,
+            dropout_rate=self.dropout_rate,
+            attention_dropout_rate=self.attention_dropout_rate,
+            attention=self.attention,
+            pre_layer_norm=self.pre_layer_norm,
+            relative_distance=self.max_relative_distance if self.positions == "relative" else 0,
+            dtype=self.dtype,
+        )
+        self.encoder_layers = [
+            EncoderLayer(**layer_options, name=f"encoder_{i}")
+            for i in range(self.num_encoder_layers)
+        ]
+        self.decoder_layers = [
+            DecoderLayer(**layer_options, name=f"decoder_{i}")
+            for i in range(self.num_decoder_layers)
+        ]
+        # Pre-LN leaves the residual stream unnormalised: one LayerNorm closes each stack.
+        if self.pre_layer_norm:
+            self.encoder_norm = nn.LayerNorm(dtype=self.dtype, name="encoder_norm")
+            self.decoder_norm = nn.LayerNorm(dtype=self.dtype, name="decoder_norm")
+        self.dropout = nn.Dropout(self.dropout_rate)
+
+    # -- embeddings ---------------------------------------------------------------
+
+    def _embed(self, embed, positions_of, tokens, positions):
+        """tokens and positions `[batch, ...]` -> `[batch, ..., d_model]`, before dropout."""
+        x = embed(tokens) * jnp.asarray(math.sqrt(self.d_model), self.dtype)
+        if positions_of is not None:
+            x = x + positions_of(jnp.minimum(positions, self.max_length - 1))
+        return x
+
+    def _check_length(self, name: str, length: int) -> None:
+        if self.positions != "relative" and length > self.max_length:
+            raise ValueError(
+                f"{name} length {length} exceeds max_length={self.max_length} "
+                f"(positions={self.positions!r}); raise max_length."
+            )
+
+    # -- teacher-forced pass ------------------------------------------------------
+
+    def _encode_states(self, source, deterministic: bool):
+        """source `[batch, S]` -> (states `[batch, S, d_model]`, mask `[batch, S]`,
+        self-attention weights `[batch, layers, heads, S, S]`)."""
+        self._check_length("source", source.shape[1])
+        mask = source != PAD
+        positions = jnp.arange(source.shape[1])[None]
+        x = self._embed(self.source_embed, self.source_positions, source, positions)
+        x = self.dropout(x, deterministic=deterministic)
+        weights = []
+        for layer in self.encoder_layers:
+            x, layer_weights = layer(x, mask[:, None, None, :], deterministic=deterministic)
+            weights.append(layer_weights)
+        if self.pre_layer_norm:
+            x = self.encoder_norm(x)
+        return x, mask, jnp.stack(weights, axis=1)
+
+    def forward(self, source, target_input, *, target_offset=None, deterministic: bool = True):
+        """Teacher-forced pass returning every attention map.
+
+        Args:
+          source: `[batch, S]` ids, PAD=0 after EOS.
+          target_input: `[batch, T]` ids, BOS first, PAD=0 after.
+          target_offset: optional float `[batch, T, d_model]` added to the
+            embedded target (token and position), e.g. to differentiate the
+            outputs with respect to each input position.
+
+        Returns:
+          dict of "logits" `[batch, T, target_vocab]`, "cross" `[batch,
+          decoder layers, heads, T, S]`, "decoder_self" `[batch, decoder layers,
+          heads, T, T]` and "encoder_self" `[batch, encoder layers, heads, S, S]`.
+        """
+        memory, memory_mask, encoder_self = self._encode_states(source, deterministic)
+        self._check_length("target", target_input.shape[1])
+        positions = jnp.arange(target_input.shape[1])[None]
+        x = self._embed(self.target_embed, self.target_positions, target_input, positions)
+        if target_offset is not None:
+            x = x + target_offset.astype(x.dtype)
+        x = self.dropout(x, deterministic=deterministic)
+        target_valid = target_input != PAD
+        self_weights, cross_weights = [], []
+        for layer in self.decoder_layers:
+            x, layer_self, layer_cross = layer(
+                x, target_valid, memory, memory_mask, deterministic=deterministic
+            )
+            self_weights.append(layer_self)
+            cross_weights.append(layer_cross)
+        if self.pre_layer_norm:
+            x = self.decoder_norm(x)
+        return {
+            "logits": self.output(x),
+            "cross": jnp.stack(cross_weights, axis=1),
+            "decoder_self": jnp.stack(self_weights, axis=1),
+            "encoder_self": encoder_self,
+        }
+
+    def __call__(self, source, target_input, *, deterministic: bool = True):
+        """source `[batch, S]`, target_input `[batch, T]` -> (logits `[batch, T,
+        target_vocab]`, last layer's cross-attention averaged over heads `[batch, T, S]`)."""
+        outputs = self.forward(source, target_input, deterministic=deterministic)
+        return outputs["logits"], outputs["cross"][:, -1].mean(axis=1)
+
+    def attention_maps(self, source, target_input):
+        """Cross-attention weights of every decoder layer and head,
+        `[batch, layers, heads, T, S]` (deterministic)."""
+        return self.forward(source, target_input)["cross"]
+
+    def attention_rollout(self, source, target_input, *, through_encoder: bool = True):
+        """Attention rollout (Abnar & Zuidema 2020) from each target position.
+
+        Heads are averaged and each residual sublayer counts half, as in the
+        paper: a decoder self-attention sublayer mixes the target positions'
+        attributions by 0.5 A + 0.5 I, and a cross-attention sublayer keeps half
+        of each row and moves the other half onto the source through the
+        cross-attention weights. With `through_encoder`, the source part is then
+        carried back through the encoder's self-attention rollout, from encoder
+        outputs to source tokens.
+
+        Returns:
+          (to_source `[batch, T, S]`, to_target `[batch, T, T]`): how much of
+          the last decoder layer's output at each target position traces back
+          to each source token and each (earlier) target input. Rows of the two
+          together sum to 1 where the source has a real token.
+        """
+        outputs = self.forward(source, target_input)
+        decoder_self = outputs["decoder_self"].mean(axis=2)
+        cross = outputs["cross"].mean(axis=2)
+        batch, _, length, source_length = cross.shape
+        eye = jnp.broadcast_to(jnp.eye(length, dtype=cross.dtype), (batch, length, length))
+        to_target, to_source = eye, jnp.zeros_like(cross[:, 0])
+        for layer in range(decoder_self.shape[1]):
+            mix = 0.5 * decoder_self[:, layer] + 0.5 * eye
+            to_target, to_source = mix @ to_target, mix @ to_source
+            to_target, to_source = 0.5 * to_target, 0.5 * to_source + 0.5 * cross[:, layer]
+        if through_encoder:
+            encoder_self = outputs["encoder_self"].mean(axis=2)
+            source_eye = jnp.eye(source_length, dtype=cross.dtype)
+            rollout = jnp.broadcast_to(source_eye, (batch, source_length, source_length))
+            for layer in range(encoder_self.shape[1]):
+                rollout = (0.5 * encoder_self[:, layer] + 0.5 * source_eye) @ rollout
+            to_source = to_source @ rollout
+        return to_source, to_target
+
+    # -- autoregressive decoding --------------------------------------------------
+
+    def encode(self, source, *, deterministic: bool = True):
+        """source `[batch, S]` -> (memory, carry) for `decode_step`.
+
+        memory: "mask" `[batch, S]` and per decoder layer the cross-attention
+        "keys" and "values" `[batch, S, heads, head_dim]`. carry: "position"
+        `[batch]`, "valid" `[batch, max_length]` (filled, non-PAD slots) and per
+        decoder layer the self-attention "keys" and "values" `[batch,
+        max_length, heads, head_dim]`. Parameters must already exist (initialise
+        through `__call__`).
+        """
+        states, mask, _ = self._encode_states(source, deterministic)
+        cross = [layer.memory_keys_values(states) for layer in self.decoder_layers]
+        memory = {
+            "mask": mask,
+            "keys": tuple(keys for keys, _ in cross),
+            "values": tuple(values for _, values in cross),
+        }
+        batch = source.shape[0]
+        head_dim = self.d_model // self.num_heads
+        empty = jnp.zeros((batch, self.max_length, self.num_heads, head_dim), self.dtype)
+        carry = {
+            "position": jnp.zeros((batch,), jnp.int32),
+            "valid": jnp.zeros((batch, self.max_length), bool),
+            "keys": (empty,) * self.num_decoder_layers,
+            "values": (empty,) * self.num_decoder_layers,
+        }
+        return memory, carry
+
+    def decode_step(self, carry, token, memory, *, deterministic: bool = True):
+        """Feeds `token` `[batch]` at the carry's position.
+
+        Returns (carry, (logits `[batch, target_vocab]`, last layer's
+        cross-attention averaged over heads `[batch, S]`)); the logits equal
+        the teacher-forced ones at that position.
+        """
+        position = carry["position"]
+        slot = jnp.arange(self.max_length)[None, :] == position[:, None]
+        valid = carry["valid"] | (slot & (token != PAD)[:, None])
+        x = self._embed(self.target_embed, self.target_positions, token[:, None], position[:, None])
+        x = self.dropout(x, deterministic=deterministic)
+        keys, values = [], []
+        for i, layer in enumerate(self.decoder_layers):
+            x, (layer_keys, layer_values), cross_weights = layer.step(
+                x,
+                (carry["keys"][i], carry["values"][i]),
+                slot,
+                valid,
+                position,
+                (memory["keys"][i], memory["values"][i]),
+                memory["mask"],
+                deterministic=deterministic,
+            )
+            keys.append(layer_keys)
+            values.append(layer_values)
+        if self.pre_layer_norm:
+            x = self.decoder_norm(x)
+        logits = self.output(x[:, 0])
+        logits = jnp.where((position < self.max_length)[:, None], logits, jnp.nan)
+        new_carry = {
+            "position": position + 1,
+            "valid": valid,
+            "keys": tuple(keys),
+            "values": tuple(values),
+        }
+        return new_carry, (logits, cross_weights[:, :, 0].mean(axis=1))
+
+
+def build_transformer(
+    model_config, source_vocab_size: int, target_vocab_size: int, dtype=jnp.float32
+) -> Transformer:
+    """A Transformer from `model_config` (an ml_collections ConfigDict or dict).
+
+    Reads d_model, num_heads, num_encoder_layers, num_decoder_layers, d_ff,
+    dropout_rate, attention_dropout_rate, attention, pre_layer_norm, positions,
+    share_embeddings, max_length and, if present, max_relative_distance. Bad
+    values raise ValueError here, before anything is traced.
+    """
+    fields = (
+        "d_model",
+        "num_heads",
+        "num_encoder_layers",
+        "num_decoder_layers",
+        "d_ff",
+        "dropout_rate",
+        "attention_dropout_rate",
+        "attention",
+        "pre_layer_norm",
+        "positions",
+        "share_embeddings",
+        "max_length",
+    )
+    missing = [name for name in fields if name not in model_config]
+    if missing:
+        raise ValueError(
+            f"the model config lacks {', '.join(missing)}; it needs {', '.join(fields)}."
+        )
+    options = {name: model_config[name] for name in fields}
+    if "max_relative_distance" in model_config:
+        options["max_relative_distance"] = model_config["max_relative_distance"]
+    model = Transformer(
+        source_vocab_size=source_vocab_size,
+        target_vocab_size=target_vocab_size,
+        dtype=dtype,
+        **options,
+    )
+    validate(model)
+    return model
+
+
+__all__ = ["POSITIONS", "TRANSFORMER_PRESETS", "Transformer", "build_transformer", "validate"]
