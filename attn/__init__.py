@@ -8,24 +8,37 @@ Quick start::
     context, weights = module.apply(params, query, keys, values, mask=mask)
 
 `attn.available()` lists the kinds; `attn.describe()` shows their options.
+
+Memory-efficient forms: `attn.blockwise_attention` (scaled dot product, pure
+JAX), `attn.flash_attention` (Pallas kernels), `attn.additive_attention`
+(additive, chunked); or pass `implementation=` to `attn.dot_product_attention`
+and the modules (`attn.available_implementations()` lists what runs here).
 """
 
 from attn import scores as _scores  # registers the built-in kinds
+from attn.additive_chunked import additive_attention
+from attn.blockwise import blockwise_attention
 from attn.functional import dot_product_attention, dot_product_attention_weights
+from attn.implementations import available_implementations
 from attn.masking import causal_mask, combine_masks, lengths_to_valid, masked_softmax, padding_mask
 from attn.modules import Attention, MultiHeadAttention, get
+from attn.pallas_attention import flash_attention
 from attn.registry import ScoreKind, available, describe, lookup, register, unregister
 
 __all__ = [
     "Attention",
     "MultiHeadAttention",
     "ScoreKind",
+    "additive_attention",
     "available",
+    "available_implementations",
+    "blockwise_attention",
     "causal_mask",
     "combine_masks",
     "describe",
     "dot_product_attention",
     "dot_product_attention_weights",
+    "flash_attention",
     "get",
     "lengths_to_valid",
     "lookup",

@@ -6,6 +6,11 @@ scale, causal, sequence lengths) and gives the same result to float32
 tolerance, with one deliberate difference: a query that may attend to no key
 at all gets a zero output here, where `jax.nn`'s XLA path returns the mean of
 all values.
+
+`implementation` picks how it is computed (see `attn.implementations`): the
+default 'xla' is the plain form below, which materialises the logits;
+'blockwise', 'pallas', 'cudnn' and 'auto' compute the same result without
+them.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import math
 
 import jax.numpy as jnp
 
-from attn import masking
+from attn import implementations, masking
 
 
 def _check_layout(query, key, value) -> None:
@@ -121,6 +126,7 @@ def dot_product_attention(
     is_causal=False,
     query_seq_lengths=None,
     key_value_seq_lengths=None,
+    implementation: str = "xla",
 ):
     """Scaled dot-product attention, `jax.nn.dot_product_attention`'s layout.
 
@@ -139,11 +145,39 @@ def dot_product_attention(
         are padding and get a zero output.
       key_value_seq_lengths: optional `[batch]` int; keys at or past the length
         are ignored.
+      implementation: 'xla' (plain XLA ops, the logits materialised),
+        'blockwise' (memory linear in length, any backend), 'pallas' (GPU
+        kernel), 'cudnn' (GPU, via jax.nn) or 'auto' (the fastest measured
+        for the backend and shapes); see `attn.implementations`.
 
     Returns:
       `[batch, q_len, heads, head_dim]` in the value's dtype.
     """
     _check_layout(query, key, value)
+    if implementation != "xla":
+        name = implementations.resolve(
+            implementation,
+            "scaled_dot",
+            batch_heads=(query.shape[0] if query.ndim == 4 else 1) * query.shape[-2],
+            q_len=query.shape[-3],
+            k_len=key.shape[-3],
+            head_dim=query.shape[-1],
+            value_dim=value.shape[-1],
+            dtype=query.dtype,
+        )
+        if name != "xla":
+            return implementations.run_dot_product(
+                name,
+                query,
+                key,
+                value,
+                bias=bias,
+                mask=mask,
+                scale=scale,
+                is_causal=is_causal,
+                query_seq_lengths=query_seq_lengths,
+                key_value_seq_lengths=key_value_seq_lengths,
+            )
     unbatched = query.ndim == 3
     if unbatched:
         query, key, value = query[None], key[None], value[None]

@@ -6,6 +6,13 @@
 - `MultiHeadAttention`: projects queries, keys and values into heads, scores
   them with any registered kind, and projects the heads back. Self- or
   cross-attention, padding and causal masks, additive bias, attention dropout.
+
+Both take `implementation` (see `attn.implementations`): the default 'xla'
+forms the weights and returns them; 'blockwise', 'pallas', 'cudnn' and 'auto'
+compute the same context without forming the `[.., q_len, k_len]` weights and
+return `None` in their place, for the kinds they support (dot, scaled_dot,
+and additive for blockwise/auto), with the same parameters. Attention dropout
+needs the weights, so it is only available with 'xla'.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 from flax.core import FrozenDict
 
-from attn import masking, registry
+from attn import implementations, masking, registry
 
 Array = Any
 
@@ -85,12 +92,17 @@ class Attention(nn.Module):
     k_features]`, value `[batch, k_len, v_features]`, an optional boolean mask
     broadcastable to `[batch, q_len, k_len]` (True = attend) and an optional
     float bias of the same shape. Returns `(context [batch, q_len, v_features],
-    weights [batch, q_len, k_len])`.
+    weights [batch, q_len, k_len])`; weights are `None` unless the
+    implementation that runs is 'xla'.
+
+    implementation: 'xla' (default), 'blockwise', 'pallas', 'cudnn' or 'auto'
+      (see `attn.implementations`).
     """
 
     kind: str = "scaled_dot"
     score_options: Mapping[str, Any] = FrozenDict()
     dropout_rate: float = 0.0
+    implementation: str = "xla"
 
     @nn.compact
     def __call__(
@@ -109,6 +121,22 @@ class Attention(nn.Module):
         masking.check_mask(mask, logits_shape, target_desc=desc)
         masking.check_bias(bias, logits_shape, target_desc=desc)
 
+        name = _resolve(self, batch_heads=query.shape[0], query=query, key=key, value=value)
+        if name != "xla":
+            _check_no_dropout(self.dropout_rate, deterministic, name)
+            with_heads = lambda a: None if a is None else _as_3d(a)[:, None]
+            context = implementations.module_attention(
+                self.kind,
+                self.score_options,
+                query[:, None],
+                key[:, None],
+                value[:, None],
+                implementation=name,
+                mask=with_heads(mask),
+                bias=with_heads(bias),
+            )
+            return context[:, 0], None
+
         logits = Score(self.kind, self.score_options, name="score")(query[:, None], key[:, None])[
             :, 0
         ]
@@ -122,11 +150,11 @@ def get(name: str, **options) -> Attention:
     """The single-head attention module of kind `name`.
 
     `options` are the kind's score options (see `attn.describe()`) and the
-    `Attention` fields (`dropout_rate`). Unknown names or options raise
-    ValueError listing the valid ones.
+    `Attention` fields (`dropout_rate`, `implementation`). Unknown names or
+    options raise ValueError listing the valid ones.
     """
     spec = registry.lookup(name)
-    module_fields = {"dropout_rate"}
+    module_fields = {"dropout_rate", "implementation"}
     module_options = {k: options.pop(k) for k in list(options) if k in module_fields}
     spec.check_options(options)
     return Attention(kind=name, score_options=FrozenDict(options), **module_options)
@@ -152,6 +180,9 @@ class MultiHeadAttention(nn.Module):
       deterministic: default for `__call__`'s `deterministic`.
       dtype: computation dtype (default: inferred from inputs and params).
       param_dtype: parameter dtype.
+      implementation: 'xla' (default), 'blockwise', 'pallas', 'cudnn' or
+        'auto' (see `attn.implementations`); all but 'xla' return `None` for
+        the weights and need dropout_rate 0 or deterministic calls.
     """
 
     num_heads: int
@@ -167,6 +198,7 @@ class MultiHeadAttention(nn.Module):
     param_dtype: Any = jnp.float32
     kernel_init: Any = nn.initializers.lecun_normal()
     bias_init: Any = nn.initializers.zeros_init()
+    implementation: str = "xla"
 
     @nn.compact
     def __call__(
@@ -193,7 +225,8 @@ class MultiHeadAttention(nn.Module):
           deterministic: disables dropout; defaults to the module attribute.
 
         Returns:
-          `(output [batch, q_len, out_features], weights [batch, heads, q_len, k_len])`.
+          `(output [batch, q_len, out_features], weights [batch, heads, q_len,
+          k_len])`; weights are `None` unless the implementation that runs is 'xla'.
         """
         inputs_k = inputs_q if inputs_k is None else inputs_k
         inputs_v = inputs_k if inputs_v is None else inputs_v
@@ -222,20 +255,35 @@ class MultiHeadAttention(nn.Module):
         key = project(name="key")(inputs_k).transpose(0, 2, 1, 3)
         value = project(name="value")(inputs_v)
 
-        logits = Score(self.kind, self.score_options, name="score")(query, key)
-        if is_causal:
-            mask = masking.combine_masks(mask, masking.causal_mask(q_len, k_len))
-        weights = masking.attention_weights(logits, mask=mask, bias=bias)
-
         if self.dropout_rate > 0:
             deterministic = nn.merge_param("deterministic", self.deterministic, deterministic)
         else:
             deterministic = True
-        dropout = nn.Dropout(
-            self.dropout_rate, broadcast_dims=(0, 1) if self.broadcast_dropout else ()
-        )
-        dropped = dropout(weights, deterministic=deterministic)
-        context = jnp.einsum("bhqk,bkhd->bqhd", dropped.astype(value.dtype), value)
+        name = _resolve(self, batch_heads=batch * self.num_heads, query=query, key=key, value=value)
+        if name != "xla":
+            _check_no_dropout(self.dropout_rate, deterministic, name)
+            context = implementations.module_attention(
+                self.kind,
+                self.score_options,
+                query,
+                key,
+                value.transpose(0, 2, 1, 3),
+                implementation=name,
+                mask=mask,
+                bias=bias,
+                is_causal=is_causal,
+            ).transpose(0, 2, 1, 3)
+            weights = None
+        else:
+            logits = Score(self.kind, self.score_options, name="score")(query, key)
+            if is_causal:
+                mask = masking.combine_masks(mask, masking.causal_mask(q_len, k_len))
+            weights = masking.attention_weights(logits, mask=mask, bias=bias)
+            dropout = nn.Dropout(
+                self.dropout_rate, broadcast_dims=(0, 1) if self.broadcast_dropout else ()
+            )
+            dropped = dropout(weights, deterministic=deterministic)
+            context = jnp.einsum("bhqk,bkhd->bqhd", dropped.astype(value.dtype), value)
         output = nn.DenseGeneral(
             features=self.out_features or inputs_q.shape[-1],
             axis=(-2, -1),
@@ -272,6 +320,41 @@ class MultiHeadAttention(nn.Module):
                 f"num_heads={self.num_heads} does not divide qkv_features="
                 f"{qkv_features}; valid head counts for that size: {divisors}."
             )
+
+
+def _resolve(module, *, batch_heads, query, key, value) -> str:
+    """The implementation that runs: the module's, with 'auto' decided by shapes.
+
+    query `[batch, (heads,) q_len, features]`, key and value likewise.
+    """
+    if module.implementation == "xla":
+        return "xla"
+    return implementations.resolve(
+        module.implementation,
+        module.kind,
+        batch_heads=batch_heads,
+        q_len=query.shape[-2],
+        k_len=key.shape[-2],
+        head_dim=query.shape[-1],
+        value_dim=value.shape[-1],
+        dtype=query.dtype,
+        features=module.score_options.get("features"),
+    )
+
+
+def _check_no_dropout(rate: float, deterministic: bool, implementation: str) -> None:
+    if rate > 0 and not deterministic:
+        raise ValueError(
+            f"attention dropout (dropout_rate={rate}) acts on the weights, which "
+            f"implementation={implementation!r} never forms; use implementation='xla', "
+            f"dropout_rate=0 or deterministic=True."
+        )
+
+
+def _as_3d(array):
+    """A mask or bias broadcastable to `[batch, q_len, k_len]`, as 3-d."""
+    array = jnp.asarray(array)
+    return array.reshape((1,) * (3 - array.ndim) + array.shape)
 
 
 def _with_head_axis(array):

@@ -1,0 +1,137 @@
+"""The `implementation` option: names, errors, auto's choice, functional and module routing."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import attn
+from attn import implementations
+
+
+def qkv(rng, batch=2, q_len=9, k_len=11, heads=2, head_dim=8):
+    q = rng.normal(size=(batch, q_len, heads, head_dim)).astype(np.float32)
+    k = rng.normal(size=(batch, k_len, heads, head_dim)).astype(np.float32)
+    v = rng.normal(size=(batch, k_len, heads, head_dim)).astype(np.float32)
+    return q, k, v
+
+
+def test_what_runs_on_cpu_and_gpu():
+    assert attn.available_implementations("scaled_dot", "cpu") == ["xla", "blockwise", "auto"]
+    assert attn.available_implementations("additive", "cpu") == ["xla", "blockwise", "auto"]
+    assert attn.available_implementations("general", "gpu") == ["xla"]
+    assert attn.available_implementations("dot", "gpu") == [
+        "xla",
+        "cudnn",
+        "blockwise",
+        "pallas",
+        "auto",
+    ]
+
+
+def test_errors_list_the_valid_names():
+    q, k, v = qkv(np.random.default_rng())
+    with pytest.raises(ValueError, match=r"Unknown attention implementation 'flash'.*xla"):
+        attn.dot_product_attention(q, k, v, implementation="flash")
+    with pytest.raises(ValueError, match=r"'pallas' needs a gpu backend.*cpu.*xla, blockwise"):
+        implementations.check("pallas", "scaled_dot", "cpu")
+    with pytest.raises(ValueError, match=r"'cudnn' needs a gpu backend"):
+        implementations.check("cudnn", "dot", "cpu")
+    with pytest.raises(
+        ValueError, match=r"cannot run attention kind 'cosine'.*blockwise: additive"
+    ):
+        attn.MultiHeadAttention(2, "cosine", implementation="blockwise").init(
+            jax.random.key(0), jnp.ones((1, 3, 4))
+        )
+
+
+def test_auto_choices():
+    choose = lambda kind, n, backend, **kw: implementations.choose(
+        kind,
+        batch_heads=kw.pop("batch_heads", 8),
+        q_len=n,
+        k_len=n,
+        head_dim=kw.pop("head_dim", 64),
+        value_dim=64,
+        dtype=kw.pop("dtype", jnp.float32),
+        backend=backend,
+        **kw,
+    )
+    assert choose("scaled_dot", 4096, "cpu") == "blockwise"
+    assert choose("additive", 64, "cpu", features=16) == "xla"
+    assert choose("additive", 1024, "cpu", features=16) == "blockwise"
+    # Past the memory limit the materialising form is never chosen.
+    assert choose("additive", 64, "cpu", features=2**20) == "blockwise"
+    assert choose("scaled_dot", 8192, "gpu", dtype=jnp.bfloat16) == "cudnn"
+    assert choose("scaled_dot", 8192, "gpu") == "pallas"  # float32: not cuDNN's
+    assert choose("scaled_dot", 8192, "gpu", head_dim=72) == "blockwise"
+
+
+def test_functional_implementations_agree_and_default_is_unchanged():
+    rng = np.random.default_rng()
+    q, k, v = qkv(rng)
+    mask = rng.random((2, 1, 9, 11)) < 0.6
+    mask[1, 0, 2] = False
+    kwargs = dict(mask=mask, is_causal=True, key_value_seq_lengths=np.array([11, 4], np.int32))
+    default = attn.dot_product_attention(q, k, v, **kwargs)
+    np.testing.assert_array_equal(
+        attn.dot_product_attention(q, k, v, **kwargs, implementation="xla"), default
+    )
+
+    def grads(impl):
+        loss = lambda q, k, v: (
+            attn.dot_product_attention(q, k, v, **kwargs, implementation=impl) ** 2
+        ).sum()
+        return jax.jit(jax.grad(loss, argnums=(0, 1, 2)))(q, k, v)
+
+    want = grads("xla")
+    for impl in ("blockwise", "auto"):
+        got = attn.dot_product_attention(q, k, v, **kwargs, implementation=impl)
+        np.testing.assert_allclose(got, default, atol=2e-5, rtol=2e-5)
+    for g, w in zip(grads("blockwise"), want):
+        np.testing.assert_allclose(g, w, atol=5e-5, rtol=5e-5)
+
+
+def test_jax_nn_wrapper_zeroes_queries_with_no_key():
+    """The cuDNN route's fix-up, checked with jax.nn's XLA path on CPU."""
+    rng = np.random.default_rng()
+    q, k, v = qkv(rng)
+    mask = np.ones((2, 2, 9, 11), bool)
+    mask[0, 1, 4] = False
+    kv_lens = np.array([11, 0], np.int32)
+    for kwargs in (dict(mask=mask, is_causal=True), dict(key_value_seq_lengths=kv_lens)):
+        got = implementations.jax_nn_attention(q, k, v, implementation="xla", **kwargs)
+        want = attn.dot_product_attention(q, k, v, **kwargs)
+        np.testing.assert_allclose(got, want, atol=2e-5, rtol=2e-5)
+    assert (np.asarray(got)[1] == 0).all()
+
+
+@pytest.mark.parametrize("kind", ["scaled_dot", "dot"])
+def test_modules_route_and_return_no_weights(kind):
+    rng = np.random.default_rng()
+    x = jnp.asarray(rng.normal(size=(2, 9, 8)), jnp.float32)
+    mha = attn.MultiHeadAttention(2, kind, implementation="xla")
+    params = mha.init(jax.random.key(0), x)
+    want, weights = mha.apply(params, x, is_causal=True)
+    fast = attn.MultiHeadAttention(2, kind, implementation="blockwise")
+    got, none = jax.jit(lambda p, x: fast.apply(p, x, is_causal=True))(params, x)
+    assert none is None and weights.shape == (2, 2, 9, 9)
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=2e-5)
+
+    q, k, v = (
+        jnp.asarray(rng.normal(size=(2, n, d)), jnp.float32) for n, d in ((3, 8), (7, 8), (7, 5))
+    )
+    mask = attn.padding_mask(attn.lengths_to_valid(jnp.array([7, 2]), 7))
+    want, _ = attn.get(kind).apply({}, q, k, v, mask=mask)
+    got, none = attn.get(kind, implementation="auto").apply({}, q, k, v, mask=mask)
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=2e-5)
+
+
+def test_dropout_needs_the_xla_implementation():
+    x = jnp.ones((1, 4, 8))
+    mha = attn.MultiHeadAttention(2, dropout_rate=0.1, implementation="blockwise")
+    params = mha.init(jax.random.key(0), x, deterministic=True)
+    out, _ = mha.apply(params, x, deterministic=True)
+    assert out.shape == x.shape
+    with pytest.raises(ValueError, match=r"dropout_rate=0.1.*'blockwise' never forms"):
+        mha.apply(params, x, deterministic=False, rngs={"dropout": jax.random.key(1)})
