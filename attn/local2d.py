@@ -1,0 +1,427 @@
+"""Local 2-D self-attention over k x k neighbourhoods (Ramachandran et al. 2019).
+
+Each pixel `(i, j)` attends to the pixels `(i + a, j + b)` with row and
+column offsets `a, b` in `[-(k // 2), k // 2]`:
+
+    y_ij = sum_ab softmax_ab(q_ij . (k_{i+a, j+b} + r_ab) / sqrt(d)) v_{i+a, j+b}
+
+per head, where the relative embedding `r_ab` is the concatenation of a row
+embedding of `a` (the first half of the head's channels) and a column
+embedding of `b` (the second half), as in the paper. The `1 / sqrt(d)` factor
+(not in the paper's formula) keeps the logits of different head sizes on one
+scale at initialisation. Neighbours outside the image are masked with the
+library's masked softmax (True = attend), never attended and never NaN.
+
+Neighbourhood position `n = (a + k // 2) * k + (b + k // 2)` indexes the
+`k * k` axis of the weights, row-major over the window.
+
+Two implementations give the same result:
+
+- "lean" (default): a loop over the k * k window positions, each step
+  reading one shifted slice of the padded keys (or values), with a custom
+  gradient that loops the same way. Beside the `[.., channels]` inputs only
+  the `[.., heads, k * k]` logits and weights exist (the weights the layer
+  returns anyway): a factor head_dim smaller than the neighbourhood copies.
+- "unfold": the plain form: every neighbourhood is copied out
+  (`[batch, H, W, heads, head_dim, k * k]`, k^2 copies of keys and values),
+  then attended. For comparison (see benchmarks/local2d_memory.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from attn import masking
+
+Array = Any
+IMPLEMENTATIONS = ("lean", "unfold")
+
+
+def check_kernel_size(kernel_size) -> None:
+    """ValueError unless `kernel_size` is a positive odd integer (a centred window)."""
+    if not isinstance(kernel_size, (int, np.integer)) or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(
+            f"kernel_size must be a positive odd integer so the window is centred on its "
+            f"pixel, got {kernel_size!r}."
+        )
+
+
+def check_heads(features: int, num_heads: int) -> None:
+    """ValueError unless `num_heads` splits `features` into heads of even size.
+
+    Even, because half of each head's channels embed the row offset and half
+    the column offset.
+    """
+    if not isinstance(num_heads, (int, np.integer)) or num_heads < 1:
+        raise ValueError(f"num_heads must be a positive integer, got {num_heads!r}.")
+    if features % num_heads:
+        divisors = [h for h in range(1, features + 1) if features % h == 0]
+        raise ValueError(
+            f"num_heads={num_heads} does not divide features={features}; valid head "
+            f"counts for that size: {divisors}."
+        )
+    if (features // num_heads) % 2:
+        valid = [
+            h for h in range(1, features + 1) if features % h == 0 and (features // h) % 2 == 0
+        ]
+        raise ValueError(
+            f"features={features} / num_heads={num_heads} gives heads of odd size "
+            f"{features // num_heads}; half of each head's channels embed the row offset and "
+            f"half the column offset, so the size must be even. Valid head counts: {valid}."
+        )
+
+
+@functools.lru_cache(maxsize=64)
+def border_mask(height: int, width: int, kernel_size: int) -> np.ndarray:
+    """Boolean `[height, width, k * k]`: True where the neighbour lies inside the image."""
+    r = kernel_size // 2
+    offsets = np.arange(kernel_size) - r
+    rows = np.arange(height)[:, None] + offsets[None, :]  # [H, k]
+    cols = np.arange(width)[:, None] + offsets[None, :]  # [W, k]
+    row_ok = (rows >= 0) & (rows < height)
+    col_ok = (cols >= 0) & (cols < width)
+    mask = row_ok[:, None, :, None] & col_ok[None, :, None, :]  # [H, W, k, k]
+    mask = mask.reshape(height, width, kernel_size * kernel_size)
+    mask.setflags(write=False)
+    return mask
+
+
+def _pad(x, r: int):
+    """Zero-pads the two spatial axes of `[batch, H, W, heads, d]` by r on each side."""
+    return jnp.pad(x, ((0, 0), (r, r), (r, r), (0, 0), (0, 0)))
+
+
+def _relative_logits(query, row_embedding, col_embedding):
+    """`q . r_ab` for every offset: `[batch, H, W, heads, k * k]`.
+
+    query `[batch, H, W, heads, d]` (already scaled); row_embedding and
+    col_embedding `[k, heads, d / 2]`. The row part depends on `a` only and
+    the column part on `b` only, so they are formed apart and broadcast.
+    """
+    half = query.shape[-1] // 2
+    rows = jnp.einsum("bxyhd,khd->bxyhk", query[..., :half], row_embedding)
+    cols = jnp.einsum("bxyhd,khd->bxyhk", query[..., half:], col_embedding)
+    k = row_embedding.shape[0]
+    return (rows[..., :, None] + cols[..., None, :]).reshape(*rows.shape[:-1], k * k)
+
+
+def _window(x_pad, n, kernel_size: int, height: int, width: int):
+    """The `[batch, H, W, heads, d]` slice of padded `x_pad` seen at window position n."""
+    a, b = n // kernel_size, n % kernel_size
+    start = (0, a, b) + (0,) * (x_pad.ndim - 3)
+    return jax.lax.dynamic_slice(x_pad, start, (x_pad.shape[0], height, width, *x_pad.shape[3:]))
+
+
+def _add_window(x_pad, n, kernel_size: int, update):
+    """`x_pad` with `update` added to the slice `_window` reads at n."""
+    a, b = n // kernel_size, n % kernel_size
+    start = (0, a, b) + (0,) * (x_pad.ndim - 3)
+    current = jax.lax.dynamic_slice(x_pad, start, update.shape)
+    return jax.lax.dynamic_update_slice(x_pad, current + update, start)
+
+
+def _loop(kernel_size: int, body, init, unroll: bool):
+    """`body(n, carry)` over the k * k window positions, as a loop or unrolled."""
+    steps = kernel_size * kernel_size
+    return jax.lax.fori_loop(0, steps, body, init, unroll=steps if unroll else 1)
+
+
+# The two custom-VJP loops below are the whole of the lean form. Each visits the
+# k * k window positions one at a time, in the forward pass and in the backward
+# pass, so neither pass keeps more than one shifted copy of keys or values;
+# their residuals are their own inputs. Plain autodiff of the same loops would
+# save one shifted copy per position for the backward pass.
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _window_logits(query, key_pad, kernel_size: int, unroll: bool):
+    """`q_ij . k_{i+a, j+b}` for every window position: `[batch, H, W, heads, k * k]`.
+
+    query `[batch, H, W, heads, d]`, key_pad the keys padded by k // 2 on both
+    spatial sides. Logits are float32 or wider.
+    """
+    return _window_logits_fwd(query, key_pad, kernel_size, unroll)[0]
+
+
+def _window_logits_fwd(query, key_pad, kernel_size, unroll):
+    height, width = query.shape[1:3]
+    dtype = jnp.promote_types(query.dtype, jnp.float32)
+
+    def body(n, logits):
+        dots = jnp.sum(query * _window(key_pad, n, kernel_size, height, width), -1, dtype=dtype)
+        return jax.lax.dynamic_update_index_in_dim(logits, dots, n, 0)
+
+    # Position-major while filling, so each step writes one contiguous block.
+    logits = jnp.zeros((kernel_size * kernel_size, *query.shape[:-1]), dtype)
+    logits = _loop(kernel_size, body, logits, unroll)
+    return jnp.moveaxis(logits, 0, -1), (query, key_pad)
+
+
+def _window_logits_bwd(kernel_size, unroll, residuals, grad):
+    query, key_pad = residuals
+    height, width = query.shape[1:3]
+    grad = jnp.moveaxis(grad, -1, 0)
+
+    def body(n, carry):
+        d_query, d_key_pad = carry
+        g = jax.lax.dynamic_index_in_dim(grad, n, 0, keepdims=False)[..., None]
+        d_query = d_query + g * _window(key_pad, n, kernel_size, height, width)
+        d_key_pad = _add_window(d_key_pad, n, kernel_size, g * query)
+        return d_query, d_key_pad
+
+    zeros = (jnp.zeros(query.shape, grad.dtype), jnp.zeros(key_pad.shape, grad.dtype))
+    d_query, d_key_pad = _loop(kernel_size, body, zeros, unroll)
+    return d_query.astype(query.dtype), d_key_pad.astype(key_pad.dtype)
+
+
+_window_logits.defvjp(_window_logits_fwd, _window_logits_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _window_sum(weights, value_pad, kernel_size: int, unroll: bool):
+    """`sum_n w_ij[n] v_{(i, j) + offset n}`: `[batch, H, W, heads, d]`.
+
+    weights `[batch, H, W, heads, k * k]` in the values' dtype, value_pad the
+    values padded by k // 2 on both spatial sides.
+    """
+    return _window_sum_fwd(weights, value_pad, kernel_size, unroll)[0]
+
+
+def _window_sum_fwd(weights, value_pad, kernel_size, unroll):
+    height, width = weights.shape[1:3]
+    by_position = jnp.moveaxis(weights, -1, 0)
+
+    def body(n, context):
+        w = jax.lax.dynamic_index_in_dim(by_position, n, 0, keepdims=False)[..., None]
+        return context + w * _window(value_pad, n, kernel_size, height, width)
+
+    shape = (*weights.shape[:-1], value_pad.shape[-1])
+    context = _loop(kernel_size, body, jnp.zeros(shape, value_pad.dtype), unroll)
+    return context, (by_position, value_pad)
+
+
+def _window_sum_bwd(kernel_size, unroll, residuals, grad):
+    by_position, value_pad = residuals
+    height, width = grad.shape[1:3]
+
+    def body(n, carry):
+        d_weights, d_value_pad = carry
+        w = jax.lax.dynamic_index_in_dim(by_position, n, 0, keepdims=False)[..., None]
+        dots = jnp.sum(grad * _window(value_pad, n, kernel_size, height, width), -1)
+        d_weights = jax.lax.dynamic_update_index_in_dim(d_weights, dots, n, 0)
+        return d_weights, _add_window(d_value_pad, n, kernel_size, w * grad)
+
+    zeros = (jnp.zeros(by_position.shape, grad.dtype), jnp.zeros(value_pad.shape, grad.dtype))
+    d_weights, d_value_pad = _loop(kernel_size, body, zeros, unroll)
+    return jnp.moveaxis(d_weights, 0, -1).astype(by_position.dtype), d_value_pad
+
+
+_window_sum.defvjp(_window_sum_fwd, _window_sum_bwd)
+
+
+def _lean(query, key_pad, value_pad, relative, mask, kernel_size, unroll):
+    content = _window_logits(query, key_pad, kernel_size, unroll)
+    weights = masking.masked_softmax(content + relative, mask)
+    context = _window_sum(weights.astype(value_pad.dtype), value_pad, kernel_size, unroll)
+    return context, weights
+
+
+def _unfold(query, key_pad, value_pad, relative, mask, kernel_size, unroll):
+    del unroll  # no loops
+    height, width = query.shape[1:3]
+    batch, _, _, heads, d = query.shape
+
+    def unfold(x_pad):
+        # -> [batch, H, W, heads, d, k * k]; the patches op orders features (channel, window).
+        flat = x_pad.reshape(*x_pad.shape[:3], heads * d)
+        patches = jax.lax.conv_general_dilated_patches(
+            flat,
+            (kernel_size, kernel_size),
+            (1, 1),
+            "VALID",
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            precision=jax.lax.Precision.HIGHEST,
+        )
+        return patches.reshape(batch, height, width, heads, d, kernel_size * kernel_size)
+
+    content = jnp.einsum("bxyhd,bxyhdn->bxyhn", query, unfold(key_pad))
+    weights = masking.masked_softmax(content + relative, mask)
+    context = jnp.einsum("bxyhn,bxyhdn->bxyhd", weights.astype(value_pad.dtype), unfold(value_pad))
+    return context, weights
+
+
+def local_self_attention(
+    query,
+    key,
+    value,
+    row_embedding,
+    col_embedding,
+    *,
+    implementation: str = "lean",
+    unroll: bool = False,
+):
+    """Attention of every pixel over its k x k neighbourhood, per head.
+
+    Args:
+      query, key, value: `[batch, H, W, heads, head_dim]`, head_dim even.
+      row_embedding, col_embedding: `[k, heads, head_dim / 2]`, the embeddings
+        of row offsets `-(k // 2) .. k // 2` (first half of each head's
+        channels) and of column offsets (second half); k odd.
+      implementation: "lean" or "unfold" (same result, see the module doc).
+      unroll: unroll the lean form's loops over window positions: same result,
+        for counting FLOPs (XLA's cost analysis counts a loop body once); the
+        rolled loops are what keeps memory down.
+
+    Returns:
+      `(context [batch, H, W, heads, head_dim], weights [batch, heads, H, W,
+      k * k])`; weights are float32 or wider, zero outside the image and
+      summing to 1 over each pixel's neighbourhood.
+    """
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"unknown implementation {implementation!r}; valid: {', '.join(IMPLEMENTATIONS)}"
+        )
+    for name, array in (("query", query), ("key", key), ("value", value)):
+        if getattr(array, "ndim", None) != 5:
+            raise ValueError(
+                f"{name} must be [batch, H, W, heads, head_dim], got shape "
+                f"{getattr(array, 'shape', None)}."
+            )
+    if not query.shape == key.shape == value.shape:
+        raise ValueError(
+            f"query, key and value must have one shape; got {query.shape}, {key.shape}, "
+            f"{value.shape}."
+        )
+    kernel_size = row_embedding.shape[0]
+    check_kernel_size(kernel_size)
+    heads, d = query.shape[-2:]
+    want = (kernel_size, heads, d // 2)
+    if d % 2 or row_embedding.shape != want or col_embedding.shape != want:
+        raise ValueError(
+            f"row and column embeddings must both be [k, heads, head_dim / 2] = {want} for "
+            f"queries of shape {query.shape} (head_dim even); got {row_embedding.shape} and "
+            f"{col_embedding.shape}."
+        )
+    return _attend(
+        query,
+        key,
+        value,
+        row_embedding,
+        col_embedding,
+        implementation=implementation,
+        unroll=unroll,
+    )
+
+
+# Compiled as one piece even when called eagerly (in `init`, in tests): the
+# loops would otherwise be dispatched op by op.
+@functools.partial(jax.jit, static_argnames=("implementation", "unroll"))
+def _attend(query, key, value, row_embedding, col_embedding, *, implementation, unroll):
+    kernel_size = row_embedding.shape[0]
+    height, width, _, d = query.shape[1:]
+    query = query * jnp.asarray(d**-0.5, query.dtype)
+    relative = _relative_logits(query, row_embedding, col_embedding)
+    mask = border_mask(height, width, kernel_size)[None, :, :, None, :]  # [1, H, W, 1, k * k]
+    r = kernel_size // 2
+    form = _lean if implementation == "lean" else _unfold
+    context, weights = form(
+        query, _pad(key, r), _pad(value, r), relative, mask, kernel_size, unroll
+    )
+    return context, weights.transpose(0, 3, 1, 2, 4)
+
+
+class LocalSelfAttention2D(nn.Module):
+    """Multi-head local self-attention layer for images.
+
+    Attributes:
+      num_heads: heads; must divide `features` into heads of even size.
+      kernel_size: side k of the square neighbourhood, odd (7 in the paper).
+      features: output channels (default: the input's); queries, keys and
+        values have this many channels, split over the heads, and the heads'
+        outputs are concatenated, as in the paper (no output projection).
+      strides: spatial downsampling after attention by average pooling over
+        `strides x strides` windows (1: none), as the paper does.
+      implementation: "lean" (default) or "unfold" (see the module doc).
+      use_bias: biases in the 1x1 query/key/value projections.
+      unroll: unroll the lean form's loops over the k * k window positions:
+        same result, for counting FLOPs with XLA's cost analysis (which counts
+        a loop body once); leave off for training.
+      dtype, param_dtype: computation and parameter dtypes.
+
+    Call with images `[batch, H, W, in_channels]`. Returns `(output [batch,
+    H', W', features], weights [batch, heads, H, W, k * k])`, with `H' =
+    ceil(H / strides)`; the weights are those of the attention before pooling.
+    """
+
+    num_heads: int
+    kernel_size: int = 7
+    features: int | None = None
+    strides: int = 1
+    implementation: str = "lean"
+    use_bias: bool = False
+    unroll: bool = False
+    dtype: Any = None
+    param_dtype: Any = jnp.float32
+    kernel_init: Any = nn.initializers.lecun_normal()
+    embedding_init: Any = nn.initializers.normal(stddev=1.0)
+
+    @nn.compact
+    def __call__(self, inputs: Array):
+        if getattr(inputs, "ndim", None) != 4:
+            raise ValueError(
+                f"inputs must be [batch, height, width, channels], got shape "
+                f"{getattr(inputs, 'shape', None)}."
+            )
+        features = self.features or inputs.shape[-1]
+        check_kernel_size(self.kernel_size)
+        check_heads(features, self.num_heads)
+        if not isinstance(self.strides, (int, np.integer)) or self.strides < 1:
+            raise ValueError(f"strides must be a positive integer, got {self.strides!r}.")
+        if self.implementation not in IMPLEMENTATIONS:
+            raise ValueError(
+                f"unknown implementation {self.implementation!r}; valid: "
+                f"{', '.join(IMPLEMENTATIONS)}"
+            )
+        head_dim = features // self.num_heads
+        project = functools.partial(
+            nn.DenseGeneral,
+            features=(self.num_heads, head_dim),
+            use_bias=self.use_bias,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            kernel_init=self.kernel_init,
+        )
+        # 1x1 projections: [batch, H, W, in_channels] -> [batch, H, W, heads, head_dim]
+        query = project(name="query")(inputs)
+        key = project(name="key")(inputs)
+        value = project(name="value")(inputs)
+        shape = (self.kernel_size, self.num_heads, head_dim // 2)
+        row = self.param("row_embedding", self.embedding_init, shape, self.param_dtype)
+        col = self.param("col_embedding", self.embedding_init, shape, self.param_dtype)
+        row, col = (e.astype(query.dtype) for e in (row, col))
+        context, weights = local_self_attention(
+            query, key, value, row, col, implementation=self.implementation, unroll=self.unroll
+        )
+        output = context.reshape(*context.shape[:3], features)
+        if self.strides > 1:
+            window = (self.strides, self.strides)
+            output = nn.avg_pool(
+                output, window, strides=window, padding="SAME", count_include_pad=False
+            )
+        return output, weights
+
+
+__all__ = [
+    "IMPLEMENTATIONS",
+    "LocalSelfAttention2D",
+    "border_mask",
+    "check_heads",
+    "check_kernel_size",
+    "local_self_attention",
+]

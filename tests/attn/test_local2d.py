@@ -1,0 +1,203 @@
+"""Local 2-D self-attention against a float64 loop reference, and its properties."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from attn.local2d import LocalSelfAttention2D, border_mask, local_self_attention
+from benchmarks import local2d_memory
+
+IMPLEMENTATIONS = ("lean", "unfold")
+
+
+def reference(images, params, kernel_size):
+    """The layer in float64 NumPy, one pixel, head and offset at a time.
+
+    images `[batch, H, W, C]` -> (output `[batch, H, W, features]`, weights
+    `[batch, heads, H, W, k * k]`).
+    """
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), params["params"])
+    x = np.asarray(images, np.float64)
+    q, k, v = (
+        np.einsum("bxyc,chd->bxyhd", x, p[name]["kernel"]) for name in ("query", "key", "value")
+    )
+    rows, cols = p["row_embedding"], p["col_embedding"]
+    batch, height, width, heads, d = q.shape
+    r = kernel_size // 2
+    output = np.zeros_like(q)
+    weights = np.zeros((batch, heads, height, width, kernel_size * kernel_size))
+    for b in range(batch):
+        for i in range(height):
+            for j in range(width):
+                for h in range(heads):
+                    logits, neighbours = {}, {}
+                    for a in range(-r, r + 1):
+                        for c in range(-r, r + 1):
+                            if not (0 <= i + a < height and 0 <= j + c < width):
+                                continue  # outside the image: never attended
+                            n = (a + r) * kernel_size + (c + r)
+                            relative = np.concatenate([rows[a + r, h], cols[c + r, h]])
+                            key = k[b, i + a, j + c, h] + relative
+                            logits[n] = q[b, i, j, h] @ key / np.sqrt(d)
+                            neighbours[n] = v[b, i + a, j + c, h]
+                    top = max(logits.values())
+                    total = sum(np.exp(z - top) for z in logits.values())
+                    for n, z in logits.items():
+                        weights[b, h, i, j, n] = np.exp(z - top) / total
+                        output[b, i, j, h] += weights[b, h, i, j, n] * neighbours[n]
+    return output.reshape(batch, height, width, heads * d), weights
+
+
+def layer_and_params(implementation, *, heads=2, kernel=3, features=8, seed=0, shape=None):
+    shape = shape or (2, 5, 6, 3)
+    images = jax.random.normal(jax.random.key(seed), shape)
+    layer = LocalSelfAttention2D(
+        num_heads=heads, kernel_size=kernel, features=features, implementation=implementation
+    )
+    return layer, layer.init(jax.random.key(seed + 1), images), images
+
+
+@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize(
+    "shape, kernel, heads, features",
+    [((2, 5, 6, 3), 3, 2, 8), ((1, 3, 2, 2), 5, 1, 4)],
+    ids=["3x3", "kernel-wider-than-image"],
+)
+def test_matches_float64_loop_reference_including_borders(
+    implementation, shape, kernel, heads, features
+):
+    with jax.enable_x64(True):
+        layer, params, images = layer_and_params(
+            implementation, heads=heads, kernel=kernel, features=features, shape=shape
+        )
+        params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
+        images = images.astype(jnp.float64)
+        output, weights = layer.apply(params, images)
+        want_output, want_weights = reference(images, params, kernel)
+    assert output.shape == want_output.shape and weights.shape == want_weights.shape
+    np.testing.assert_allclose(weights, want_weights, atol=1e-12)
+    np.testing.assert_allclose(output, want_output, atol=1e-12)
+    # Borders: exactly zero weight outside the image, total weight 1 inside.
+    outside = ~border_mask(shape[1], shape[2], kernel)
+    assert np.all(np.asarray(weights)[:, :, outside] == 0)
+    np.testing.assert_allclose(np.asarray(weights).sum(-1), 1.0, atol=1e-12)
+
+
+def test_implementations_agree_in_values_and_finite_gradients():
+    # A 5 x 5 window on a 6 x 5 image: most windows cross a border.
+    layer, params, images = layer_and_params("lean", heads=2, kernel=5, shape=(2, 6, 5, 4))
+
+    def loss(module):
+        def f(params, images):
+            output, weights = module.apply(params, images)
+            return jnp.sum(jnp.sin(output)) + jnp.sum(weights[..., ::3] ** 2)
+
+        return jax.jit(jax.value_and_grad(f, argnums=(0, 1)))
+
+    (lean_value, lean_grads), (unfold_value, unfold_grads) = (
+        loss(m)(params, images) for m in (layer, layer.clone(implementation="unfold"))
+    )
+    np.testing.assert_allclose(lean_value, unfold_value, rtol=1e-5)
+    for got, want in zip(jax.tree.leaves(lean_grads), jax.tree.leaves(unfold_grads)):
+        assert np.all(np.isfinite(got))
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_lean_gradient_matches_finite_differences():
+    with jax.enable_x64(True):
+        keys = jax.random.split(jax.random.key(3), 10)
+        shapes = [(1, 4, 3, 2, 4)] * 3 + [(3, 2, 2)] * 2
+        args = [jax.random.normal(key, shape, jnp.float64) for key, shape in zip(keys, shapes)]
+        direction = [
+            jax.random.normal(key, shape, jnp.float64) for key, shape in zip(keys[5:], shapes)
+        ]
+
+        @jax.jit
+        def f(args):
+            output, weights = local_self_attention(*args)
+            return jnp.sum(output * jnp.cos(output)) + jnp.sum(weights**2)
+
+        grads = jax.jit(jax.grad(f))(args)
+        eps = 1e-6
+        step = lambda sign: [a + sign * eps * u for a, u in zip(args, direction)]
+        numeric = (f(step(1)) - f(step(-1))) / (2 * eps)
+        analytic = sum(jnp.vdot(g, u) for g, u in zip(grads, direction))
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-7)
+
+
+def test_unroll_gives_the_same_result():
+    layer, params, images = layer_and_params("lean")
+    np.testing.assert_allclose(
+        layer.clone(unroll=True).apply(params, images)[0], layer.apply(params, images)[0], atol=1e-6
+    )
+
+
+def test_translation_equivariance_away_from_borders():
+    layer, params, images = layer_and_params("lean", kernel=3, shape=(1, 9, 10, 3))
+    shift = (2, 3)
+    shifted = jnp.roll(images, shift, axis=(1, 2))
+    output, weights = layer.apply(params, images)
+    output_shifted, weights_shifted = layer.apply(params, shifted)
+    r = 1
+    # Pixels whose window lies inside the image both before and after the shift
+    # (and so never sees a pixel that wrapped round).
+    rows = slice(r, 9 - shift[0] - r)
+    cols = slice(r, 10 - shift[1] - r)
+    moved_rows = slice(rows.start + shift[0], rows.stop + shift[0])
+    moved_cols = slice(cols.start + shift[1], cols.stop + shift[1])
+    np.testing.assert_allclose(
+        output_shifted[:, moved_rows, moved_cols], output[:, rows, cols], atol=1e-5
+    )
+    np.testing.assert_allclose(
+        weights_shifted[:, :, moved_rows, moved_cols], weights[:, :, rows, cols], atol=1e-6
+    )
+    # ...whereas at the border the masked neighbours break it.
+    assert not np.allclose(output_shifted[:, shift[0], shift[1]], output[:, 0, 0], atol=1e-3)
+
+
+def test_pooling_downsamples_after_attention():
+    layer, params, images = layer_and_params("lean", shape=(2, 6, 4, 3), features=8)
+    output, weights = layer.apply(params, images)
+    pooled, pooled_weights = layer.clone(strides=2).apply(params, images)
+    assert pooled.shape == (2, 3, 2, 8) and pooled_weights.shape == weights.shape
+    want = output.reshape(2, 3, 2, 2, 2, 8).mean(axis=(2, 4))
+    np.testing.assert_allclose(pooled, want, atol=1e-6)
+    odd = jax.eval_shape(layer.clone(strides=2).apply, params, jnp.ones((1, 7, 5, 3)))[0]
+    assert odd.shape == (1, 4, 3, 8)
+
+
+def test_bfloat16_stays_close_to_float32():
+    layer, params, images = layer_and_params("lean")
+    want, _ = layer.apply(params, images)
+    got, weights = layer.clone(dtype=jnp.bfloat16).apply(params, images.astype(jnp.bfloat16))
+    assert got.dtype == jnp.bfloat16 and weights.dtype == jnp.float32
+    np.testing.assert_allclose(got.astype(jnp.float32), want, atol=0.1)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"kernel_size": 4}, "kernel_size must be a positive odd integer.*got 4"),
+        ({"kernel_size": 0}, "kernel_size must be a positive odd integer.*got 0"),
+        ({"num_heads": 3}, r"num_heads=3 does not divide features=8.*\[1, 2, 4, 8\]"),
+        ({"num_heads": 8}, "heads of odd size 1.*Valid head counts: \\[1, 2, 4\\]"),
+        ({"implementation": "fast"}, "unknown implementation 'fast'"),
+        ({"strides": 0}, "strides must be a positive integer"),
+    ],
+)
+def test_bad_settings_are_clear_errors(options, message):
+    layer = LocalSelfAttention2D(**{"num_heads": 2, "kernel_size": 3, "features": 8, **options})
+    with pytest.raises(ValueError, match=message):
+        layer.init(jax.random.key(0), jnp.ones((1, 5, 5, 3)))
+
+
+def test_bad_input_rank_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"\[batch, height, width, channels\]"):
+        LocalSelfAttention2D(num_heads=1).init(jax.random.key(0), jnp.ones((5, 5, 3)))
+
+
+def test_memory_benchmark_smoke():
+    rows = [local2d_memory.measure(1, 4, 4, 2, 3, "lean", "forward")]
+    assert rows[0]["peak_mib"] > 0
+    assert "| 1 x 4 x 4 x 4, 2, 3 | forward |" in local2d_memory.table(rows)
