@@ -1,0 +1,50 @@
+"""The benchmark scripts in smoke mode: tiny sizes, every output written."""
+
+import json
+
+import numpy as np
+import pytest
+
+from benchmarks import attention, train_step
+
+
+def test_attention_benchmark_smoke(tmp_path):
+    records = attention.main(["--smoke", "--out", str(tmp_path)])
+    by_impl = {(r["variant"], r["impl"]): r for r in records}
+    for impl in ("jax.nn", "flax", "xla", "blockwise", "auto"):
+        record = by_impl[("scaled_dot", impl)]
+        assert "error" not in record, record
+        assert record["fwd_ms"] > 0 and record["fwdbwd_ms"] > 0 and record["fwd_tflops"] > 0
+        assert record["fwdbwd_peak_bytes"] > 0
+        assert record["speed_vs_jax.nn"] > 0 and record["speed_vs_flax"] > 0
+    assert by_impl[("scaled_dot", "jax.nn")]["speed_vs_jax.nn"] == 1.0
+    assert by_impl[("additive", "blockwise")]["memory_vs_xla"] > 0
+
+    saved = json.loads((tmp_path / "attention.json").read_text())
+    assert saved["machine"]["cores"] >= 1 and len(saved["records"]) == len(records)
+    table = (tmp_path / "attention.md").read_text()
+    assert "| scaled_dot | 24 |" in table and "Machine:" in table
+    assert (tmp_path / "attention.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_random_batches_follow_the_pipeline_layout():
+    batch = train_step.random_batch(np.random.default_rng(0), batch=5, length=8, vocab=50)
+    assert {k: v.shape for k, v in batch.items()} == {
+        "source": (5, 8),
+        "target_input": (5, 8),
+        "target_output": (5, 8),
+    }
+    for row_in, row_out in zip(batch["target_input"], batch["target_output"]):
+        assert row_in[0] == train_step.BOS and (row_out == train_step.EOS).sum() == 1
+        np.testing.assert_array_equal(
+            row_in[1:][row_out[:-1] > train_step.EOS], row_out[:-1][row_out[:-1] > train_step.EOS]
+        )
+    assert ((batch["source"] == train_step.EOS).sum(1) == 1).all()
+
+
+@pytest.mark.slow
+def test_train_step_benchmark_smoke(tmp_path):
+    records = train_step.main(["--smoke", "--variants", "additive,none", "--out", str(tmp_path)])
+    assert [r["variant"] for r in records] == ["additive", "none"]
+    assert all(r["target_tokens_per_s"] > 0 for r in records)
+    assert "| additive |" in (tmp_path / "train_step.md").read_text()
