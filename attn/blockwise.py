@@ -322,6 +322,40 @@ def _attention_fwd(cfg, q, k, v, params, bias, mask, q_lens, kv_lens):
 _attention.defvjp(_attention_fwd, _backward)
 
 
+def backward_pass(
+    score: BlockScore,
+    q,
+    k,
+    v,
+    out,
+    lse,
+    d_out,
+    *,
+    group: int,
+    block_q: int,
+    block_k: int,
+    k_len: int,
+    is_causal: bool,
+    params=(),
+    bias=None,
+    mask=None,
+    q_lens=None,
+    kv_lens=None,
+):
+    """This engine's backward pass from another forward pass's output and log-sum-exp.
+
+    For forward implementations that keep the same residuals
+    (`attn.pallas_attention`). Arrays in the engine's layout, padded to whole
+    blocks: q `[b, kv_heads, q_pad * group, d]`, k and v `[b, kv_heads,
+    k_pad, d]`, out and d_out like q with v's last axis, lse `[b, kv_heads,
+    q_pad * group]` (+inf on rows with no key), bias and mask as made by
+    `group_heads`. Returns `(dq, dk, dv, dparams, dbias)`.
+    """
+    cfg = _Config(score, group, block_q, block_k, k_len, bool(is_causal))
+    residuals = (q, k, v, params, bias, mask, q_lens, kv_lens, out, lse, None)
+    return _backward(cfg, residuals, d_out)[:5]
+
+
 def _pad_to(array, axis, multiple):
     extra = -array.shape[axis] % multiple
     if extra == 0 or array.shape[axis] == 1:
@@ -331,8 +365,8 @@ def _pad_to(array, axis, multiple):
     return jnp.pad(array, widths)
 
 
-def _grouped(array, kv_heads):
-    """Broadcastable to `[b, heads, q, k]` -> `[b, kv_heads or 1, q, group or 1, k]`."""
+def group_heads(array, kv_heads):
+    """A mask or bias broadcastable to `[b, heads, q, k]` -> `[b, kv_heads or 1, q, group or 1, k]`."""
     if array is None:
         return None
     array = jnp.asarray(array)
@@ -386,7 +420,7 @@ def run_blockwise(
     block_k = min(block_k or default_k, k_len)
     cfg = _Config(score, group, block_q, block_k, k_len, bool(is_causal))
 
-    bias, mask = _grouped(bias, kv_heads), _grouped(mask, kv_heads)
+    bias, mask = group_heads(bias, kv_heads), group_heads(mask, kv_heads)
     if bias is not None:
         bias = bias.astype(jnp.promote_types(bias.dtype, jnp.float32))
     bias, mask = (
@@ -420,7 +454,8 @@ def check_lengths(batch: int, **lengths) -> None:
             )
 
 
-def _check_inputs(query, key, value, bias, mask, query_seq_lengths, key_value_seq_lengths):
+def check_inputs(query, key, value, bias, mask, query_seq_lengths, key_value_seq_lengths):
+    """ValueError naming the shapes unless these are valid `blockwise_attention` inputs."""
     arrays = {"query": query, "key": key, "value": value}
     shapes = ", ".join(f"{n} {getattr(a, 'shape', None)}" for n, a in arrays.items())
     if any(getattr(a, "ndim", None) != 4 for a in arrays.values()):
@@ -500,7 +535,7 @@ def blockwise_attention(
             block_q=block_q,
             block_k=block_k,
         )[0]
-    _check_inputs(query, key, value, bias, mask, query_seq_lengths, key_value_seq_lengths)
+    check_inputs(query, key, value, bias, mask, query_seq_lengths, key_value_seq_lengths)
     batch, q_len, heads, head_dim = query.shape
     kv_heads = key.shape[2]
     scale = 1.0 / math.sqrt(head_dim) if scale is None else float(scale)

@@ -329,24 +329,25 @@ def _to_engine(array, group):
 def _blockwise_backward(cfg, q, k, v, bias, mask, q_lens, kv_lens, out, lse, d_out):
     """The JAX backward pass of attn.blockwise on this kernel's residuals."""
     g = cfg.group
-    engine_cfg = blockwise._Config(
-        blockwise.scaled_dot_score(cfg.scale), g, cfg.block_q, cfg.block_k, cfg.k_len, cfg.is_causal
-    )
-    grouped = lambda a: None if a is None else blockwise._grouped(a, k.shape[1])
-    residuals = (
+    grouped = lambda a: None if a is None else blockwise.group_heads(a, k.shape[1])
+    dq, dk, dv, _, dbias = blockwise.backward_pass(
+        blockwise.scaled_dot_score(cfg.scale),
         _to_engine(q, g),
         k,
         v,
-        (),
-        grouped(bias),
-        grouped(None if mask is None else mask != 0),
-        q_lens,
-        kv_lens,
         _to_engine(out, g),
         _to_engine(lse, g),
-        None,
+        _to_engine(d_out, g),
+        group=g,
+        block_q=cfg.block_q,
+        block_k=cfg.block_k,
+        k_len=cfg.k_len,
+        is_causal=cfg.is_causal,
+        bias=grouped(bias),
+        mask=grouped(None if mask is None else mask != 0),
+        q_lens=q_lens,
+        kv_lens=kv_lens,
     )
-    dq, dk, dv, _, dbias, *_ = blockwise._backward(engine_cfg, residuals, _to_engine(d_out, g))
     b, kh, _, dim = dq.shape
     dq = dq.reshape(b, kh, q.shape[2], g, dim)
     dq = jnp.moveaxis(dq, 3, 2).reshape(q.shape)
@@ -444,7 +445,7 @@ def flash_attention(
             block_k=block_k,
             interpret=interpret,
         )[0]
-    blockwise._check_inputs(query, key, value, bias, mask, query_seq_lengths, key_value_seq_lengths)
+    blockwise.check_inputs(query, key, value, bias, mask, query_seq_lengths, key_value_seq_lengths)
     for name, size in (("block_q", block_q), ("block_k", block_k)):
         if not isinstance(size, int) or size < 1 or size & (size - 1):
             raise ValueError(f"{name} must be a power of two, got {size!r}.")

@@ -22,11 +22,18 @@ The comparison, every variant through the same launch, sweep and report:
     python launch.py --config=experiments/classify.py --sweep=compare --workdir=runs/vision
     python launch.py --report=runs/vision
 
-(`--sweep=compare_fashion_mnist` for the Fashion-MNIST sizes). Each run's
-eval.json holds test and validation accuracy, parameters, forward FLOPs per
-image, seconds per step and peak memory; attention/final/ holds, for chosen
-pixels of chosen test images, where each head of the first attention layer
-looks, drawn over the image. Measured figures: README.md, section "Vision".
+and the quality comparison on Fashion-MNIST (about 3 epochs; the attention
+variants take 20-60 minutes each on 2 CPU cores):
+
+    python launch.py --config=experiments/classify.py --sweep=compare_fashion_mnist \
+        --workdir=runs/vision_fashion_mnist
+    python launch.py --report=runs/vision_fashion_mnist
+
+Each run's eval.json holds test and validation accuracy, parameters, forward
+FLOPs per image, seconds per step and peak memory; attention/final/ holds, for
+chosen pixels of chosen test images, where each head of the first attention
+layer looks, drawn over the image. Measured figures: README.md, section
+"Vision".
 """
 
 from __future__ import annotations
