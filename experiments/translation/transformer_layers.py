@@ -201,13 +201,21 @@ class EncoderLayer(_Sublayers):
 
 
 class DecoderLayer(_Sublayers):
-    """Causal self-attention, cross-attention over the encoder, feed-forward."""
+    """Causal self-attention, cross-attention over the encoder, feed-forward.
+
+    With `with_cross_attention=False` the layer has no cross-attention (a
+    decoder-only language model): `memory`, `memory_mask` and `cross` are then
+    ignored (pass None) and the cross weights returned are None.
+    """
+
+    with_cross_attention: bool = True
 
     def setup(self):
         self.self_attention = self._attention("self_attention")
-        self.cross_attention = self._attention("cross_attention")
         self.self_norm = nn.LayerNorm(dtype=self.dtype, name="self_norm")
-        self.cross_norm = nn.LayerNorm(dtype=self.dtype, name="cross_norm")
+        if self.with_cross_attention:
+            self.cross_attention = self._attention("cross_attention")
+            self.cross_norm = nn.LayerNorm(dtype=self.dtype, name="cross_norm")
         self._setup_shared()
 
     def __call__(self, x, target_valid, memory, memory_mask, *, deterministic: bool):
@@ -235,14 +243,16 @@ class DecoderLayer(_Sublayers):
             x,
             deterministic,
         )
-        x, cross_weights = self._residual(
-            self.cross_norm,
-            lambda h: self.cross_attention(
-                h, memory, mask=memory_mask[:, None, None, :], deterministic=deterministic
-            ),
-            x,
-            deterministic,
-        )
+        cross_weights = None
+        if self.with_cross_attention:
+            x, cross_weights = self._residual(
+                self.cross_norm,
+                lambda h: self.cross_attention(
+                    h, memory, mask=memory_mask[:, None, None, :], deterministic=deterministic
+                ),
+                x,
+                deterministic,
+            )
         return self._feed_forward(x, deterministic), self_weights, cross_weights
 
     def memory_keys_values(self, memory):
@@ -265,11 +275,13 @@ class DecoderLayer(_Sublayers):
           valid: `[batch, max_length]`, True on filled, non-padding slots
             (the current one included).
           position: `[batch]` int, the current position.
-          cross: memory (keys, values) from `memory_keys_values`.
-          memory_mask: `[batch, S]`.
+          cross: memory (keys, values) from `memory_keys_values`; None without
+            cross-attention.
+          memory_mask: `[batch, S]`; None without cross-attention.
 
         Returns:
-          (x `[batch, 1, d_model]`, new cache, cross weights `[batch, heads, 1, S]`).
+          (x `[batch, 1, d_model]`, new cache, cross weights `[batch, heads, 1, S]`
+          or None).
         """
         rate = self.attention_dropout_rate
         needs_rng = rate > 0 and not deterministic
@@ -312,5 +324,7 @@ class DecoderLayer(_Sublayers):
             )
 
         x, _ = self._residual(self.self_norm, self_sublayer, x, deterministic)
-        x, cross_weights = self._residual(self.cross_norm, cross_sublayer, x, deterministic)
+        cross_weights = None
+        if self.with_cross_attention:
+            x, cross_weights = self._residual(self.cross_norm, cross_sublayer, x, deterministic)
         return self._feed_forward(x, deterministic), tuple(new_cache), cross_weights
