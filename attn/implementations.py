@@ -36,21 +36,27 @@ KINDS = {
 BACKENDS = {"cudnn": ("gpu",), "pallas": ("gpu",)}  # the others: every backend
 
 # auto: backend -> score family -> [(up to this many query x key pairs per
-# head, implementation), ...], first match wins. "cpu" is measured (2-core
-# AMD EPYC, forward+backward; benchmarks/RESULTS.md): blockwise was fastest
-# for scaled dot products from 16 x 16 pairs up, in float32 and bfloat16, head
-# sizes 64 and 128, causal or not; the materialising additive form was
-# fastest up to 64 x 64 pairs, the chunked one from 128 x 128. "gpu" is NOT
-# measured: it is the usual expectation (cuDNN for half precision, else the
-# Pallas kernel) until benchmarks/attention.py is run on a GPU.
+# head, up to this head size, implementation), ...], first match wins. "cpu"
+# is measured (2-core AMD EPYC, forward+backward, float32 and bfloat16, causal
+# or not; benchmarks/RESULTS.md): blockwise was fastest for scaled dot
+# products from 512 x 512 pairs up and at head size 64 throughout; at head
+# size 128 and up to 256 x 256 pairs the materialising form was as fast or
+# faster. The materialising additive form was fastest up to 64 x 64 pairs, the
+# chunked one from 128 x 128. "gpu" is NOT measured: it is the usual
+# expectation (cuDNN for half precision, else the Pallas kernel) until
+# benchmarks/attention.py is run on a GPU.
 AUTO_TABLE = {
     "cpu": {
-        "dot_product": [(math.inf, "blockwise")],
-        "additive": [(64 * 64, "xla"), (math.inf, "blockwise")],
+        "dot_product": [
+            (math.inf, 64, "blockwise"),
+            (256 * 256, math.inf, "xla"),
+            (math.inf, math.inf, "blockwise"),
+        ],
+        "additive": [(64 * 64, math.inf, "xla"), (math.inf, math.inf, "blockwise")],
     },
     "gpu": {
-        "dot_product": [(math.inf, "cudnn")],
-        "additive": [(64 * 64, "xla"), (math.inf, "blockwise")],
+        "dot_product": [(math.inf, math.inf, "cudnn")],
+        "additive": [(64 * 64, math.inf, "xla"), (math.inf, math.inf, "blockwise")],
     },
 }
 AUTO_MAX_LOGITS_BYTES = 2**30
@@ -110,7 +116,9 @@ def choose(
     family = "additive" if kind == "additive" else "dot_product"
     table = AUTO_TABLE.get(backend, AUTO_TABLE["gpu"])[family]
     pairs = q_len * k_len
-    name = next(name for limit, name in table if pairs <= limit)
+    name = next(
+        name for max_pairs, max_dim, name in table if pairs <= max_pairs and head_dim <= max_dim
+    )
     if name == "cudnn" and not _cudnn_fits(head_dim, value_dim, dtype):
         name = "pallas" if pallas_fits(head_dim) else "blockwise"
     per_pair = (features or head_dim) if family == "additive" else 1

@@ -386,21 +386,28 @@ def markdown(records: list[dict], info: dict) -> str:
 
 
 def suggest_auto_table(records: list[dict]) -> dict:
-    """Per score family, the fastest fwd+bwd implementation by length (auto's data)."""
-    fastest: dict[str, dict[int, dict[str, int]]] = {}
+    """Per score family and head size, the fastest fwd+bwd implementation by length.
+
+    Votes over dtypes and causal or not (auto's data: attn.implementations.AUTO_TABLE).
+    """
+    fastest: dict[str, dict[int, dict[int, dict[str, int]]]] = {}
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         if "fwdbwd_ms" in r and r["impl"] not in (*BASELINES, "auto"):
-            key = (r["variant"], r["length"], r["head_dim"], r["dtype"], r["causal"])
+            key = (r["variant"], r["head_dim"], r["length"], r["dtype"], r["causal"])
             groups.setdefault(key, []).append(r)
-    for (variant, length, *_), group in groups.items():
+    for (variant, head_dim, length, *_), group in groups.items():
         best = min(group, key=lambda r: r["fwdbwd_ms"])["impl"]
         family = "additive" if variant == "additive" else "dot_product"
-        votes = fastest.setdefault(family, {}).setdefault(length, {})
+        by_dim = fastest.setdefault(family, {}).setdefault(head_dim, {})
+        votes = by_dim.setdefault(length, {})
         votes[best] = votes.get(best, 0) + 1
     return {
-        family: {n: max(votes, key=votes.get) for n, votes in sorted(by_len.items())}
-        for family, by_len in fastest.items()
+        family: {
+            dim: {n: max(votes, key=votes.get) for n, votes in sorted(by_len.items())}
+            for dim, by_len in sorted(by_dim.items())
+        }
+        for family, by_dim in fastest.items()
     }
 
 
@@ -568,7 +575,7 @@ def main(argv=None) -> list[dict]:
     table, suggestion = write(args.out, records, info)
     plot(records, os.path.join(args.out, "attention.png"))
     print(table)
-    print("Fastest fwd+bwd by length (data for attn.implementations.AUTO_TABLE):")
+    print("Fastest fwd+bwd by head size and length (data for attn.implementations.AUTO_TABLE):")
     print(json.dumps(suggestion, indent=1))
     return records
 
