@@ -315,10 +315,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         {f"final/{s}/{k}": v for s, r in results.items() for k, v in r.items() if k != "tokens"},
     )
     writer.write_text(step, {"samples": _format(samples)})
-    summary = ", ".join(
-        f"{s} loss {r['loss']:.3f} perplexity {r['perplexity']:.2f}" for s, r in results.items()
-    )
-    print(f"step {step}: {summary}\n{_format(samples)}")
     final = {
         "splits": results,
         "samples": samples,
@@ -337,6 +333,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         with open(os.path.join(workdir, "eval.json"), "w") as f:
             json.dump(final, f, indent=2, default=float)
     writer.close()
+    summary = ", ".join(
+        f"{s} loss {r['loss']:.3f} perplexity {r['perplexity']:.2f}" for s, r in results.items()
+    )
+    print(f"step {step}: {summary}\n{_format(samples)}")
     return final
 
 
