@@ -16,7 +16,7 @@ corpora (`data.language`). Every layer's causal self-attention uses
 
 The run writes eval.json with the held-out loss, perplexity and token
 accuracy and the greedy continuations of `eval.prompts`; see
-experiments/language_model/train.py.
+experiments/language/train.py.
 
 Sweeps: `attention` (every registered kind) and `positions`:
 

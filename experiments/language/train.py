@@ -37,9 +37,9 @@ from experiments.common.errors import ConfigError, Diverged, Interrupted
 from experiments.common.optimizers import SCHEDULES, make_optimizer
 from experiments.common.preemption import StopOnSigterm
 from experiments.common.writers import MetricWriter
-from experiments.language_model import data as data_lib
-from experiments.language_model.generate import Continuer
-from experiments.language_model.model import build_model, check_sizes
+from experiments.language import data as data_lib
+from experiments.language.generate import Continuer
+from experiments.language.model import build_model, check_sizes
 from experiments.translation import corpora
 from experiments.translation import tokenizers as tokenizers_lib
 
