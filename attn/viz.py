@@ -3,12 +3,13 @@
 Only matplotlib's object API is used (``Figure`` with an Agg canvas, never
 ``pyplot``), so making a picture touches no global state, needs no display
 and leaves nothing open once the figure is dropped. This module depends on
-numpy and matplotlib only.
+numpy and matplotlib (and Pillow, which matplotlib needs) only.
 
   * :func:`attention_heatmap` -- one weight matrix, annotated cell by cell.
   * :func:`attention_grid` -- a grid of matrices, e.g. layers x heads.
   * :func:`save_figure` -- write a figure as PNG.
   * :func:`figure_to_array` -- render to a uint8 [H, W, 3] image array.
+  * :func:`save_and_render` -- both of the above, drawing the figure once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 from collections.abc import Sequence
 
 import numpy as np
+import PIL.Image
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
@@ -80,16 +82,18 @@ def _label_axes(ax, column_labels, row_labels, *, show_columns=True, show_rows=T
     row_font = _font_size(len(row_labels))
     ax.xaxis.tick_top()
     ax.xaxis.set_label_position("top")
-    ax.set_xticks(np.arange(len(column_labels)))
-    ax.set_yticks(np.arange(len(row_labels)))
+    # Ticks are invisible (length 0), so a panel without labels needs none:
+    # every tick costs a text measurement when the layout is computed.
     if show_columns:
+        ax.set_xticks(np.arange(len(column_labels)))
         ax.set_xticklabels(list(column_labels), rotation=60, ha="left", fontsize=column_font)
     else:
-        ax.set_xticklabels([])
+        ax.set_xticks([])
     if show_rows:
+        ax.set_yticks(np.arange(len(row_labels)))
         ax.set_yticklabels(list(row_labels), fontsize=row_font)
     else:
-        ax.set_yticklabels([])
+        ax.set_yticks([])
     ax.tick_params(length=0)
 
 
@@ -250,13 +254,21 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> str:
     Raises:
       ValueError: if ``path`` does not end in ``.png``.
     """
+    path = _png_path(path)
+    fig.savefig(path, format="png", dpi=fig.dpi)
+    return path
+
+
+def _png_path(path: str | os.PathLike) -> str:
+    """``path`` as a string once it is known to end in .png, its directory created."""
     path = os.fspath(path)
     if not path.lower().endswith(".png"):
-        raise ValueError(f"save_figure writes PNG files; path must end in '.png', got {path!r}")
+        raise ValueError(
+            f"pictures are written as PNG files; path must end in '.png', got {path!r}"
+        )
     parent = os.path.dirname(path)
     if parent:
         os.makedirs(parent, exist_ok=True)
-    fig.savefig(path, format="png", dpi=fig.dpi)
     return path
 
 
@@ -272,3 +284,25 @@ def figure_to_array(fig: Figure) -> np.ndarray:
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     canvas.draw()
     return np.array(canvas.buffer_rgba(), dtype=np.uint8)[..., :3]
+
+
+def save_and_render(fig: Figure, path: str | os.PathLike) -> np.ndarray:
+    """Writes ``fig`` as a PNG file and returns it as an RGB image.
+
+    Drawing a figure of many panels costs far more than encoding the PNG, and
+    :func:`save_figure` then :func:`figure_to_array` would draw it twice.
+
+    Args:
+      fig: the figure.
+      path: destination ending in ``.png``; parent directories are created.
+
+    Returns:
+      uint8 array [H, W, 3], the pixels written.
+
+    Raises:
+      ValueError: if ``path`` does not end in ``.png``.
+    """
+    path = _png_path(path)
+    image = figure_to_array(fig)
+    PIL.Image.fromarray(image).save(path, format="png")
+    return image

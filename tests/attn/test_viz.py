@@ -135,3 +135,28 @@ def test_attention_grid_default_titles_and_validation():
         viz.attention_grid(weights, column_labels=SOURCE, row_labels=TARGET, panel_titles=[["a"]])
     with pytest.raises(ValueError, match="2 row labels and 4 column labels"):
         viz.attention_grid(weights, column_labels=SOURCE, row_labels=TARGET[:2])
+
+
+def test_save_and_render_writes_the_pixels_it_returns(tmp_path):
+    weights = np.broadcast_to(WEIGHTS, (2, 3, 3, 4))
+    fig = viz.attention_grid(weights, column_labels=SOURCE, row_labels=TARGET)
+    path = tmp_path / "grid" / "attention.png"
+    image = viz.save_and_render(fig, path)
+    width_px, height_px = (fig.get_size_inches() * fig.dpi).round().astype(int)
+    assert image.dtype == np.uint8 and image.shape == (height_px, width_px, 3)
+    written = matplotlib.image.imread(path)
+    np.testing.assert_array_equal((written[..., :3] * 255).round().astype(np.uint8), image)
+    with pytest.raises(ValueError, match=r"'.png'.*attention\.svg"):
+        viz.save_and_render(fig, tmp_path / "attention.svg")
+
+
+def test_attention_grid_labels_only_the_outer_panels():
+    weights = np.broadcast_to(WEIGHTS, (2, 2, 3, 4))
+    fig = viz.attention_grid(weights, column_labels=SOURCE, row_labels=TARGET)
+    fig.canvas.draw()
+    top_left, top_right, bottom_left, _ = fig.axes[:4]
+    assert [t.get_text() for t in top_left.get_xticklabels()] == SOURCE
+    assert [t.get_text() for t in top_left.get_yticklabels()] == TARGET
+    assert [t.get_text() for t in top_right.get_xticklabels()] == SOURCE
+    assert not top_right.get_yticklabels() and not bottom_left.get_xticklabels()
+    assert [t.get_text() for t in bottom_left.get_yticklabels()] == TARGET
