@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from etils import epath
 
 
 class CheckpointError(ValueError):
@@ -33,6 +34,27 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
+    def path(self, step: int) -> str:
+        return os.path.join(self.directory, str(step))
+
+    def saved_shapes(self, step: int | None = None) -> dict:
+        """The saved state as nested dicts of array shapes, read from the metadata only.
+
+        Cheap enough to check a config against a checkpoint before the model is
+        built: no array is read. CheckpointError if the metadata is unreadable.
+        """
+        step = self.latest_step() if step is None else step
+        path = os.path.join(self.path(step), "state")
+        try:
+            tree = ocp.StandardCheckpointHandler().metadata(epath.Path(path)).tree
+        except Exception as error:  # orbax raises many types for bad files
+            raise CheckpointError(
+                f"cannot read the metadata of checkpoint {self.path(step)}: "
+                f"{type(error).__name__}: {_first_line(error)} -- it is corrupt; delete it or "
+                f"use another --workdir."
+            ) from error
+        return jax.tree.map(lambda leaf: tuple(leaf.shape), tree)
+
     def save(self, step: int, state: Any, extra: dict) -> None:
         self._manager.save(
             int(step),
@@ -44,7 +66,7 @@ class Checkpointer:
     def restore(self, like_state: Any, step: int | None = None) -> tuple[Any, dict]:
         """Restores into the structure of `like_state`; CheckpointError if it won't fit."""
         step = self.latest_step() if step is None else step
-        path = os.path.join(self.directory, str(step))
+        path = self.path(step)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like_state)
         try:
             restored = self._manager.restore(
@@ -56,7 +78,7 @@ class Checkpointer:
         except Exception as error:  # orbax raises many types for bad files
             raise CheckpointError(
                 f"cannot restore checkpoint {path}: {type(error).__name__}: "
-                f"{str(error).splitlines()[0] if str(error) else ''} -- it is corrupt or "
+                f"{_first_line(error)} -- it is corrupt or "
                 f"was written by a different model/config; delete it or use another "
                 f"--workdir."
             ) from error
@@ -69,6 +91,10 @@ class Checkpointer:
     def close(self) -> None:
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0] if str(error) else ""
 
 
 def _check_same_structure(expected, restored, path: str) -> None:

@@ -29,7 +29,7 @@ from flax.training import train_state
 
 import attn
 from experiments.common import parallel
-from experiments.common.checkpoints import Checkpointer
+from experiments.common.checkpoints import Checkpointer, CheckpointError
 from experiments.common.errors import ConfigError, Diverged, Interrupted
 from experiments.common.optimizers import SCHEDULES, make_optimizer
 from experiments.common.preemption import StopOnSigterm, file_lock
@@ -42,7 +42,7 @@ from experiments.translation.model import (
     attention_variants,
     load_pretrained_embeddings,
 )
-from experiments.translation.transformer import build_transformer
+from experiments.translation.transformer import build_transformer, count_layers
 
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 CELLS = ("gru", "lstm")
@@ -235,10 +235,45 @@ def _prepare(config, workdir):
     return splits, data_stats, source_tok, target_tok, model
 
 
+def check_checkpoint_layers(config, checkpointer: Checkpointer) -> None:
+    """A resumed Transformer must ask for the layers its checkpoint holds.
+
+    Restoring would fail too, but only after the model is built, and with array
+    paths rather than the config field to change; this reads the checkpoint's
+    metadata only and runs before anything is traced.
+    """
+    step = checkpointer.latest_step()
+    if step is None or config.model.architecture != "transformer":
+        return
+    saved = count_layers(checkpointer.saved_shapes(step).get("params", {}))
+    if not any(saved.values()):
+        return  # not a Transformer's checkpoint: restoring names what differs
+    problems, fixes = [], []
+    for side, held in saved.items():
+        field = f"model.transformer.num_{side}_layers"
+        asked = config.model.transformer[f"num_{side}_layers"]
+        if asked != held:
+            problems.append(
+                f"{field}={asked} asks for {'more' if asked > held else 'fewer'} {side} layers "
+                f"than checkpoint {checkpointer.path(step)} holds ({held})"
+            )
+            fixes.append(f"--config.{field}={held}")
+    if problems:
+        raise ConfigError(
+            f"{'; '.join(problems)}; resume with {' '.join(fixes)} or use another --workdir"
+        )
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains, evaluates and writes everything into `workdir`; returns eval.json's dict."""
     os.makedirs(workdir, exist_ok=True)
     splits, data_stats, source_tok, target_tok, model = _prepare(config, workdir)
+    checkpointer = Checkpointer(workdir, keep=config.checkpoint.keep)
+    try:
+        check_checkpoint_layers(config, checkpointer)
+    except (ConfigError, CheckpointError):
+        checkpointer.close()
+        raise
     writes = parallel.is_writer()  # multi-host: process 0 writes files, all save checkpoints
     if writes:
         with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -274,7 +309,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         bucket_window_batches=config.train.bucket_window_batches,
     )
 
-    checkpointer = Checkpointer(workdir, keep=config.checkpoint.keep)
     elapsed_before = 0.0
     if checkpointer.latest_step() is not None:
         state, extra = checkpointer.restore(state)

@@ -28,6 +28,8 @@ later steps return NaN logits rather than silently wrong ones.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
@@ -382,6 +384,17 @@ class Transformer(nn.Module):
         return new_carry, (logits, cross_weights[:, :, 0].mean(axis=1))
 
 
+def count_layers(params: Mapping[str, Any]) -> dict[str, int]:
+    """{"encoder": n, "decoder": m}: the layers a Transformer's parameters (or
+    any tree with the same top-level names, e.g. checkpoint metadata) hold."""
+    counts = {"encoder": 0, "decoder": 0}
+    for name in params:
+        match = re.fullmatch(r"(encoder|decoder)_(\d+)", name)
+        if match:
+            counts[match[1]] = max(counts[match[1]], int(match[2]) + 1)
+    return counts
+
+
 def build_transformer(
     model_config, source_vocab_size: int, target_vocab_size: int, dtype=jnp.float32
 ) -> Transformer:
@@ -424,4 +437,11 @@ def build_transformer(
     return model
 
 
-__all__ = ["POSITIONS", "TRANSFORMER_PRESETS", "Transformer", "build_transformer", "validate"]
+__all__ = [
+    "POSITIONS",
+    "TRANSFORMER_PRESETS",
+    "Transformer",
+    "build_transformer",
+    "count_layers",
+    "validate",
+]

@@ -44,3 +44,15 @@ def test_a_corrupt_checkpoint_is_named(tmp_path):
                 f.write(b"not a checkpoint")
     with pytest.raises(CheckpointError, match=r"cannot restore checkpoint .*checkpoints/5"):
         Checkpointer(str(tmp_path)).restore(state())
+
+
+def test_saved_shapes_come_from_the_metadata(tmp_path):
+    checkpointer = Checkpointer(str(tmp_path))
+    checkpointer.save(5, {"params": {"w": jnp.zeros((2, 3)), "b": jnp.zeros(3)}, "step": 5}, {})
+    checkpointer.close()
+    reopened = Checkpointer(str(tmp_path))
+    assert reopened.saved_shapes() == {"params": {"w": (2, 3), "b": (3,)}, "step": ()}
+    assert reopened.path(5) == str(tmp_path / "checkpoints" / "5")
+    os.remove(tmp_path / "checkpoints" / "5" / "state" / "_METADATA")
+    with pytest.raises(CheckpointError, match=r"cannot read the metadata of checkpoint .*/5"):
+        reopened.saved_shapes()

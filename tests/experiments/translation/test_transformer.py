@@ -19,6 +19,7 @@ from experiments.translation.transformer import (
     TRANSFORMER_PRESETS,
     Transformer,
     build_transformer,
+    count_layers,
 )
 
 SOURCE = jnp.array([[5, 6, 7, 8, EOS, 0], [9, 5, EOS, 0, 0, 0], [4, EOS, 0, 0, 0, 0]], jnp.int32)
@@ -215,6 +216,13 @@ def test_attention_maps_and_rollout():
         assert (to_source[1, :, 3:] == 0).all() and (to_source[2, :, 2:] == 0).all()
         assert (jnp.triu(to_target, 1) == 0).all()  # only earlier target inputs
         assert (to_source > 0).any(-1).all()
+
+
+def test_count_layers_reads_the_parameter_names():
+    model = tiny(num_encoder_layers=3, num_decoder_layers=2, pre_layer_norm=True)
+    shapes = jax.eval_shape(model.init, jax.random.key(0), SOURCE, TARGET_IN)
+    assert count_layers(shapes["params"]) == {"encoder": 3, "decoder": 2}
+    assert count_layers({"encoder_norm": 0, "embed": 0}) == {"encoder": 0, "decoder": 0}
 
 
 def test_shared_embeddings_tie_source_target_and_output():
