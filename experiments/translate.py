@@ -117,6 +117,8 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
                 "i do not see the white dogs",
                 "she eats the green apple because she is hungry",
             ),
+            # Transformer only: also draw the attention rollout of those sentences.
+            attention_rollout=False,
         )
     )
 

@@ -4,7 +4,9 @@ Per split: teacher-forced loss and token accuracy; greedy or beam decoding
 scored with BLEU and exact match, overall and by source-sentence length; and,
 where the corpus carries true word alignments, the alignment error rate of the
 teacher-forced attention (each target word linked to the source word it
-attends to most).
+attends to most). `attention_maps` draws the attention pictures of chosen
+sentences: one heatmap each and, for the Transformer, every layer and head and
+optionally the attention rollout.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,7 +24,8 @@ import numpy as np
 
 from attn import viz
 from experiments.translation import decode, metrics
-from experiments.translation.model import EOS, PAD, Seq2Seq
+from experiments.translation.model import BOS, EOS, PAD, Seq2Seq
+from experiments.translation.transformer import Transformer
 
 
 @functools.partial(jax.jit, static_argnames=("model",))
@@ -135,11 +139,25 @@ def attention_maps(
     max_length: int,
     directory: str,
     title_prefix: str = "",
+    layers: bool = False,
+    rollout: bool = False,
 ) -> dict[str, np.ndarray]:
     """Translates `sentences` greedily and saves one heatmap PNG per sentence.
 
-    Returns {slug: uint8 image [H, W, 3]} for TensorBoard.
+    The heatmap `<slug>.png` shows the weights decoding used (for the
+    Transformer, its last layer's cross-attention averaged over heads). For a
+    Transformer, `layers` adds per sentence grids of every layer (rows) and head
+    (columns) under `layers/`: `<slug>.cross.png` (target x source words),
+    `<slug>.encoder_self.png` and `<slug>.decoder_self.png`; `rollout` adds
+    `rollout/<slug>.png`, the attention rollout to the source words and the
+    target prefix. All are taken teacher-forced on the greedy translation, so
+    they show the computation that produced it.
+
+    Returns {name: uint8 image [H, W, 3]} for TensorBoard, name being the
+    PNG's path under `directory` without ".png".
     """
+    if (layers or rollout) and not isinstance(model, Transformer):
+        raise ValueError("per-layer attention maps and rollout need a Transformer")
     encoded = [source_tokenizer.encode(s, max_length=max_length)[0] for s in sentences]
     width = max(len(ids) for ids in encoded) + 1
     source = np.zeros((len(encoded), width), np.int32)
@@ -150,7 +168,7 @@ def attention_maps(
         model, params, source, max_steps=decode.max_decode_steps(width, max_length)
     )
     tokens, weights = np.asarray(tokens), np.asarray(weights)
-    images = {}
+    images, pictures = {}, []
     for i, (sentence, ids) in enumerate(zip(sentences, encoded)):
         out_ids = decode.strip(tokens[i : i + 1])[0]
         row_labels = target_tokenizer.tokens(out_ids)
@@ -158,13 +176,116 @@ def attention_maps(
             row_labels.append("</s>")
         rows = len(row_labels)
         columns = source_tokenizer.tokens(ids) + ["</s>"]
+        # An untrained model's translation runs to the decoding limit; the
+        # title of a picture a few inches wide has to stop somewhere.
+        translation = textwrap.shorten(target_tokenizer.decode(out_ids), 60, placeholder=" ...")
+        title = f"{title_prefix}{sentence} -> {translation}"
         figure = viz.attention_heatmap(
             weights[i, :rows, : len(columns)],
             column_labels=columns,
             row_labels=row_labels,
-            title=f"{title_prefix}{sentence} -> {target_tokenizer.decode(out_ids)}",
+            title=title,
         )
         slug = re.sub(r"[^a-z0-9]+", "_", sentence.lower()).strip("_")[:60]
-        viz.save_figure(figure, os.path.join(directory, f"{slug}.png"))
-        images[slug] = viz.figure_to_array(figure)
+        images[slug] = viz.save_and_render(figure, os.path.join(directory, f"{slug}.png"))
+        # Row t is the decision made from the inputs BOS, y_1 .. y_{t-1}.
+        inputs = ([BOS] + list(out_ids))[:rows]
+        pictures.append((slug, title, columns, row_labels, inputs))
+    if layers or rollout:
+        images.update(
+            _transformer_pictures(
+                model,
+                params,
+                source,
+                tokens.shape[1],
+                pictures,
+                target_tokenizer,
+                directory=directory,
+                layers=layers,
+                rollout=rollout,
+            )
+        )
+    return images
+
+
+@functools.partial(jax.jit, static_argnames=("model", "layers", "rollout"))
+def _teacher_forced_maps(model, params, source, target_input, *, layers: bool, rollout: bool):
+    """(every attention map or None, the rollout or None) of a Transformer."""
+    maps = model.apply(params, source, target_input, method=Transformer.forward) if layers else None
+    rollouts = (
+        model.apply(params, source, target_input, method=Transformer.attention_rollout)
+        if rollout
+        else None
+    )
+    return maps, rollouts
+
+
+def _transformer_pictures(
+    model, params, source, target_width, pictures, target_tokenizer, *, directory, layers, rollout
+) -> dict[str, np.ndarray]:
+    """The `layers/` grids and `rollout/` maps of `attention_maps`.
+
+    `target_width` is the decoding budget, the same at every evaluation, so
+    that the maps compile once per run: padding keeps the rows that matter
+    unchanged.
+    """
+    target_input = np.zeros((len(pictures), target_width), np.int32)
+    for i, (*_, inputs) in enumerate(pictures):
+        target_input[i, : len(inputs)] = inputs
+    maps, rollouts = jax.device_get(
+        _teacher_forced_maps(model, params, source, target_input, layers=layers, rollout=rollout)
+    )
+    images = {}
+
+    def save(name, figure):
+        images[name] = viz.save_and_render(figure, os.path.join(directory, f"{name}.png"))
+
+    for i, (slug, title, columns, row_labels, inputs) in enumerate(pictures):
+        rows, width = len(row_labels), len(columns)
+        input_labels = target_tokenizer.tokens(inputs)
+        if maps is not None:
+            grids = {
+                "cross": (
+                    "cross-attention",
+                    maps["cross"][i, :, :, :rows, :width],
+                    row_labels,
+                    columns,
+                ),
+                "encoder_self": (
+                    "encoder self-attention",
+                    maps["encoder_self"][i, :, :, :width, :width],
+                    columns,
+                    columns,
+                ),
+                "decoder_self": (
+                    "decoder self-attention",
+                    maps["decoder_self"][i, :, :, :rows, :rows],
+                    input_labels,
+                    input_labels,
+                ),
+            }
+            for name, (what, weights, grid_rows, grid_columns) in grids.items():
+                layer_count, head_count = weights.shape[:2]
+                panel_titles = [
+                    [f"layer {layer + 1}, head {head + 1}" for head in range(head_count)]
+                    for layer in range(layer_count)
+                ]
+                figure = viz.attention_grid(
+                    weights,
+                    column_labels=grid_columns,
+                    row_labels=grid_rows,
+                    panel_titles=panel_titles,
+                    title=f"{title}\n{what}: layers (rows) x heads (columns)",
+                )
+                save(f"layers/{slug}.{name}", figure)
+        if rollouts is not None:
+            to_source, to_target = rollouts
+            figure = viz.attention_heatmap(
+                np.concatenate([to_source[i, :rows, :width], to_target[i, :rows, :rows]], -1),
+                column_labels=columns + input_labels,
+                row_labels=row_labels,
+                title=f"{title}\nattention rollout to the source words | the target prefix",
+            )
+            figure.axes[0].axvline(width - 0.5, color="white", linewidth=2)
+            save(f"rollout/{slug}", figure)
     return images

@@ -6,7 +6,9 @@ A workdir ends up holding:
   tensorboard/       the same, plus attention maps and sample translations
   tokenizers/        the vocabularies the model was trained with
   checkpoints/<step> orbax checkpoints (the last few); a restarted run resumes
-  attention/         attention heatmaps per eval step and final/
+  attention/         attention heatmaps per eval step and final/; for the
+                     Transformer also layers/ (every layer and head) and, with
+                     eval.attention_rollout, rollout/
   eval.json          the final evaluation of every split
 """
 
@@ -493,9 +495,14 @@ def _periodic_eval(
 def _draw_attention_maps(
     config, workdir, writer, model, params, source_tok, target_tok, step, *, folder, title_prefix
 ):
-    """Heatmaps of config.eval.attention_sentences: PNGs under attention/<folder>, TensorBoard."""
+    """Pictures of config.eval.attention_sentences: PNGs under attention/<folder>, TensorBoard.
+
+    The Transformer adds every layer and head (attention/<folder>/layers/) and,
+    with eval.attention_rollout, the rollout (attention/<folder>/rollout/).
+    """
     if not writer.enabled or not config.eval.attention_sentences:
         return  # in multi-host runs process 0 draws them
+    transformer = config.model.architecture == "transformer"
     images = evaluation.attention_maps(
         model,
         params,
@@ -505,6 +512,8 @@ def _draw_attention_maps(
         max_length=config.data.max_length,
         directory=os.path.join(workdir, "attention", folder),
         title_prefix=title_prefix,
+        layers=transformer,
+        rollout=transformer and config.eval.attention_rollout,
     )
     writer.write_images(step, {f"attention/{folder}/{k}": v for k, v in images.items()})
 

@@ -1,15 +1,19 @@
-"""A tiny Transformer run resumed with other layer counts."""
+"""A tiny Transformer run: its attention pictures per layer and head, and
+resuming it with other layer counts."""
 
 import os
 import subprocess
 import sys
 
+import matplotlib.image
 import pytest
 
 from experiments import translate
-from experiments.translation import train
+from experiments.translation import evaluation, train
+from experiments.translation.model import Seq2Seq
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+ENCODER_LAYERS, DECODER_LAYERS, HEADS = 2, 3, 4
 
 
 def tiny_transformer(tmp_path, **transformer):
@@ -21,6 +25,50 @@ def tiny_transformer(tmp_path, **transformer):
     config.train.steps = 2
     config.eval.splits = ("test",)
     return config
+
+
+def grid_pixels(panel_rows, panel_cols, rows, cols):
+    """attn.viz.attention_grid's size at 100 dpi: panels of 0.3 inch cells plus
+    0.5 inch, and margins of 2 inches across and 1.5 down."""
+    width = panel_cols * (0.3 * cols + 0.5) + 2.0
+    height = panel_rows * (0.3 * rows + 0.5) + 1.5
+    return round(height * 100), round(width * 100)
+
+
+def read_png(path):
+    image = matplotlib.image.imread(path)[..., :3]
+    assert image.std() > 0.1, f"{path} is blank"
+    assert (image.min(-1) < 0.9).mean() > 0.1, f"{path} is mostly white"
+    return image
+
+
+def test_grids_of_every_layer_and_head_at_each_eval_and_the_rollout(tmp_path):
+    config = tiny_transformer(
+        tmp_path,
+        num_encoder_layers=ENCODER_LAYERS,
+        num_decoder_layers=DECODER_LAYERS,
+        num_heads=HEADS,
+    )
+    config.eval.every_steps = 1
+    config.eval.attention_sentences = ("i love you",)
+    config.eval.attention_rollout = True
+    train.train_and_evaluate(config, str(tmp_path / "run"))
+
+    source_words = 4  # i love you </s>
+    for folder in ("step_000001", "final"):
+        pictures = tmp_path / "run" / "attention" / folder
+        assert (pictures / "i_love_you.png").exists()
+        encoder = read_png(pictures / "layers" / "i_love_you.encoder_self.png")
+        assert encoder.shape[:2] == grid_pixels(ENCODER_LAYERS, HEADS, source_words, source_words)
+        # The translation's length is the model's choice: read it off the
+        # square decoder self-attention grid, then check the cross-attention.
+        decoder = read_png(pictures / "layers" / "i_love_you.decoder_self.png")
+        target_words = round((decoder.shape[1] / 100 - 2.0) / HEADS / 0.3 - 0.5 / 0.3)
+        assert 1 <= target_words <= config.data.max_length + 1
+        assert decoder.shape[:2] == grid_pixels(DECODER_LAYERS, HEADS, target_words, target_words)
+        cross = read_png(pictures / "layers" / "i_love_you.cross.png")
+        assert cross.shape[:2] == grid_pixels(DECODER_LAYERS, HEADS, target_words, source_words)
+        read_png(pictures / "rollout" / "i_love_you.png")
 
 
 def test_resuming_with_other_layer_counts_is_one_line_before_compiling(tmp_path):
@@ -73,3 +121,11 @@ def test_resuming_with_other_layer_counts_is_one_line_before_compiling(tmp_path)
             f"--config.model.transformer.num_decoder_layers=2 or use another --workdir"
         ]
     )
+
+
+def test_layer_grids_and_rollout_need_a_transformer(tmp_path):
+    rnn = Seq2Seq(source_vocab_size=8, target_vocab_size=8)
+    with pytest.raises(ValueError, match="need a Transformer"):
+        evaluation.attention_maps(
+            rnn, {}, ["i"], None, None, max_length=4, directory=str(tmp_path), layers=True
+        )
