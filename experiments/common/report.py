@@ -6,7 +6,8 @@ headline metrics in eval.json), parameter count, step time and peak memory.
 The report also gives the best hyperparameters per variant (by the
 experiment's selection metric), learning curves, metrics by sentence length
 where the experiment reports them, the attention maps of every group side by
-side, and every trial that failed or diverged, with the reason.
+side (and, where trials drew them, per-layer grids and rollouts), and every
+trial that failed or diverged, with the reason.
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ from experiments.common.runner import read_status
 from experiments.common.writers import read_metrics
 
 SEED_FIELDS = ("seed",)
+# (heading, folder under a trial's attention/final/, file suffix): the pictures
+# shown side by side, one row per sentence. The Transformer's per-layer grids
+# and rollout live in their own folders, so the first table keeps one picture
+# per sentence for every architecture.
+ATTENTION_PICTURES = (
+    ("Attention maps (final), side by side", "", ".png"),
+    ("Cross-attention of every layer (rows) and head (columns), final", "layers", ".cross.png"),
+    ("Attention rollout (final)", "rollout", ".png"),
+)
 
 
 def _load(path):
@@ -264,9 +274,11 @@ def write_report(sweep_dir: str) -> list[str]:
         ]
     md += ["", "## Curves", ""] + [f"![{t}]({os.path.relpath(p, sweep_dir)})" for t, p in images]
 
-    maps = _attention_maps(rows)
-    if maps:
-        md += ["", "## Attention maps (final), side by side", ""]
+    for heading, subfolder, suffix in ATTENTION_PICTURES:
+        maps = _attention_maps(rows, subfolder, suffix)
+        if not maps:
+            continue
+        md += ["", f"## {heading}", ""]
         md += [
             "| sentence | " + " | ".join(label for label in maps) + " |",
             "|---|" + "---|" * len(maps),
@@ -299,17 +311,20 @@ def write_report(sweep_dir: str) -> list[str]:
     return [md_path, html_path]
 
 
-def _attention_maps(rows) -> dict[str, dict[str, str]]:
+def _attention_maps(rows, subfolder: str, suffix: str) -> dict[str, dict[str, str]]:
+    """{group label: {sentence: picture}} from the first finished trial of each group."""
     maps = {}
     for row in rows:
         for trial in row["trials"]:
-            final = os.path.join(trial["workdir"], "attention", "final")
-            if trial["status"]["status"] == "done" and os.path.isdir(final):
-                maps[row["label"]] = {
-                    name[:-4].replace("_", " "): os.path.join(final, name)
-                    for name in sorted(os.listdir(final))
-                    if name.endswith(".png")
+            folder = os.path.join(trial["workdir"], "attention", "final", subfolder)
+            if trial["status"]["status"] == "done" and os.path.isdir(folder):
+                found = {
+                    name[: -len(suffix)].replace("_", " "): os.path.join(folder, name)
+                    for name in sorted(os.listdir(folder))
+                    if name.endswith(suffix)
                 }
+                if found:
+                    maps[row["label"]] = found
                 break
     return maps
 
