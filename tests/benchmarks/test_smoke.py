@@ -44,7 +44,37 @@ def test_random_batches_follow_the_pipeline_layout():
 
 @pytest.mark.slow
 def test_train_step_benchmark_smoke(tmp_path):
-    records = train_step.main(["--smoke", "--variants", "additive,none", "--out", str(tmp_path)])
-    assert [r["variant"] for r in records] == ["additive", "none"]
-    assert all(r["target_tokens_per_s"] > 0 for r in records)
-    assert "| additive |" in (tmp_path / "train_step.md").read_text()
+    records = train_step.main(
+        ["--smoke", "--variants", "additive", "--transformer-variants", "scaled_dot"]
+        + ["--vision-variants", "full_attention", "--out", str(tmp_path)]
+    )
+    assert [(r["experiment"], r["model"]) for r in records] == [
+        ("translation", "rnn additive"),
+        ("translation", "transformer scaled_dot"),
+        ("vision", "full_attention"),
+        ("language_model", "causal scaled_dot"),
+    ]
+    units = {r["experiment"]: r["unit"] for r in records}
+    assert units == {
+        "translation": "target tokens/s",
+        "vision": "images/s",
+        "language_model": "tokens/s",
+    }
+    for r in records:
+        assert r["throughput"] > 0 and r["examples_per_s"] > 0 and r["step_ms"] > 0, r
+        assert r["parameters"] > 0 and np.isfinite(r["loss"]), r
+    saved = json.loads((tmp_path / "train_step.json").read_text())
+    assert saved["machine"]["cores"] >= 1 and len(saved["records"]) == len(records)
+    table = (tmp_path / "train_step.md").read_text()
+    for heading in ("### translation", "### vision", "### language_model", "Machine:"):
+        assert heading in table
+    assert "| rnn additive | 8 x 8 x 8 |" in table and "| images/s |" in table
+
+
+@pytest.mark.slow
+def test_train_step_benchmark_only_picks_experiments(tmp_path):
+    records = train_step.main(["--smoke", "--only=language_model", "--out", str(tmp_path)])
+    assert [r["experiment"] for r in records] == ["language_model"]
+    assert "### translation" not in (tmp_path / "train_step.md").read_text()
+    with pytest.raises(SystemExit):
+        train_step.main(["--smoke", "--only", "speech", "--out", str(tmp_path)])
