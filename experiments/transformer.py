@@ -27,7 +27,16 @@ SIZES = {"base": "seed", "tiny": "demo"}
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
     if arg not in SIZES:
         raise ValueError(f"unknown Transformer size {arg!r}; valid: {', '.join(SIZES)}")
-    return translate.get_config(f"transformer,{SIZES[arg]}")
+    config = translate.get_config(f"transformer,{SIZES[arg]}")
+    if arg == "tiny":
+        # Short CPU budgets: dropout and label smoothing only slowed learning
+        # (validation exact match after 1500 steps 83.9% without, 67.5% with);
+        # with warmup then inverse square root, a peak of 6e-3 beat 3e-3 and
+        # 1e-2 (88.2% vs 83.9%, 87.3%); constant 1e-3 or 3e-3 did worse
+        # (72.9%, 82.7%).
+        config.model.transformer.dropout_rate = 0.0
+        config.train.update(learning_rate=6e-3, label_smoothing=0.0)
+    return config
 
 
 def get_sweeps() -> dict[str, dict]:
@@ -41,7 +50,7 @@ def get_sweeps() -> dict[str, dict]:
                     "model.architecture": "rnn",
                     "model.attention": "additive",
                     "train.schedule": "constant",
-                    "train.label_smoothing": 0.0,
+                    "train.learning_rate": 3e-3,  # the RNN's own demo setting
                 },
                 {"model.architecture": "transformer", "model.attention": "scaled_dot"},
                 {"model.architecture": "transformer", "model.attention": "additive"},
