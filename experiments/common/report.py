@@ -106,7 +106,7 @@ def summarize(trials, swept):
         for t in done:
             for name, value in final_metrics(t["result"]).items():
                 values[name].append(value)
-            for name in ("parameters", "seconds_per_step", "peak_rss_mb", "train_seconds"):
+            for name in ("parameters", "flops", "seconds_per_step", "peak_rss_mb", "train_seconds"):
                 if t["result"].get(name) is not None:
                     values[name].append(float(t["result"][name]))
         rows.append(
@@ -222,13 +222,19 @@ def write_report(sweep_dir: str) -> list[str]:
         f"finished trials."
     )
     md.append("")
-    columns = ["variant", "done"] + headline + ["parameters", "s/step", "peak RSS MB"]
+    # Forward FLOPs per example, where the experiment counts them (vision).
+    has_flops = any("flops" in row["mean"] for row in rows)
+    columns = ["variant", "done"] + headline + ["parameters"]
+    columns += ["forward MFLOPs/example"] * has_flops + ["s/step", "peak RSS MB"]
     md += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         cells = [row["label"], f"{row['done']}/{len(row['trials'])}"]
         cells += [_fmt(row["mean"].get(m), row["std"].get(m), m) for m in headline]
+        cells += [f"{row['mean']['parameters']:,.0f}" if "parameters" in row["mean"] else "-"]
+        if has_flops:
+            flops = row["mean"].get("flops")
+            cells += [f"{flops / 1e6:,.1f}" if flops is not None else "-"]
         cells += [
-            f"{row['mean']['parameters']:,.0f}" if "parameters" in row["mean"] else "-",
             _fmt(row["mean"].get("seconds_per_step")),
             f"{row['mean']['peak_rss_mb']:.0f}" if "peak_rss_mb" in row["mean"] else "-",
         ]

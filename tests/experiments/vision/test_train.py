@@ -78,8 +78,10 @@ def test_report_shows_accuracy_parameters_and_pictures(sweep):
     sweep_dir = sweep[0]
     md_path, html_path = report.write_report(str(sweep_dir))
     text = open(md_path).read()
-    assert "| variant | done | test/accuracy | parameters |" in text
-    assert "| variant=full_attention | 1/1 |" in text
+    assert "| variant | done | test/accuracy | parameters | forward MFLOPs/example |" in text
+    flops = json.load(open(sweep_dir / "variant-full_attention" / "eval.json"))["flops"]
+    row = next(line for line in text.splitlines() if line.startswith("| variant=full_attention |"))
+    assert row.split(" | ")[4] == f"{flops / 1e6:,.1f}"
     assert "Best hyperparameters per model.variant (by validation/accuracy)" in text
     assert "| image 0 | ![](variant-full_attention/attention/final/image_0.png) |" in text
     assert os.path.getsize(html_path) > 1000
