@@ -37,18 +37,19 @@ BACKENDS = {"cudnn": ("gpu",), "pallas": ("gpu",)}  # the others: every backend
 
 # auto: backend -> score family -> [(up to this many query x key pairs per
 # head, up to this head size, implementation), ...], first match wins. "cpu"
-# is measured (2-core AMD EPYC, forward+backward, float32 and bfloat16, causal
-# or not; benchmarks/RESULTS.md): blockwise was fastest for scaled dot
-# products from 512 x 512 pairs up and at head size 64 throughout; at head
-# size 128 and up to 256 x 256 pairs the materialising form was as fast or
-# faster. The materialising additive form was fastest up to 64 x 64 pairs, the
-# chunked one from 128 x 128. "gpu" is NOT measured: it is the usual
-# expectation (cuDNN for half precision, else the Pallas kernel) until
+# is measured (2-core AMD EPYC, forward+backward, head sizes 64 and 128,
+# float32 and bfloat16, causal or not; benchmarks/RESULTS.md): blockwise was
+# fastest at 128 x 128 pairs (one block) and from 512 x 512 up; at 256 x 256,
+# where it splits into 2 x 2 smaller blocks, it ranged from 0.56x to 1.38x of
+# jax.nn and the materialising form from 0.94x to 1.12x, so that one takes it.
+# The materialising additive form was fastest up to 64 x 64 pairs, the chunked
+# one from 128 x 128. "gpu" is NOT measured: it is the usual expectation
+# (cuDNN for half precision, else the Pallas kernel) until
 # benchmarks/attention.py is run on a GPU.
 AUTO_TABLE = {
     "cpu": {
         "dot_product": [
-            (math.inf, 64, "blockwise"),
+            (128 * 128, math.inf, "blockwise"),
             (256 * 256, math.inf, "xla"),
             (math.inf, math.inf, "blockwise"),
         ],

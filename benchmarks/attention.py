@@ -347,8 +347,8 @@ def markdown(records: list[dict], info: dict) -> str:
         "other load); the baseline is jax.nn.dot_product_attention for scaled_dot and the "
         "materialising form (xla) for additive. Peak memory: XLA's compiled plan for "
         "forward+backward (arguments + outputs + temporaries), MiB; mem vs baseline = "
-        "this / baseline's. Peak RSS rise (with --rss): a fresh process's ru_maxrss over "
-        "its RSS before the call.",
+        "this / baseline's. Peak RSS rise (with --rss): a fresh process's peak RSS during "
+        "one fwd+bwd call (VmHWM, reset after compiling) over its RSS before the call.",
         "",
         "| variant | N | B x H | D | dtype | causal | impl | fwd ms | fwd+bwd ms | "
         "fwd TFLOP/s | fwd+bwd TFLOP/s | fwd+bwd peak MiB | speed vs jax.nn | "

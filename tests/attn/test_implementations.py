@@ -58,8 +58,8 @@ def test_auto_choices():
         **kw,
     )
     assert choose("scaled_dot", 4096, "cpu") == "blockwise"
-    assert choose("scaled_dot", 128, "cpu") == "blockwise"
-    assert choose("scaled_dot", 256, "cpu", head_dim=128) == "xla"
+    assert choose("scaled_dot", 128, "cpu", head_dim=128) == "blockwise"
+    assert choose("scaled_dot", 256, "cpu") == "xla"
     assert choose("scaled_dot", 512, "cpu", head_dim=128) == "blockwise"
     assert choose("additive", 64, "cpu", features=16) == "xla"
     assert choose("additive", 1024, "cpu", features=16) == "blockwise"
