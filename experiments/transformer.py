@@ -45,6 +45,7 @@ def get_sweeps() -> dict[str, dict]:
         "rnn_vs_transformer": {
             "config": "tiny",
             "fixed": budget,
+            "grid": {"seed": [0, 1]},
             "trials": [
                 {
                     "model.architecture": "rnn",
