@@ -20,7 +20,6 @@ import json
 import math
 import os
 import resource
-import time
 from typing import Any
 
 import jax
@@ -28,14 +27,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-import tqdm
 from flax.training import train_state
 
 from experiments.common import parallel
 from experiments.common.checkpoints import Checkpointer
-from experiments.common.errors import ConfigError, Diverged, Interrupted
+from experiments.common.errors import ConfigError
+from experiments.common.loop import train_loop
 from experiments.common.optimizers import SCHEDULES, make_optimizer
-from experiments.common.preemption import StopOnSigterm
 from experiments.common.writers import MetricWriter
 from experiments.language import data as data_lib
 from experiments.language.generate import Continuer
@@ -238,71 +236,31 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         ]
     continuer = Continuer(model, tokenizer, _prompts(config), config.eval.max_new_tokens)
 
-    start_step, total = int(state.step), config.train.steps
-    # Seconds per step from the wall clock between logs, leaving out intervals
-    # that include compilation, evaluation or checkpointing.
-    step_times, last_log, interval_clean = [], (time.time(), start_step), False
-    train_start = time.time()
-    progress = tqdm.tqdm(
-        total=total,
-        initial=start_step,
-        desc=os.path.basename(os.path.abspath(workdir)),
-        dynamic_ncols=True,
-        mininterval=1.0,
-    )
-    with StopOnSigterm() as stop:
-        for step in range(start_step + 1, total + 1):
-            batch = parallel.shard_batch(next(train_iter), mesh)
-            state, step_metrics = step_fn(state, batch, dropout_key)
-            if step % config.train.log_every_steps == 0 or step == total:
-                step_metrics = jax.device_get(step_metrics)
-                now = time.time()
-                if interval_clean:
-                    step_times.append((now - last_log[0]) / (step - last_log[1]))
-                last_log, interval_clean = (now, step), True
-                writer.write_scalars(
-                    step, {f"train/{k}": float(v) for k, v in step_metrics.items()}
-                )
-                progress.set_postfix(loss=f"{float(step_metrics['loss']):.3f}")
-                if not np.isfinite(step_metrics["loss"]):
-                    writer.close()
-                    raise Diverged(step, float(step_metrics["loss"]))
-            progress.update(1)
-            if step % config.eval.every_steps == 0 and step != total:
-                if periodic_batches:
-                    result = evaluate(eval_fn, state.params, periodic_batches)
-                    writer.write_scalars(
-                        step, {f"validation/{k}": v for k, v in result.items() if k != "tokens"}
-                    )
-                writer.write_text(step, {"samples": _format(continuer({"params": state.params}))})
-                interval_clean = False
-            out_of_time = bool(config.train.max_seconds) and (
-                elapsed_before + time.time() - train_start >= config.train.max_seconds
+    def periodic_eval(step, state):
+        if periodic_batches:
+            result = evaluate(eval_fn, state.params, periodic_batches)
+            writer.write_scalars(
+                step, {f"validation/{k}": v for k, v in result.items() if k != "tokens"}
             )
-            if (
-                step % config.checkpoint.every_steps == 0
-                or step == total
-                or stop.requested
-                or out_of_time
-            ):
-                checkpointer.save(
-                    step,
-                    state,
-                    {
-                        "iterator": train_iter.get_state(),
-                        "train_seconds": elapsed_before + time.time() - train_start,
-                    },
-                )
-                interval_clean = False
-            if stop.requested:
-                checkpointer.close()
-                writer.close()
-                raise Interrupted(step)
-            if out_of_time:
-                break
-    progress.close()
-    train_seconds = elapsed_before + time.time() - train_start
-    checkpointer.close()
+        writer.write_text(step, {"samples": _format(continuer({"params": state.params}))})
+
+    run = train_loop(
+        state,
+        lambda state, batch: step_fn(state, batch, dropout_key),
+        lambda: parallel.shard_batch(next(train_iter), mesh),
+        total_steps=config.train.steps,
+        log_every=config.train.log_every_steps,
+        eval_every=config.eval.every_steps,
+        checkpoint_every=config.checkpoint.every_steps,
+        writer=writer,
+        checkpointer=checkpointer,
+        iterator=train_iter,
+        elapsed_before=elapsed_before,
+        max_seconds=config.train.max_seconds,
+        evaluate=periodic_eval,
+        description=os.path.basename(os.path.abspath(workdir)),
+    )
+    state = run.state
 
     step = int(state.step)
     results = {name: evaluate(eval_fn, state.params, b) for name, b in eval_sets.items()}
@@ -323,8 +281,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         "attention": config.model.attention,
         "steps": step,
         "parameters": int(parameter_count),
-        "train_seconds": train_seconds,
-        "seconds_per_step": float(np.median(step_times)) if step_times else None,
+        "train_seconds": run.train_seconds,
+        "seconds_per_step": run.seconds_per_step,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "data": stats,
         "truncated_train": encoded["train"].truncated,

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import time
 from typing import Any
 
 import jax
@@ -26,15 +25,15 @@ import ml_collections
 import numpy as np
 import optax
 import tensorflow_datasets as tfds
-import tqdm
 from flax.training import train_state
 
 import attn
 from experiments.common import parallel
 from experiments.common.checkpoints import Checkpointer, CheckpointError
-from experiments.common.errors import ConfigError, Diverged, Interrupted
+from experiments.common.errors import ConfigError
+from experiments.common.loop import train_loop
 from experiments.common.optimizers import SCHEDULES, make_optimizer
-from experiments.common.preemption import StopOnSigterm, file_lock
+from experiments.common.preemption import file_lock
 from experiments.common.writers import MetricWriter
 from experiments.translation import evaluation, input_pipeline
 from experiments.translation import tokenizers as tokenizers_lib
@@ -339,80 +338,38 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     }
     has_attention = config.model.attention != "none"
 
-    start_step = int(state.step)
-    total = config.train.steps
-    # Seconds per step, from the wall clock between logs: with asynchronous
-    # dispatch only a blocking read marks when a step really ended. Intervals
-    # that include compilation, evaluation or checkpointing are left out.
-    step_times, last_log, interval_clean = [], (time.time(), start_step), False
-    train_start = time.time()
-    progress = tqdm.tqdm(
-        total=total,
-        initial=start_step,
-        desc=os.path.basename(os.path.abspath(workdir)),
-        dynamic_ncols=True,
-        mininterval=1.0,
+    def periodic_eval(step, state):
+        _periodic_eval(
+            config,
+            workdir,
+            writer,
+            model,
+            state,
+            eval_sets,
+            splits,
+            source_tok,
+            target_tok,
+            step,
+            has_attention,
+        )
+
+    result = train_loop(
+        state,
+        lambda state, batch: step_fn(state, batch, dropout_key),
+        lambda: parallel.shard_batch(next(train_iter), mesh),
+        total_steps=config.train.steps,
+        log_every=config.train.log_every_steps,
+        eval_every=config.eval.every_steps,
+        checkpoint_every=config.checkpoint.every_steps,
+        writer=writer,
+        checkpointer=checkpointer,
+        iterator=train_iter,
+        elapsed_before=elapsed_before,
+        max_seconds=config.train.max_seconds,
+        evaluate=periodic_eval,
+        description=os.path.basename(os.path.abspath(workdir)),
     )
-    with StopOnSigterm() as stop:
-        for step in range(start_step + 1, total + 1):
-            batch = parallel.shard_batch(next(train_iter), mesh)
-            state, step_metrics = step_fn(state, batch, dropout_key)
-            if step % config.train.log_every_steps == 0 or step == total:
-                step_metrics = jax.device_get(step_metrics)
-                now = time.time()
-                if interval_clean:
-                    step_times.append((now - last_log[0]) / (step - last_log[1]))
-                last_log, interval_clean = (now, step), True
-                writer.write_scalars(
-                    step, {f"train/{k}": float(v) for k, v in step_metrics.items()}
-                )
-                progress.set_postfix(loss=f"{float(step_metrics['loss']):.3f}")
-                if not np.isfinite(step_metrics["loss"]):
-                    writer.close()
-                    raise Diverged(step, float(step_metrics["loss"]))
-            progress.update(1)
-            if step % config.eval.every_steps == 0 and step != total:
-                _periodic_eval(
-                    config,
-                    workdir,
-                    writer,
-                    model,
-                    state,
-                    eval_sets,
-                    splits,
-                    source_tok,
-                    target_tok,
-                    step,
-                    has_attention,
-                )
-                interval_clean = False
-            out_of_time = bool(config.train.max_seconds) and (
-                elapsed_before + time.time() - train_start >= config.train.max_seconds
-            )
-            if (
-                step % config.checkpoint.every_steps == 0
-                or step == total
-                or stop.requested
-                or out_of_time
-            ):
-                checkpointer.save(
-                    step,
-                    state,
-                    {
-                        "iterator": train_iter.get_state(),
-                        "train_seconds": elapsed_before + time.time() - train_start,
-                    },
-                )
-                interval_clean = False
-            if stop.requested:
-                checkpointer.close()
-                writer.close()
-                raise Interrupted(step)
-            if out_of_time:
-                break
-    progress.close()
-    train_seconds = elapsed_before + time.time() - train_start
-    checkpointer.close()
+    state = result.state
 
     final = final_evaluation(
         config, workdir, writer, model, state, splits, source_tok, target_tok, has_attention
@@ -429,8 +386,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         attention=config.model.attention,
         steps=int(state.step),
         parameters=int(parameter_count),
-        train_seconds=train_seconds,
-        seconds_per_step=float(np.median(step_times)) if step_times else None,
+        train_seconds=result.train_seconds,
+        seconds_per_step=result.seconds_per_step,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         data=data_stats,
         truncation={"train": vars(train_truncation)},

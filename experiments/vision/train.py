@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import time
 from typing import Any
 
 import jax
@@ -23,14 +22,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-import tqdm
 from flax.training import train_state
 
 from attn import local2d, viz
 from experiments.common import parallel
 from experiments.common.checkpoints import Checkpointer
-from experiments.common.errors import ConfigError, Diverged, Interrupted
-from experiments.common.preemption import StopOnSigterm
+from experiments.common.errors import ConfigError
+from experiments.common.loop import train_loop
 from experiments.common.writers import MetricWriter
 from experiments.vision import data as data_lib
 from experiments.vision import models, pictures
@@ -264,80 +262,42 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     }
     has_attention = config.model.variant != "conv"
 
-    start_step = int(state.step)
-    total = config.train.steps
-    # Seconds per step from the wall clock between logs; intervals that include
-    # compilation, evaluation or checkpointing are left out.
-    step_times, last_log, interval_clean = [], (time.time(), start_step), False
-    train_start = time.time()
-    progress = tqdm.tqdm(
-        total=total,
-        initial=start_step,
-        desc=config.model.variant,
-        dynamic_ncols=True,
-        mininterval=1.0,
+    def periodic_eval(step, state):
+        if "validation" in eval_sets:
+            result = evaluate(
+                eval_fn, state.params, eval_sets["validation"], mesh, len(splits["validation"])
+            )
+            writer.write_scalars(step, {f"validation/{k}": result[k] for k in ("accuracy", "loss")})
+        if has_attention:
+            _draw_attention(
+                config,
+                workdir,
+                writer,
+                model,
+                state.params,
+                splits,
+                info,
+                step,
+                folder=f"step_{step:06d}",
+            )
+
+    run = train_loop(
+        state,
+        step_fn,
+        lambda: parallel.shard_batch(next(train_iter), mesh),
+        total_steps=config.train.steps,
+        log_every=config.train.log_every_steps,
+        eval_every=config.eval.every_steps,
+        checkpoint_every=config.checkpoint.every_steps,
+        writer=writer,
+        checkpointer=checkpointer,
+        iterator=train_iter,
+        elapsed_before=elapsed_before,
+        evaluate=periodic_eval,
+        checkpoint_extra={"flops": flops},
+        description=config.model.variant,
     )
-    with StopOnSigterm() as stop:
-        for step in range(start_step + 1, total + 1):
-            batch = parallel.shard_batch(next(train_iter), mesh)
-            state, step_metrics = step_fn(state, batch)
-            if step % config.train.log_every_steps == 0 or step == total:
-                step_metrics = jax.device_get(step_metrics)
-                now = time.time()
-                if interval_clean:
-                    step_times.append((now - last_log[0]) / (step - last_log[1]))
-                last_log, interval_clean = (now, step), True
-                writer.write_scalars(
-                    step, {f"train/{k}": float(v) for k, v in step_metrics.items()}
-                )
-                progress.set_postfix(loss=f"{float(step_metrics['loss']):.3f}")
-                if not np.isfinite(step_metrics["loss"]):
-                    writer.close()
-                    raise Diverged(step, float(step_metrics["loss"]))
-            progress.update(1)
-            if step % config.eval.every_steps == 0 and step != total:
-                if "validation" in eval_sets:
-                    result = evaluate(
-                        eval_fn,
-                        state.params,
-                        eval_sets["validation"],
-                        mesh,
-                        len(splits["validation"]),
-                    )
-                    writer.write_scalars(
-                        step, {f"validation/{k}": result[k] for k in ("accuracy", "loss")}
-                    )
-                if has_attention:
-                    _draw_attention(
-                        config,
-                        workdir,
-                        writer,
-                        model,
-                        state.params,
-                        splits,
-                        info,
-                        step,
-                        folder=f"step_{step:06d}",
-                    )
-                interval_clean = False
-            if step % config.checkpoint.every_steps == 0 or step == total or stop.requested:
-                checkpointer.save(
-                    step,
-                    state,
-                    {
-                        "iterator": train_iter.get_state(),
-                        "train_seconds": elapsed_before + time.time() - train_start,
-                        "flops": flops,
-                    },
-                )
-                interval_clean = False
-            if stop.requested:
-                checkpointer.close()
-                writer.close()
-                raise Interrupted(step)
-    progress.close()
-    train_seconds = elapsed_before + time.time() - train_start
-    checkpointer.close()
+    state = run.state
 
     results = {
         name: evaluate(eval_fn, state.params, batches, mesh, len(splits[name]))
@@ -360,8 +320,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         "steps": step,
         "parameters": parameter_count,
         "flops": flops,
-        "train_seconds": train_seconds,
-        "seconds_per_step": float(np.median(step_times)) if step_times else None,
+        "train_seconds": run.train_seconds,
+        "seconds_per_step": run.seconds_per_step,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "data": {
             "name": info.name,

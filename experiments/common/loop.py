@@ -1,0 +1,114 @@
+"""The training loop every experiment shares: steps, logs, evaluations, checkpoints, stops."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+import tqdm
+
+from experiments.common.errors import Diverged, Interrupted
+from experiments.common.preemption import StopOnSigterm
+
+
+@dataclasses.dataclass
+class LoopResult:
+    """What the loop leaves behind.
+
+    Attributes:
+      state: the train state after the last step run.
+      train_seconds: training wall clock, this run and the runs it resumed.
+      seconds_per_step: median seconds per step between logs, or None when no
+        interval was clean of compilation, evaluation and checkpointing.
+    """
+
+    state: Any
+    train_seconds: float
+    seconds_per_step: float | None
+
+
+def train_loop(
+    state,
+    step_fn: Callable[[Any, Any], tuple[Any, dict]],
+    next_batch: Callable[[], Any],
+    *,
+    total_steps: int,
+    log_every: int,
+    eval_every: int,
+    checkpoint_every: int,
+    writer,
+    checkpointer,
+    iterator,
+    elapsed_before: float = 0.0,
+    max_seconds: float = 0.0,
+    evaluate: Callable[[int, Any], None] | None = None,
+    checkpoint_extra: dict | None = None,
+    description: str = "",
+) -> LoopResult:
+    """Runs steps `state.step + 1 .. total_steps` of `state, metrics = step_fn(state, batch)`.
+
+    Every `log_every` steps (and at the last) writes `train/*` scalars and
+    raises `Diverged` on a non-finite loss; every `eval_every` steps but the
+    last calls `evaluate(step, state)`; saves a checkpoint (with the data
+    iterator's position and the training seconds so far) every
+    `checkpoint_every` steps, at the last, on SIGTERM (then raises
+    `Interrupted`) and when `max_seconds` (0: no limit) of training have
+    passed (then stops early).
+    """
+    start_step = int(state.step)
+    # Seconds per step, from the wall clock between logs: with asynchronous
+    # dispatch only a blocking read marks when a step really ended. Intervals
+    # that include compilation, evaluation or checkpointing are left out.
+    step_times, last_log, interval_clean = [], (time.time(), start_step), False
+    train_start = time.time()
+    seconds = lambda: elapsed_before + time.time() - train_start
+    progress = tqdm.tqdm(
+        total=total_steps,
+        initial=start_step,
+        desc=description,
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
+    with StopOnSigterm() as stop:
+        for step in range(start_step + 1, total_steps + 1):
+            state, step_metrics = step_fn(state, next_batch())
+            if step % log_every == 0 or step == total_steps:
+                step_metrics = jax.device_get(step_metrics)
+                now = time.time()
+                if interval_clean:
+                    step_times.append((now - last_log[0]) / (step - last_log[1]))
+                last_log, interval_clean = (now, step), True
+                writer.write_scalars(
+                    step, {f"train/{k}": float(v) for k, v in step_metrics.items()}
+                )
+                progress.set_postfix(loss=f"{float(step_metrics['loss']):.3f}")
+                if not np.isfinite(step_metrics["loss"]):
+                    writer.close()
+                    raise Diverged(step, float(step_metrics["loss"]))
+            progress.update(1)
+            if evaluate is not None and step % eval_every == 0 and step != total_steps:
+                evaluate(step, state)
+                interval_clean = False
+            out_of_time = bool(max_seconds) and seconds() >= max_seconds
+            if step % checkpoint_every == 0 or step == total_steps or stop.requested or out_of_time:
+                extra = {"iterator": iterator.get_state(), "train_seconds": seconds()}
+                checkpointer.save(step, state, {**extra, **(checkpoint_extra or {})})
+                interval_clean = False
+            if stop.requested:
+                checkpointer.close()
+                writer.close()
+                raise Interrupted(step)
+            if out_of_time:
+                break
+    progress.close()
+    train_seconds = seconds()
+    checkpointer.close()
+    return LoopResult(
+        state=state,
+        train_seconds=train_seconds,
+        seconds_per_step=float(np.median(step_times)) if step_times else None,
+    )
