@@ -19,7 +19,6 @@ embedding table is also the output projection.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import flax.linen as nn
@@ -28,7 +27,12 @@ import jax.numpy as jnp
 import attn
 from experiments.translation.tokenizers import PAD_ID
 from experiments.translation.transformer import POSITIONS
-from experiments.translation.transformer_layers import DecoderLayer, sinusoidal_table
+from experiments.translation.transformer_layers import (
+    DecoderLayer,
+    embed_tokens,
+    position_embedding,
+    token_embedding,
+)
 
 # The fields of the config's `model` section the model is built from.
 MODEL_FIELDS = (
@@ -90,31 +94,15 @@ class CausalLM(nn.Module):
     dtype: Any = jnp.float32  # computation; parameters stay float32
 
     def setup(self):
-        # Unit-scale inputs after the sqrt(d_model) factor; tied, the table also
-        # gives unit-scale initial logits.
-        self.embed = nn.Embed(
-            self.vocab_size,
-            self.d_model,
-            embedding_init=nn.initializers.normal(self.d_model**-0.5),
-            dtype=self.dtype,
-        )
+        self.embed = token_embedding(self.vocab_size, self.d_model, self.dtype, "embed")
         self.output = (
             self.embed.attend
             if self.tie_embeddings
             else nn.Dense(self.vocab_size, dtype=self.dtype, name="logits")
         )
-        if self.positions == "learned":
-            self.position_embed = nn.Embed(
-                self.max_length,
-                self.d_model,
-                embedding_init=nn.initializers.normal(0.02),
-                dtype=self.dtype,
-            )
-        elif self.positions == "sinusoidal":
-            table = jnp.asarray(sinusoidal_table(self.max_length, self.d_model), self.dtype)
-            self.position_embed = lambda ids: table[ids]
-        else:
-            self.position_embed = None
+        self.position_embed = position_embedding(
+            self.positions, self.max_length, self.d_model, self.dtype, "position_embed"
+        )
         self.layers = [
             DecoderLayer(
                 d_model=self.d_model,
@@ -137,10 +125,15 @@ class CausalLM(nn.Module):
 
     def _embed(self, tokens, positions):
         """tokens and positions `[batch, length]` -> `[batch, length, d_model]`."""
-        x = self.embed(tokens) * jnp.asarray(math.sqrt(self.d_model), self.dtype)
-        if self.position_embed is not None:
-            x = x + self.position_embed(jnp.minimum(positions, self.max_length - 1))
-        return x
+        return embed_tokens(
+            self.embed,
+            self.position_embed,
+            tokens,
+            positions,
+            d_model=self.d_model,
+            max_length=self.max_length,
+            dtype=self.dtype,
+        )
 
     def _logits(self, x):
         if self.final_norm is not None:

@@ -27,7 +27,6 @@ later steps return NaN logits rather than silently wrong ones.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -40,7 +39,9 @@ from experiments.translation.model import PAD
 from experiments.translation.transformer_layers import (
     DecoderLayer,
     EncoderLayer,
-    sinusoidal_table,
+    embed_tokens,
+    position_embedding,
+    token_embedding,
 )
 
 POSITIONS = ("learned", "relative", "sinusoidal")
@@ -137,16 +138,7 @@ class Transformer(nn.Module):
 
     def setup(self):
         validate(self)
-        # Embeddings start at scale d_model^-1/2 and are multiplied by
-        # sqrt(d_model), so inputs are of unit scale and, when the table is
-        # also the output projection, initial logits are too.
-        embed = lambda vocab, name: nn.Embed(
-            vocab,
-            self.d_model,
-            embedding_init=nn.initializers.normal(self.d_model**-0.5),
-            dtype=self.dtype,
-            name=name,
-        )
+        embed = lambda vocab, name: token_embedding(vocab, self.d_model, self.dtype, name)
         if self.share_embeddings:
             self.shared_embed = embed(self.source_vocab_size, "shared_embed")
             self.source_embed = self.target_embed = self.shared_embed
@@ -155,21 +147,14 @@ class Transformer(nn.Module):
             self.source_embed = embed(self.source_vocab_size, "source_embed")
             self.target_embed = embed(self.target_vocab_size, "target_embed")
             self.output = nn.Dense(self.target_vocab_size, dtype=self.dtype, name="logits")
+        positions = lambda name: position_embedding(
+            self.positions, self.max_length, self.d_model, self.dtype, name
+        )
         if self.positions == "learned":
-            learned = lambda name: nn.Embed(
-                self.max_length,
-                self.d_model,
-                embedding_init=nn.initializers.normal(0.02),
-                dtype=self.dtype,
-                name=name,
-            )
-            self.source_positions = learned("source_positions")
-            self.target_positions = learned("target_positions")
-        elif self.positions == "sinusoidal":
-            table = jnp.asarray(sinusoidal_table(self.max_length, self.d_model), self.dtype)
-            self.source_positions = self.target_positions = lambda ids: table[ids]
-        else:
-            self.source_positions = self.target_positions = None
+            self.source_positions = positions("source_positions")
+            self.target_positions = positions("target_positions")
+        else:  # nothing to learn: both sides share the table (or have none)
+            self.source_positions = self.target_positions = positions(None)
         layer_options = dict(
             d_model=self.d_model,
             num_heads=self.num_heads,
@@ -199,10 +184,15 @@ class Transformer(nn.Module):
 
     def _embed(self, embed, positions_of, tokens, positions):
         """tokens and positions `[batch, ...]` -> `[batch, ..., d_model]`, before dropout."""
-        x = embed(tokens) * jnp.asarray(math.sqrt(self.d_model), self.dtype)
-        if positions_of is not None:
-            x = x + positions_of(jnp.minimum(positions, self.max_length - 1))
-        return x
+        return embed_tokens(
+            embed,
+            positions_of,
+            tokens,
+            positions,
+            d_model=self.d_model,
+            max_length=self.max_length,
+            dtype=self.dtype,
+        )
 
     def _check_length(self, name: str, length: int) -> None:
         if self.positions != "relative" and length > self.max_length:

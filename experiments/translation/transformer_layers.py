@@ -14,6 +14,7 @@ parameters.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,6 +43,41 @@ def sinusoidal_table(length: int, features: int) -> np.ndarray:
     table[:, 0::2] = np.sin(positions * rates)
     table[:, 1::2] = np.cos(positions * rates[: features // 2])
     return table.astype(np.float32)
+
+
+def token_embedding(vocab_size: int, d_model: int, dtype, name: str) -> nn.Embed:
+    """Embeddings at scale d_model^-1/2, to be multiplied by sqrt(d_model).
+
+    Inputs are then of unit scale and, when the table is also the output
+    projection, initial logits are too.
+    """
+    return nn.Embed(
+        vocab_size,
+        d_model,
+        embedding_init=nn.initializers.normal(d_model**-0.5),
+        dtype=dtype,
+        name=name,
+    )
+
+
+def position_embedding(kind: str, max_length: int, d_model: int, dtype, name: str):
+    """`positions [...] -> [..., d_model]` for `kind` learned or sinusoidal; None for relative."""
+    if kind == "learned":
+        return nn.Embed(
+            max_length, d_model, embedding_init=nn.initializers.normal(0.02), dtype=dtype, name=name
+        )
+    if kind == "sinusoidal":
+        table = jnp.asarray(sinusoidal_table(max_length, d_model), dtype)
+        return lambda ids: table[ids]
+    return None
+
+
+def embed_tokens(embed, positions_of, tokens, positions, *, d_model: int, max_length: int, dtype):
+    """tokens and positions `[batch, ...]` -> `[batch, ..., d_model]`, before dropout."""
+    x = embed(tokens) * jnp.asarray(math.sqrt(d_model), dtype)
+    if positions_of is not None:
+        x = x + positions_of(jnp.minimum(positions, max_length - 1))
+    return x
 
 
 class RelativeBias(nn.Module):
