@@ -483,6 +483,32 @@ def check_inputs(query, key, value, bias, mask, query_seq_lengths, key_value_seq
     )
 
 
+def accepts_unbatched(attention_fn):
+    """Lets `attention_fn(query, key, value, *, bias, mask, ...)` also take unbatched inputs.
+
+    With query, key and value all `[length, heads, dim]`, adds a batch axis of
+    one (to the mask and bias too) and removes it from the output.
+    """
+
+    @functools.wraps(attention_fn)
+    def wrapper(query, key, value, *, bias=None, mask=None, **options):
+        if all(getattr(a, "ndim", None) == 3 for a in (query, key, value)):
+            batched = lambda a: None if a is None else jnp.asarray(a)[None]
+            out = attention_fn(
+                query[None],
+                key[None],
+                value[None],
+                bias=batched(bias),
+                mask=batched(mask),
+                **options,
+            )
+            return out[0]
+        return attention_fn(query, key, value, bias=bias, mask=mask, **options)
+
+    return wrapper
+
+
+@accepts_unbatched
 def blockwise_attention(
     query,
     key,
@@ -521,20 +547,6 @@ def blockwise_attention(
       `[batch, q_len, heads, v_dim]` in the value's dtype; zero for a query
       with no valid key (and no NaN in its gradients).
     """
-    if all(getattr(a, "ndim", None) == 3 for a in (query, key, value)):
-        return blockwise_attention(
-            query[None],
-            key[None],
-            value[None],
-            bias=None if bias is None else jnp.asarray(bias)[None],
-            mask=None if mask is None else jnp.asarray(mask)[None],
-            scale=scale,
-            is_causal=is_causal,
-            query_seq_lengths=query_seq_lengths,
-            key_value_seq_lengths=key_value_seq_lengths,
-            block_q=block_q,
-            block_k=block_k,
-        )[0]
     check_inputs(query, key, value, bias, mask, query_seq_lengths, key_value_seq_lengths)
     batch, q_len, heads, head_dim = query.shape
     kv_heads = key.shape[2]

@@ -395,6 +395,7 @@ def _power_of_two_at_least(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
+@blockwise.accepts_unbatched
 def flash_attention(
     query,
     key,
@@ -430,21 +431,6 @@ def flash_attention(
       `[batch, q_len, heads, v_dim]` in the value's dtype; zero for a query
       with no valid key.
     """
-    if all(getattr(a, "ndim", None) == 3 for a in (query, key, value)):
-        return flash_attention(
-            query[None],
-            key[None],
-            value[None],
-            bias=None if bias is None else jnp.asarray(bias)[None],
-            mask=None if mask is None else jnp.asarray(mask)[None],
-            scale=scale,
-            is_causal=is_causal,
-            query_seq_lengths=query_seq_lengths,
-            key_value_seq_lengths=key_value_seq_lengths,
-            block_q=block_q,
-            block_k=block_k,
-            interpret=interpret,
-        )[0]
     blockwise.check_inputs(query, key, value, bias, mask, query_seq_lengths, key_value_seq_lengths)
     for name, size in (("block_q", block_q), ("block_k", block_k)):
         if not isinstance(size, int) or size < 1 or size & (size - 1):
