@@ -9,7 +9,9 @@ per head, where the relative embedding `r_ab` is the concatenation of a row
 embedding of `a` (the first half of the head's channels) and a column
 embedding of `b` (the second half), as in the paper. The `1 / sqrt(d)` factor
 (not in the paper's formula) keeps the logits of different head sizes on one
-scale at initialisation. Neighbours outside the image are masked with the
+scale at initialisation. Optionally each head also adds a learned bias `b_ab`
+per window position (a relative position bias, as in Swin Transformer): a
+spatial prior that does not depend on the query's content. Neighbours outside the image are masked with the
 library's masked softmax (True = attend), never attended and never NaN.
 
 Neighbourhood position `n = (a + k // 2) * k + (b + k // 2)` indexes the
@@ -30,6 +32,7 @@ Two implementations give the same result:
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import flax.linen as nn
@@ -263,6 +266,7 @@ def local_self_attention(
     row_embedding,
     col_embedding,
     *,
+    relative_bias=None,
     implementation: str = "lean",
     unroll: bool = False,
 ):
@@ -273,6 +277,8 @@ def local_self_attention(
       row_embedding, col_embedding: `[k, heads, head_dim / 2]`, the embeddings
         of row offsets `-(k // 2) .. k // 2` (first half of each head's
         channels) and of column offsets (second half); k odd.
+      relative_bias: optional `[heads, k * k]`, added to every pixel's logits
+        at each window position (row-major over the window).
       implementation: "lean" or "unfold" (same result, see the module doc).
       unroll: unroll the lean form's loops over window positions: same result,
         for counting FLOPs (XLA's cost analysis counts a loop body once); the
@@ -308,12 +314,18 @@ def local_self_attention(
             f"queries of shape {query.shape} (head_dim even); got {row_embedding.shape} and "
             f"{col_embedding.shape}."
         )
+    if relative_bias is not None and relative_bias.shape != (heads, kernel_size**2):
+        raise ValueError(
+            f"relative_bias must be [heads, k * k] = {(heads, kernel_size**2)}, got "
+            f"{relative_bias.shape}."
+        )
     return _attend(
         query,
         key,
         value,
         row_embedding,
         col_embedding,
+        relative_bias,
         implementation=implementation,
         unroll=unroll,
     )
@@ -322,11 +334,13 @@ def local_self_attention(
 # Compiled as one piece even when called eagerly (in `init`, in tests): the
 # loops would otherwise be dispatched op by op.
 @functools.partial(jax.jit, static_argnames=("implementation", "unroll"))
-def _attend(query, key, value, row_embedding, col_embedding, *, implementation, unroll):
+def _attend(query, key, value, row_embedding, col_embedding, bias, *, implementation, unroll):
     kernel_size = row_embedding.shape[0]
     height, width, _, d = query.shape[1:]
     query = query * jnp.asarray(d**-0.5, query.dtype)
     relative = _relative_logits(query, row_embedding, col_embedding)
+    if bias is not None:
+        relative = relative + bias
     mask = border_mask(height, width, kernel_size)[None, :, :, None, :]  # [1, H, W, 1, k * k]
     r = kernel_size // 2
     form = _lean if implementation == "lean" else _unfold
@@ -334,6 +348,43 @@ def _attend(query, key, value, row_embedding, col_embedding, *, implementation, 
         query, _pad(key, r), _pad(value, r), relative, mask, kernel_size, unroll
     )
     return context, weights.transpose(0, 3, 1, 2, 4)
+
+
+@functools.partial(jax.jit, static_argnames=("unroll",))
+def local_attention_weights(
+    query, key, row_embedding, col_embedding, relative_bias=None, *, unroll: bool = False
+):
+    """The lean form's softmax weights alone, for layers that form their own values.
+
+    Same arguments as `local_self_attention`; returns `[batch, H, W, heads,
+    k * k]` (float32 or wider), zero outside the image, in the layout
+    `local_window_sum` takes.
+    """
+    kernel_size = row_embedding.shape[0]
+    height, width, _, d = query.shape[1:]
+    query = query * jnp.asarray(d**-0.5, query.dtype)
+    relative = _relative_logits(query, row_embedding, col_embedding)
+    if relative_bias is not None:
+        relative = relative + relative_bias
+    content = _window_logits(query, _pad(key, kernel_size // 2), kernel_size, unroll)
+    mask = border_mask(height, width, kernel_size)[None, :, :, None, :]
+    return masking.masked_softmax(content + relative, mask)
+
+
+@functools.partial(jax.jit, static_argnames=("unroll",))
+def local_window_sum(weights, values, *, unroll: bool = False):
+    """`sum_n weights[..., n] * values` at window position n, for every pixel.
+
+    weights `[batch, H, W, heads, k * k]`, values `[batch, H, W, heads, d]`
+    -> `[batch, H, W, heads, d]` in the values' dtype. Positions outside the
+    image read zeros.
+    """
+    kernel_size = math.isqrt(weights.shape[-1])
+    if kernel_size**2 != weights.shape[-1]:
+        raise ValueError(f"weights' last axis must be k * k, got {weights.shape[-1]}.")
+    return _window_sum(
+        weights.astype(values.dtype), _pad(values, kernel_size // 2), kernel_size, unroll
+    )
 
 
 class LocalSelfAttention2D(nn.Module):
@@ -349,6 +400,8 @@ class LocalSelfAttention2D(nn.Module):
         `strides x strides` windows (1: none), as the paper does.
       implementation: "lean" (default) or "unfold" (see the module doc).
       use_bias: biases in the 1x1 query/key/value projections.
+      relative_bias: learn a bias per head and window position, added to the
+        logits (initialised to zero: the layer starts as the paper's).
       unroll: unroll the lean form's loops over the k * k window positions:
         same result, for counting FLOPs with XLA's cost analysis (which counts
         a loop body once); leave off for training.
@@ -365,6 +418,7 @@ class LocalSelfAttention2D(nn.Module):
     strides: int = 1
     implementation: str = "lean"
     use_bias: bool = False
+    relative_bias: bool = False
     unroll: bool = False
     dtype: Any = None
     param_dtype: Any = jnp.float32
@@ -405,8 +459,23 @@ class LocalSelfAttention2D(nn.Module):
         row = self.param("row_embedding", self.embedding_init, shape, self.param_dtype)
         col = self.param("col_embedding", self.embedding_init, shape, self.param_dtype)
         row, col = (e.astype(query.dtype) for e in (row, col))
+        bias = None
+        if self.relative_bias:
+            bias = self.param(
+                "relative_bias",
+                nn.initializers.zeros,
+                (self.num_heads, self.kernel_size**2),
+                self.param_dtype,
+            ).astype(jnp.promote_types(query.dtype, jnp.float32))
         context, weights = local_self_attention(
-            query, key, value, row, col, implementation=self.implementation, unroll=self.unroll
+            query,
+            key,
+            value,
+            row,
+            col,
+            relative_bias=bias,
+            implementation=self.implementation,
+            unroll=self.unroll,
         )
         output = context.reshape(*context.shape[:3], features)
         if self.strides > 1:
@@ -423,5 +492,7 @@ __all__ = [
     "border_mask",
     "check_heads",
     "check_kernel_size",
+    "local_attention_weights",
     "local_self_attention",
+    "local_window_sum",
 ]

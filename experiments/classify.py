@@ -81,6 +81,8 @@ def get_config(arg: str = "conv_stem_attention") -> ml_collections.ConfigDict:
             attention_mix=0.5,  # attention blocks mix at this fraction of the width (conv: 1/2)
             kernel_size=7,  # the attention window (the paper's k)
             num_heads=4,
+            relative_bias=False,  # a learned bias per head and window position (Swin's)
+            attention_stem="spatially_aware",  # full_attention: spatially_aware | pointwise
             implementation="lean",  # lean | unfold (see attn/local2d.py)
             # vit
             patch_size=2,

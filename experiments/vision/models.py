@@ -7,9 +7,11 @@
   by local self-attention (`attn.LocalSelfAttention2D`, k x k windows, spatial
   downsampling by average pooling after attention): the paper's best
   arrangement, convolution in the stem and attention in the blocks.
-- "full_attention": attention in the stem too: a 1x1 (pointwise) projection
-  of the pixels, then local self-attention, so every spatial interaction is
-  attention.
+- "full_attention": attention in the stem too, so every spatial interaction
+  is attention. The stem is the paper's spatially aware attention stem on
+  the pixels (`attn.SpatiallyAwareStem2D`: values mixed by window position),
+  or, with `attention_stem="pointwise"`, a 1x1 projection of the pixels then
+  plain local self-attention (which can only average intensities).
 - "vit": global self-attention over non-overlapping patches (ViT): a patch
   embedding, learned position embeddings, pre-norm Transformer blocks with
   `attn.MultiHeadAttention`, mean pooling.
@@ -37,9 +39,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import attn
+from attn.attention_stem import SpatiallyAwareStem2D
 from attn.local2d import LocalSelfAttention2D
 
 VARIANTS = ("conv", "conv_stem_attention", "full_attention", "vit")
+ATTENTION_STEMS = ("spatially_aware", "pointwise")
 
 
 def _norm(features: int) -> nn.Module:
@@ -55,13 +59,14 @@ def _pool(x, strides: int):
 
 
 class Spatial(nn.Module):
-    """The block's spatial mixing: a 3x3 convolution or local self-attention."""
+    """Spatial mixing: a 3x3 convolution, local self-attention, or the attention stem."""
 
-    kind: str  # "conv" | "attention"
+    kind: str  # "conv" | "attention" | "attention_stem"
     features: int
     strides: int = 1
     kernel_size: int = 7
     num_heads: int = 4
+    relative_bias: bool = False
     implementation: str = "lean"
     unroll: bool = False
     dtype: jnp.dtype = jnp.float32
@@ -77,11 +82,24 @@ class Spatial(nn.Module):
                 use_bias=False,
                 dtype=self.dtype,
             )(x)
+        if self.kind == "attention_stem":
+            y, weights = SpatiallyAwareStem2D(
+                num_heads=self.num_heads,
+                features=self.features,
+                kernel_size=self.kernel_size,
+                strides=self.strides,
+                unroll=self.unroll,
+                dtype=self.dtype,
+                name="attention",
+            )(x)
+            self.sow("intermediates", "local_attention", weights)
+            return y
         y, weights = LocalSelfAttention2D(
             num_heads=self.num_heads,
             kernel_size=self.kernel_size,
             features=self.features,
             strides=self.strides,
+            relative_bias=self.relative_bias,
             implementation=self.implementation,
             unroll=self.unroll,
             dtype=self.dtype,
@@ -130,9 +148,10 @@ class Bottleneck(nn.Module):
 class ResNet(nn.Module):
     """Stem, stages of bottleneck blocks (the first of each later stage halves H and W), head.
 
-    stem: "conv" (3x3 convolution) or "attention" (1x1 projection, then local
-    self-attention), downsampling by `stem_strides` (a strided convolution, or
-    pooling after attention). blocks: "conv" or "attention", the spatial
+    stem: "conv" (3x3 convolution) or "attention" (`attention_stem`:
+    "spatially_aware", the paper's stem, or "pointwise", a 1x1 projection then
+    local self-attention), downsampling by `stem_strides` (a strided
+    convolution, or pooling after attention). blocks: "conv" or "attention", the spatial
     mixing of every block, at `mix_width` channels.
     """
 
@@ -146,6 +165,8 @@ class ResNet(nn.Module):
     attention_mix: float = 0.5
     kernel_size: int = 7
     num_heads: int = 4
+    relative_bias: bool = False
+    attention_stem: str = "spatially_aware"
     implementation: str = "lean"
     unroll: bool = False
     dtype: jnp.dtype = jnp.float32
@@ -156,6 +177,7 @@ class ResNet(nn.Module):
             kind,
             kernel_size=self.kernel_size,
             num_heads=self.num_heads,
+            relative_bias=self.relative_bias,
             implementation=self.implementation,
             unroll=self.unroll,
             dtype=self.dtype,
@@ -165,6 +187,10 @@ class ResNet(nn.Module):
             x = spatial("conv", features=self.stem_width, strides=self.stem_strides, name="stem")(
                 images
             )
+        elif self.attention_stem == "spatially_aware":
+            x = spatial(
+                "attention_stem", features=self.stem_width, strides=self.stem_strides, name="stem"
+            )(images)
         else:
             x = nn.Dense(self.stem_width, use_bias=False, name="stem_projection")(images)
             x = nn.relu(_norm(self.stem_width)(x))
@@ -229,6 +255,11 @@ def build(model_config, num_classes: int, *, unroll: bool = False) -> nn.Module:
     variant = model_config.variant
     if variant not in VARIANTS:
         raise ValueError(f"unknown model variant {variant!r}; valid: {', '.join(VARIANTS)}")
+    if model_config.attention_stem not in ATTENTION_STEMS:
+        raise ValueError(
+            f"unknown model.attention_stem {model_config.attention_stem!r}; valid: "
+            f"{', '.join(ATTENTION_STEMS)}"
+        )
     if variant == "vit":
         return ViT(
             num_classes=num_classes,
@@ -249,6 +280,8 @@ def build(model_config, num_classes: int, *, unroll: bool = False) -> nn.Module:
         attention_mix=model_config.attention_mix,
         kernel_size=model_config.kernel_size,
         num_heads=model_config.num_heads,
+        relative_bias=model_config.relative_bias,
+        attention_stem=model_config.attention_stem,
         implementation=model_config.implementation,
         unroll=unroll,
     )
@@ -344,6 +377,7 @@ def attention_maps(model: nn.Module, params, images) -> list[list[AttentionMap]]
 
 
 __all__ = [
+    "ATTENTION_STEMS",
     "VARIANTS",
     "AttentionMap",
     "ResNet",

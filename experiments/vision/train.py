@@ -52,6 +52,11 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"{', '.join(local2d.IMPLEMENTATIONS)}",
         ),
         (
+            model.attention_stem in models.ATTENTION_STEMS,
+            f"unknown model.attention_stem {model.attention_stem!r}; valid: "
+            f"{', '.join(models.ATTENTION_STEMS)}",
+        ),
+        (
             0 < model.attention_mix <= 1,
             f"model.attention_mix must be in (0, 1], got {model.attention_mix}",
         ),

@@ -5,7 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from attn.local2d import LocalSelfAttention2D, border_mask, local_self_attention
+from attn.local2d import (
+    LocalSelfAttention2D,
+    border_mask,
+    local_attention_weights,
+    local_self_attention,
+    local_window_sum,
+)
 from benchmarks import local2d_memory
 
 IMPLEMENTATIONS = ("lean", "unfold")
@@ -23,6 +29,7 @@ def reference(images, params, kernel_size):
         np.einsum("bxyc,chd->bxyhd", x, p[name]["kernel"]) for name in ("query", "key", "value")
     )
     rows, cols = p["row_embedding"], p["col_embedding"]
+    bias = p.get("relative_bias")  # [heads, k * k] when the layer learns one
     batch, height, width, heads, d = q.shape
     r = kernel_size // 2
     output = np.zeros_like(q)
@@ -40,6 +47,8 @@ def reference(images, params, kernel_size):
                             relative = np.concatenate([rows[a + r, h], cols[c + r, h]])
                             key = k[b, i + a, j + c, h] + relative
                             logits[n] = q[b, i, j, h] @ key / np.sqrt(d)
+                            if bias is not None:
+                                logits[n] += bias[h, n]
                             neighbours[n] = v[b, i + a, j + c, h]
                     top = max(logits.values())
                     total = sum(np.exp(z - top) for z in logits.values())
@@ -49,27 +58,52 @@ def reference(images, params, kernel_size):
     return output.reshape(batch, height, width, heads * d), weights
 
 
-def layer_and_params(implementation, *, heads=2, kernel=3, features=8, seed=0, shape=None):
+def layer_and_params(
+    implementation, *, heads=2, kernel=3, features=8, seed=0, shape=None, relative_bias=False
+):
     shape = shape or (2, 5, 6, 3)
     images = jax.random.normal(jax.random.key(seed), shape)
     layer = LocalSelfAttention2D(
-        num_heads=heads, kernel_size=kernel, features=features, implementation=implementation
+        num_heads=heads,
+        kernel_size=kernel,
+        features=features,
+        implementation=implementation,
+        relative_bias=relative_bias,
     )
-    return layer, layer.init(jax.random.key(seed + 1), images), images
+    params = layer.init(jax.random.key(seed + 1), images)
+    if relative_bias:  # initialised to zero: give it values the reference can get wrong
+        params = jax.tree_util.tree_map_with_path(
+            lambda path, a: (
+                jax.random.normal(jax.random.key(seed + 2), a.shape)
+                if "relative_bias" in jax.tree_util.keystr(path)
+                else a
+            ),
+            params,
+        )
+    return layer, params, images
 
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize(
-    "shape, kernel, heads, features",
-    [((2, 5, 6, 3), 3, 2, 8), ((1, 3, 2, 2), 5, 1, 4)],
-    ids=["3x3", "kernel-wider-than-image"],
+    "shape, kernel, heads, features, relative_bias",
+    [
+        ((2, 5, 6, 3), 3, 2, 8, False),
+        ((1, 3, 2, 2), 5, 1, 4, False),
+        ((1, 5, 4, 3), 3, 2, 8, True),
+    ],
+    ids=["3x3", "kernel-wider-than-image", "relative-bias"],
 )
 def test_matches_float64_loop_reference_including_borders(
-    implementation, shape, kernel, heads, features
+    implementation, shape, kernel, heads, features, relative_bias
 ):
     with jax.enable_x64(True):
         layer, params, images = layer_and_params(
-            implementation, heads=heads, kernel=kernel, features=features, shape=shape
+            implementation,
+            heads=heads,
+            kernel=kernel,
+            features=features,
+            shape=shape,
+            relative_bias=relative_bias,
         )
         params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
         images = images.astype(jnp.float64)
@@ -124,6 +158,20 @@ def test_lean_gradient_matches_finite_differences():
         numeric = (f(step(1)) - f(step(-1))) / (2 * eps)
         analytic = sum(jnp.vdot(g, u) for g, u in zip(grads, direction))
         np.testing.assert_allclose(analytic, numeric, rtol=1e-7)
+
+
+def test_weights_and_window_sum_pieces_rebuild_the_attention():
+    # The pieces other layers (the attention stem) build on give the layer's own result.
+    keys = jax.random.split(jax.random.key(4), 6)
+    query, key, value = (jax.random.normal(k, (2, 5, 4, 2, 6)) for k in keys[:3])
+    rows, cols = (jax.random.normal(k, (3, 2, 3)) for k in keys[3:5])
+    bias = jax.random.normal(keys[5], (2, 9))
+    context, weights = local_self_attention(query, key, value, rows, cols, relative_bias=bias)
+    pieces = local_attention_weights(query, key, rows, cols, bias)
+    np.testing.assert_allclose(pieces.transpose(0, 3, 1, 2, 4), weights, atol=1e-6)
+    np.testing.assert_allclose(local_window_sum(pieces, value), context, atol=1e-5)
+    with pytest.raises(ValueError, match="relative_bias must be \\[heads, k \\* k\\]"):
+        local_self_attention(query, key, value, rows, cols, relative_bias=bias[:, :4])
 
 
 def test_unroll_gives_the_same_result():

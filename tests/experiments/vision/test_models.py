@@ -26,9 +26,17 @@ def random_params(model, image_shape=TINY_IMAGES, seed=0):
     return jax.tree.map(lambda s: (0.3 * rng.normal(size=s.shape)).astype(s.dtype), shapes)
 
 
-@pytest.mark.parametrize("variant", models.VARIANTS)
-def test_one_training_step_of_each_model_on_tiny_images(variant):
-    model = tiny_model(variant)
+MODEL_CASES = [(variant, {}) for variant in models.VARIANTS] + [
+    ("full_attention", {"attention_stem": "pointwise"}),
+    ("conv_stem_attention", {"relative_bias": True}),
+]
+
+
+@pytest.mark.parametrize(
+    "variant, options", MODEL_CASES, ids=lambda case: case if isinstance(case, str) else ""
+)
+def test_one_training_step_of_each_model_on_tiny_images(variant, options):
+    model = tiny_model(variant, **options)
     images = jax.random.normal(jax.random.key(0), (4, *TINY_IMAGES))
     labels = jnp.arange(4)
     params = random_params(model)

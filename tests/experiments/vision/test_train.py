@@ -98,6 +98,7 @@ def test_report_shows_accuracy_parameters_and_pictures(sweep):
         ({"model.attention_mix": 0.0}, r"attention_mix must be in \(0, 1\], got 0.0"),
         ({"model.variant": "resnet"}, "unknown model variant 'resnet'"),
         ({"model.implementation": "fast"}, "unknown model.implementation 'fast'"),
+        ({"model.attention_stem": "conv"}, "unknown model.attention_stem 'conv'.*pointwise"),
         ({"data.name": "imagenet"}, "unknown dataset 'imagenet'"),
         ({"data.name": "fashion_mnist", "data.path": "/nonexistent"}, "folder not found.*apt-get"),
         ({"train.steps": 0}, "train.steps must be positive, got 0"),
