@@ -178,6 +178,28 @@ def get_sweeps() -> dict[str, dict]:
             "config": "conv,fashion_mnist",
             "grid": {"model.variant": variants},
         },
+        # What was tried to close the gap to the conv baseline, one epoch each,
+        # judged on validation accuracy (README.md, section "Vision").
+        "attention_ablation_fashion_mnist": {
+            "config": "conv,fashion_mnist",
+            "fixed": {
+                "train.steps": 430,
+                "eval.every_steps": 430,
+                "eval.splits": ("validation",),
+                "checkpoint.every_steps": 430,
+            },
+            "trials": [
+                {"model.variant": "conv"},
+                {"model.variant": "conv_stem_attention"},
+                {"model.variant": "conv_stem_attention", "model.num_heads": 2},
+                {"model.variant": "conv_stem_attention", "model.num_heads": 12},
+                {"model.variant": "conv_stem_attention", "model.kernel_size": 3},
+                {"model.variant": "conv_stem_attention", "model.kernel_size": 5},
+                {"model.variant": "conv_stem_attention", "model.relative_bias": True},
+                {"model.variant": "conv_stem_attention", "train.learning_rate": 1e-2},
+                {"model.variant": "full_attention"},
+            ],
+        },
         "kernel_size": {
             "config": "conv_stem_attention,digits",
             "grid": {"model.kernel_size": [3, 5, 7]},

@@ -61,12 +61,17 @@ class Trial:
         ]
 
 
-def format_value(value: Any) -> str:
-    """A value as config_flags parses it back (tuples as '(a, b)')."""
+def format_value(value: Any, *, nested: bool = False) -> str:
+    """A value as config_flags parses it back (tuples as '(a, b)').
+
+    A string field takes the flag's text as it is, but inside a tuple the text
+    is parsed as a Python literal, so strings there are quoted.
+    """
     if isinstance(value, (list, tuple)):
-        return (
-            "(" + ", ".join(format_value(v) for v in value) + ("," if len(value) == 1 else "") + ")"
-        )
+        items = ", ".join(format_value(v, nested=True) for v in value)
+        return "(" + items + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, str) and nested:
+        return repr(value)
     if isinstance(value, float):
         return repr(value)
     return str(value)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 
 import pytest
 import submitit
@@ -36,6 +37,9 @@ def test_grid_random_fixed_and_explicit_trials():
     assert trials == sweeps.expand("s", {"s": spec})  # draws are reproducible
     assert "--config.model.attention=dot" in trials[-1].flag_args()
     assert sweeps.format_value((64, 32)) == "(64, 32)" and sweeps.format_value((5,)) == "(5,)"
+    # Strings in a tuple are parsed back as literals, so they travel quoted.
+    assert sweeps.format_value(("validation",)) == "('validation',)"
+    assert sweeps.format_value("additive") == "additive"
 
 
 @pytest.mark.parametrize(
@@ -143,3 +147,28 @@ def test_report_needs_trials(tmp_path):
     (tmp_path / "t" / "status.json").write_text(json.dumps({"status": "failed", "error": "boom"}))
     md_path, _ = report.write_report(str(tmp_path))
     assert "boom" in open(md_path).read()
+
+
+def test_trial_flags_parse_back_to_the_swept_values(monkeypatch):
+    # Through absl and config_flags, as launch.py parses them: tuples of strings
+    # and of numbers, strings, floats and booleans come back as declared.
+    from absl import flags
+    from ml_collections import config_flags
+
+    spec = {
+        "config": "conv,tiny",
+        "fixed": {"eval.splits": ("validation",), "model.widths": (8, 16)},
+        "trials": [{"model.variant": "conv_stem_attention", "train.learning_rate": 0.01}],
+        "grid": {"model.relative_bias": [True]},
+    }
+    (trial,) = sweeps.expand("s", {"s": spec})
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", flag_values=flag_values)
+    argv = ["launch.py", f"--config=experiments/classify.py:{trial.config_arg}"]
+    argv += trial.flag_args()
+    monkeypatch.setattr(sys, "argv", argv)  # config_flags reads the overrides from sys.argv
+    flag_values(argv)
+    config = flag_values.config
+    assert config.eval.splits == ("validation",) and tuple(config.model.widths) == (8, 16)
+    assert config.model.variant == "conv_stem_attention" and config.train.learning_rate == 0.01
+    assert config.model.relative_bias is True
