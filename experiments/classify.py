@@ -6,7 +6,9 @@ The part after the colon is `VARIANT[,PRESET]`:
 
 - VARIANT: `conv` (a small pre-activation ResNet, the baseline),
   `conv_stem_attention` (convolution stem, local self-attention in every
-  block: the paper's best), `full_attention` (attention stem too) or `vit`
+  block: the paper's best), `full_attention` (the paper's spatially aware
+  attention stem too; `--config.model.attention_stem=pointwise` for a 1x1
+  projection then plain local attention) or `vit`
   (global attention over patches). See experiments/vision/models.py.
 - PRESET: `digits` (default: scikit-learn's 8x8 digits, no download, about a
   minute per variant on 2 CPU cores), `fashion_mnist` (the 28x28 idx files of
@@ -23,11 +25,15 @@ The comparison, every variant through the same launch, sweep and report:
     python launch.py --report=runs/vision
 
 and the quality comparison on Fashion-MNIST (about 3 epochs; the attention
-variants take 20-60 minutes each on 2 CPU cores):
+variants take 10-25 minutes each on 2 CPU cores):
 
     python launch.py --config=experiments/classify.py --sweep=compare_fashion_mnist \
         --workdir=runs/vision_fashion_mnist
     python launch.py --report=runs/vision_fashion_mnist
+
+Expected, one seed (test accuracy): conv 89.1%, conv_stem_attention 87.1%,
+full_attention 86.3%, vit 86.4%; the sweep `attention_ablation_fashion_mnist`
+holds the one-epoch variations tried on the attention model.
 
 Each run's eval.json holds test and validation accuracy, parameters, forward
 FLOPs per image, seconds per step and peak memory; attention/final/ holds, for

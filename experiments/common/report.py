@@ -285,11 +285,13 @@ def write_report(sweep_dir: str) -> list[str]:
         if not maps:
             continue
         md += ["", f"## {heading}", ""]
+        sentences = sorted({s for files in maps.values() for s in files})
+        # Vision runs draw test images ("image 0"), translation runs sentences.
+        example = "image" if all(s.startswith("image") for s in sentences) else "sentence"
         md += [
-            "| sentence | " + " | ".join(label for label in maps) + " |",
+            f"| {example} | " + " | ".join(label for label in maps) + " |",
             "|---|" + "---|" * len(maps),
         ]
-        sentences = sorted({s for files in maps.values() for s in files})
         for sentence in sentences:
             cells = [
                 f"![]({os.path.relpath(maps[label][sentence], sweep_dir)})"

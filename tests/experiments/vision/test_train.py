@@ -83,6 +83,7 @@ def test_report_shows_accuracy_parameters_and_pictures(sweep):
     row = next(line for line in text.splitlines() if line.startswith("| variant=full_attention |"))
     assert row.split(" | ")[4] == f"{flops / 1e6:,.1f}"
     assert "Best hyperparameters per model.variant (by validation/accuracy)" in text
+    assert "| image | variant=full_attention |" in text  # the column names images
     assert "| image 0 | ![](variant-full_attention/attention/final/image_0.png) |" in text
     assert os.path.getsize(html_path) > 1000
 
