@@ -331,10 +331,8 @@ def local_self_attention(
     )
 
 
-# Compiled as one piece even when called eagerly (in `init`, in tests): the
-# loops would otherwise be dispatched op by op.
-@functools.partial(jax.jit, static_argnames=("implementation", "unroll"))
-def _attend(query, key, value, row_embedding, col_embedding, bias, *, implementation, unroll):
+def _query_terms(query, row_embedding, col_embedding, bias):
+    """The scaled queries, their relative logits (plus any bias), and the border mask."""
     kernel_size = row_embedding.shape[0]
     height, width, _, d = query.shape[1:]
     query = query * jnp.asarray(d**-0.5, query.dtype)
@@ -342,6 +340,15 @@ def _attend(query, key, value, row_embedding, col_embedding, bias, *, implementa
     if bias is not None:
         relative = relative + bias
     mask = border_mask(height, width, kernel_size)[None, :, :, None, :]  # [1, H, W, 1, k * k]
+    return query, relative, mask
+
+
+# Compiled as one piece even when called eagerly (in `init`, in tests): the
+# loops would otherwise be dispatched op by op.
+@functools.partial(jax.jit, static_argnames=("implementation", "unroll"))
+def _attend(query, key, value, row_embedding, col_embedding, bias, *, implementation, unroll):
+    kernel_size = row_embedding.shape[0]
+    query, relative, mask = _query_terms(query, row_embedding, col_embedding, bias)
     r = kernel_size // 2
     form = _lean if implementation == "lean" else _unfold
     context, weights = form(
@@ -361,13 +368,8 @@ def local_attention_weights(
     `local_window_sum` takes.
     """
     kernel_size = row_embedding.shape[0]
-    height, width, _, d = query.shape[1:]
-    query = query * jnp.asarray(d**-0.5, query.dtype)
-    relative = _relative_logits(query, row_embedding, col_embedding)
-    if relative_bias is not None:
-        relative = relative + relative_bias
+    query, relative, mask = _query_terms(query, row_embedding, col_embedding, relative_bias)
     content = _window_logits(query, _pad(key, kernel_size // 2), kernel_size, unroll)
-    mask = border_mask(height, width, kernel_size)[None, :, :, None, :]
     return masking.masked_softmax(content + relative, mask)
 
 

@@ -83,24 +83,18 @@ class Spatial(nn.Module):
                 dtype=self.dtype,
             )(x)
         if self.kind == "attention_stem":
-            y, weights = SpatiallyAwareStem2D(
-                num_heads=self.num_heads,
-                features=self.features,
-                kernel_size=self.kernel_size,
-                strides=self.strides,
-                unroll=self.unroll,
-                dtype=self.dtype,
-                name="attention",
-            )(x)
-            self.sow("intermediates", "local_attention", weights)
-            return y
-        y, weights = LocalSelfAttention2D(
+            layer = SpatiallyAwareStem2D
+        else:
+            layer = functools.partial(
+                LocalSelfAttention2D,
+                relative_bias=self.relative_bias,
+                implementation=self.implementation,
+            )
+        y, weights = layer(
             num_heads=self.num_heads,
             kernel_size=self.kernel_size,
             features=self.features,
             strides=self.strides,
-            relative_bias=self.relative_bias,
-            implementation=self.implementation,
             unroll=self.unroll,
             dtype=self.dtype,
             name="attention",
