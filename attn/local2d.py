@@ -267,6 +267,7 @@ def local_self_attention(
     col_embedding,
     *,
     relative_bias=None,
+    logit_scale: float | None = None,
     implementation: str = "lean",
     unroll: bool = False,
 ):
@@ -279,6 +280,8 @@ def local_self_attention(
         channels) and of column offsets (second half); k odd.
       relative_bias: optional `[heads, k * k]`, added to every pixel's logits
         at each window position (row-major over the window).
+      logit_scale: factor on the logits; None: `1 / sqrt(head_dim)`; 1.0: the
+        paper's formula.
       implementation: "lean" or "unfold" (same result, see the module doc).
       unroll: unroll the lean form's loops over window positions: same result,
         for counting FLOPs (XLA's cost analysis counts a loop body once); the
@@ -326,16 +329,18 @@ def local_self_attention(
         row_embedding,
         col_embedding,
         relative_bias,
+        logit_scale=logit_scale,
         implementation=implementation,
         unroll=unroll,
     )
 
 
-def _query_terms(query, row_embedding, col_embedding, bias):
+def _query_terms(query, row_embedding, col_embedding, bias, logit_scale):
     """The scaled queries, their relative logits (plus any bias), and the border mask."""
     kernel_size = row_embedding.shape[0]
     height, width, _, d = query.shape[1:]
-    query = query * jnp.asarray(d**-0.5, query.dtype)
+    scale = d**-0.5 if logit_scale is None else logit_scale
+    query = query * jnp.asarray(scale, query.dtype)
     relative = _relative_logits(query, row_embedding, col_embedding)
     if bias is not None:
         relative = relative + bias
@@ -345,10 +350,12 @@ def _query_terms(query, row_embedding, col_embedding, bias):
 
 # Compiled as one piece even when called eagerly (in `init`, in tests): the
 # loops would otherwise be dispatched op by op.
-@functools.partial(jax.jit, static_argnames=("implementation", "unroll"))
-def _attend(query, key, value, row_embedding, col_embedding, bias, *, implementation, unroll):
+@functools.partial(jax.jit, static_argnames=("logit_scale", "implementation", "unroll"))
+def _attend(
+    query, key, value, row_embedding, col_embedding, bias, *, logit_scale, implementation, unroll
+):
     kernel_size = row_embedding.shape[0]
-    query, relative, mask = _query_terms(query, row_embedding, col_embedding, bias)
+    query, relative, mask = _query_terms(query, row_embedding, col_embedding, bias, logit_scale)
     r = kernel_size // 2
     form = _lean if implementation == "lean" else _unfold
     context, weights = form(
@@ -357,9 +364,16 @@ def _attend(query, key, value, row_embedding, col_embedding, bias, *, implementa
     return context, weights.transpose(0, 3, 1, 2, 4)
 
 
-@functools.partial(jax.jit, static_argnames=("unroll",))
+@functools.partial(jax.jit, static_argnames=("logit_scale", "unroll"))
 def local_attention_weights(
-    query, key, row_embedding, col_embedding, relative_bias=None, *, unroll: bool = False
+    query,
+    key,
+    row_embedding,
+    col_embedding,
+    relative_bias=None,
+    *,
+    logit_scale: float | None = None,
+    unroll: bool = False,
 ):
     """The lean form's softmax weights alone, for layers that form their own values.
 
@@ -368,7 +382,9 @@ def local_attention_weights(
     `local_window_sum` takes.
     """
     kernel_size = row_embedding.shape[0]
-    query, relative, mask = _query_terms(query, row_embedding, col_embedding, relative_bias)
+    query, relative, mask = _query_terms(
+        query, row_embedding, col_embedding, relative_bias, logit_scale
+    )
     content = _window_logits(query, _pad(key, kernel_size // 2), kernel_size, unroll)
     return masking.masked_softmax(content + relative, mask)
 
@@ -404,6 +420,8 @@ class LocalSelfAttention2D(nn.Module):
       use_bias: biases in the 1x1 query/key/value projections.
       relative_bias: learn a bias per head and window position, added to the
         logits (initialised to zero: the layer starts as the paper's).
+      logit_scale: factor on the logits; None: `1 / sqrt(head_dim)`; 1.0: the
+        paper's formula.
       unroll: unroll the lean form's loops over the k * k window positions:
         same result, for counting FLOPs with XLA's cost analysis (which counts
         a loop body once); leave off for training.
@@ -421,6 +439,7 @@ class LocalSelfAttention2D(nn.Module):
     implementation: str = "lean"
     use_bias: bool = False
     relative_bias: bool = False
+    logit_scale: float | None = None
     unroll: bool = False
     dtype: Any = None
     param_dtype: Any = jnp.float32
@@ -476,6 +495,7 @@ class LocalSelfAttention2D(nn.Module):
             row,
             col,
             relative_bias=bias,
+            logit_scale=self.logit_scale,
             implementation=self.implementation,
             unroll=self.unroll,
         )

@@ -88,6 +88,7 @@ def get_config(arg: str = "conv_stem_attention") -> ml_collections.ConfigDict:
             kernel_size=7,  # the attention window (the paper's k)
             num_heads=4,
             relative_bias=False,  # a learned bias per head and window position (Swin's)
+            logit_scale=0.0,  # attention blocks: 0 = 1/sqrt(head_dim); 1.0 = the paper's formula
             attention_stem="spatially_aware",  # full_attention: spatially_aware | pointwise
             implementation="lean",  # lean | unfold (see attn/local2d.py)
             # vit
@@ -203,6 +204,7 @@ def get_sweeps() -> dict[str, dict]:
                 {"model.variant": "conv_stem_attention", "model.kernel_size": 5},
                 {"model.variant": "conv_stem_attention", "model.relative_bias": True},
                 {"model.variant": "conv_stem_attention", "train.learning_rate": 1e-2},
+                {"model.variant": "conv_stem_attention", "model.logit_scale": 1.0},
                 {"model.variant": "full_attention"},
             ],
         },

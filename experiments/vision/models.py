@@ -67,6 +67,7 @@ class Spatial(nn.Module):
     kernel_size: int = 7
     num_heads: int = 4
     relative_bias: bool = False
+    logit_scale: float | None = None
     implementation: str = "lean"
     unroll: bool = False
     dtype: jnp.dtype = jnp.float32
@@ -88,6 +89,7 @@ class Spatial(nn.Module):
             layer = functools.partial(
                 LocalSelfAttention2D,
                 relative_bias=self.relative_bias,
+                logit_scale=self.logit_scale,
                 implementation=self.implementation,
             )
         y, weights = layer(
@@ -160,6 +162,7 @@ class ResNet(nn.Module):
     kernel_size: int = 7
     num_heads: int = 4
     relative_bias: bool = False
+    logit_scale: float | None = None
     attention_stem: str = "spatially_aware"
     implementation: str = "lean"
     unroll: bool = False
@@ -172,6 +175,7 @@ class ResNet(nn.Module):
             kernel_size=self.kernel_size,
             num_heads=self.num_heads,
             relative_bias=self.relative_bias,
+            logit_scale=self.logit_scale,
             implementation=self.implementation,
             unroll=self.unroll,
             dtype=self.dtype,
@@ -275,6 +279,7 @@ def build(model_config, num_classes: int, *, unroll: bool = False) -> nn.Module:
         kernel_size=model_config.kernel_size,
         num_heads=model_config.num_heads,
         relative_bias=model_config.relative_bias,
+        logit_scale=model_config.logit_scale or None,
         attention_stem=model_config.attention_stem,
         implementation=model_config.implementation,
         unroll=unroll,

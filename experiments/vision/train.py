@@ -57,6 +57,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"{', '.join(models.ATTENTION_STEMS)}",
         ),
         (
+            model.logit_scale >= 0,
+            f"model.logit_scale must be >= 0 (0: 1/sqrt(head_dim)), got {model.logit_scale}",
+        ),
+        (
             0 < model.attention_mix <= 1,
             f"model.attention_mix must be in (0, 1], got {model.attention_mix}",
         ),

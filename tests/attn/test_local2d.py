@@ -17,7 +17,7 @@ from benchmarks import local2d_memory
 IMPLEMENTATIONS = ("lean", "unfold")
 
 
-def reference(images, params, kernel_size):
+def reference(images, params, kernel_size, logit_scale=None):
     """The layer in float64 NumPy, one pixel, head and offset at a time.
 
     images `[batch, H, W, C]` -> (output `[batch, H, W, features]`, weights
@@ -46,7 +46,8 @@ def reference(images, params, kernel_size):
                             n = (a + r) * kernel_size + (c + r)
                             relative = np.concatenate([rows[a + r, h], cols[c + r, h]])
                             key = k[b, i + a, j + c, h] + relative
-                            logits[n] = q[b, i, j, h] @ key / np.sqrt(d)
+                            scale = 1 / np.sqrt(d) if logit_scale is None else logit_scale
+                            logits[n] = q[b, i, j, h] @ key * scale
                             if bias is not None:
                                 logits[n] += bias[h, n]
                             neighbours[n] = v[b, i + a, j + c, h]
@@ -59,7 +60,15 @@ def reference(images, params, kernel_size):
 
 
 def layer_and_params(
-    implementation, *, heads=2, kernel=3, features=8, seed=0, shape=None, relative_bias=False
+    implementation,
+    *,
+    heads=2,
+    kernel=3,
+    features=8,
+    seed=0,
+    shape=None,
+    relative_bias=False,
+    logit_scale=None,
 ):
     shape = shape or (2, 5, 6, 3)
     images = jax.random.normal(jax.random.key(seed), shape)
@@ -69,6 +78,7 @@ def layer_and_params(
         features=features,
         implementation=implementation,
         relative_bias=relative_bias,
+        logit_scale=logit_scale,
     )
     params = layer.init(jax.random.key(seed + 1), images)
     if relative_bias:  # initialised to zero: give it values the reference can get wrong
@@ -85,16 +95,17 @@ def layer_and_params(
 
 @pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
 @pytest.mark.parametrize(
-    "shape, kernel, heads, features, relative_bias",
+    "shape, kernel, heads, features, relative_bias, logit_scale",
     [
-        ((2, 5, 6, 3), 3, 2, 8, False),
-        ((1, 3, 2, 2), 5, 1, 4, False),
-        ((1, 5, 4, 3), 3, 2, 8, True),
+        ((2, 5, 6, 3), 3, 2, 8, False, None),
+        ((1, 3, 2, 2), 5, 1, 4, False, None),
+        ((1, 5, 4, 3), 3, 2, 8, True, None),
+        ((1, 4, 5, 3), 3, 2, 8, False, 1.0),
     ],
-    ids=["3x3", "kernel-wider-than-image", "relative-bias"],
+    ids=["3x3", "kernel-wider-than-image", "relative-bias", "unscaled-logits"],
 )
 def test_matches_float64_loop_reference_including_borders(
-    implementation, shape, kernel, heads, features, relative_bias
+    implementation, shape, kernel, heads, features, relative_bias, logit_scale
 ):
     with jax.enable_x64(True):
         layer, params, images = layer_and_params(
@@ -104,11 +115,12 @@ def test_matches_float64_loop_reference_including_borders(
             features=features,
             shape=shape,
             relative_bias=relative_bias,
+            logit_scale=logit_scale,
         )
         params = jax.tree.map(lambda a: a.astype(jnp.float64), params)
         images = images.astype(jnp.float64)
         output, weights = layer.apply(params, images)
-        want_output, want_weights = reference(images, params, kernel)
+        want_output, want_weights = reference(images, params, kernel, logit_scale)
     assert output.shape == want_output.shape and weights.shape == want_weights.shape
     np.testing.assert_allclose(weights, want_weights, atol=1e-12)
     np.testing.assert_allclose(output, want_output, atol=1e-12)
