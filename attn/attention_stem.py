@@ -32,12 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attn.local2d import (
-    check_heads,
-    check_kernel_size,
-    local_attention_weights,
-    local_window_sum,
-)
+from attn.local2d import check_layer, local_attention_weights, local_window_sum, pool
 
 
 class SpatiallyAwareStem2D(nn.Module):
@@ -75,17 +70,9 @@ class SpatiallyAwareStem2D(nn.Module):
 
     @nn.compact
     def __call__(self, inputs):
-        if getattr(inputs, "ndim", None) != 4:
-            raise ValueError(
-                f"inputs must be [batch, height, width, channels], got shape "
-                f"{getattr(inputs, 'shape', None)}."
-            )
-        check_kernel_size(self.kernel_size)
-        check_heads(self.features, self.num_heads)
+        check_layer(inputs, self.features, self.num_heads, self.kernel_size, self.strides)
         if not isinstance(self.num_mixtures, (int, np.integer)) or self.num_mixtures < 1:
             raise ValueError(f"num_mixtures must be a positive integer, got {self.num_mixtures!r}.")
-        if not isinstance(self.strides, (int, np.integer)) or self.strides < 1:
-            raise ValueError(f"strides must be a positive integer, got {self.strides!r}.")
         batch, height, width, channels = inputs.shape
         heads, k, mixtures = self.num_heads, self.kernel_size, self.num_mixtures
         head_dim = self.features // heads
@@ -135,12 +122,7 @@ class SpatiallyAwareStem2D(nn.Module):
         )
         output = jnp.einsum("bxyhmc,hmcd->bxyhd", pooled, value.astype(dtype))
         output = output.reshape(batch, height, width, self.features)
-        if self.strides > 1:
-            window = (self.strides, self.strides)
-            output = nn.avg_pool(
-                output, window, strides=window, padding="SAME", count_include_pad=False
-            )
-        return output, weights.transpose(0, 3, 1, 2, 4)
+        return pool(output, self.strides), weights.transpose(0, 3, 1, 2, 4)
 
 
 __all__ = ["SpatiallyAwareStem2D"]

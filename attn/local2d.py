@@ -80,6 +80,27 @@ def check_heads(features: int, num_heads: int) -> None:
         )
 
 
+def check_layer(inputs, features: int, num_heads: int, kernel_size, strides) -> None:
+    """ValueError unless a local attention layer can run on `inputs` with these settings."""
+    if getattr(inputs, "ndim", None) != 4:
+        raise ValueError(
+            f"inputs must be [batch, height, width, channels], got shape "
+            f"{getattr(inputs, 'shape', None)}."
+        )
+    check_kernel_size(kernel_size)
+    check_heads(features, num_heads)
+    if not isinstance(strides, (int, np.integer)) or strides < 1:
+        raise ValueError(f"strides must be a positive integer, got {strides!r}.")
+
+
+def pool(output, strides: int):
+    """The paper's downsampling after attention: `strides x strides` average pooling."""
+    if strides == 1:
+        return output
+    window = (strides, strides)
+    return nn.avg_pool(output, window, strides=window, padding="SAME", count_include_pad=False)
+
+
 @functools.lru_cache(maxsize=64)
 def border_mask(height: int, width: int, kernel_size: int) -> np.ndarray:
     """Boolean `[height, width, k * k]`: True where the neighbour lies inside the image."""
@@ -448,16 +469,8 @@ class LocalSelfAttention2D(nn.Module):
 
     @nn.compact
     def __call__(self, inputs: Array):
-        if getattr(inputs, "ndim", None) != 4:
-            raise ValueError(
-                f"inputs must be [batch, height, width, channels], got shape "
-                f"{getattr(inputs, 'shape', None)}."
-            )
-        features = self.features or inputs.shape[-1]
-        check_kernel_size(self.kernel_size)
-        check_heads(features, self.num_heads)
-        if not isinstance(self.strides, (int, np.integer)) or self.strides < 1:
-            raise ValueError(f"strides must be a positive integer, got {self.strides!r}.")
+        features = self.features or getattr(inputs, "shape", (None,))[-1]
+        check_layer(inputs, features, self.num_heads, self.kernel_size, self.strides)
         if self.implementation not in IMPLEMENTATIONS:
             raise ValueError(
                 f"unknown implementation {self.implementation!r}; valid: "
@@ -499,13 +512,7 @@ class LocalSelfAttention2D(nn.Module):
             implementation=self.implementation,
             unroll=self.unroll,
         )
-        output = context.reshape(*context.shape[:3], features)
-        if self.strides > 1:
-            window = (self.strides, self.strides)
-            output = nn.avg_pool(
-                output, window, strides=window, padding="SAME", count_include_pad=False
-            )
-        return output, weights
+        return pool(context.reshape(*context.shape[:3], features), self.strides), weights
 
 
 __all__ = [
@@ -514,7 +521,9 @@ __all__ = [
     "border_mask",
     "check_heads",
     "check_kernel_size",
+    "check_layer",
     "local_attention_weights",
     "local_self_attention",
     "local_window_sum",
+    "pool",
 ]

@@ -109,6 +109,7 @@ def get_config(arg: str = "conv_stem_attention") -> ml_collections.ConfigDict:
             weight_decay=1e-4,
             grad_clip_norm=1.0,
             label_smoothing=0.0,
+            max_seconds=0.0,  # wall-clock training budget in seconds; 0: none
             log_every_steps=50,
             param_sharding="replicate",  # replicate | fsdp, over all devices
             min_shard_size=2**14,

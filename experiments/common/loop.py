@@ -31,6 +31,17 @@ class LoopResult:
     seconds_per_step: float | None
 
 
+def loop_schedule(config) -> dict:
+    """The `train_loop` arguments every experiment's config sets the same way."""
+    return dict(
+        total_steps=config.train.steps,
+        log_every=config.train.log_every_steps,
+        eval_every=config.eval.every_steps,
+        checkpoint_every=config.checkpoint.every_steps,
+        max_seconds=config.train.max_seconds,
+    )
+
+
 def train_loop(
     state,
     step_fn: Callable[[Any, Any], tuple[Any, dict]],

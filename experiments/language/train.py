@@ -32,7 +32,7 @@ from flax.training import train_state
 from experiments.common import parallel
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError
-from experiments.common.loop import train_loop
+from experiments.common.loop import loop_schedule, train_loop
 from experiments.common.optimizers import SCHEDULES, make_optimizer
 from experiments.common.writers import MetricWriter
 from experiments.language import data as data_lib
@@ -248,15 +248,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         state,
         lambda state, batch: step_fn(state, batch, dropout_key),
         lambda: parallel.shard_batch(next(train_iter), mesh),
-        total_steps=config.train.steps,
-        log_every=config.train.log_every_steps,
-        eval_every=config.eval.every_steps,
-        checkpoint_every=config.checkpoint.every_steps,
+        **loop_schedule(config),
         writer=writer,
         checkpointer=checkpointer,
         iterator=train_iter,
         elapsed_before=elapsed_before,
-        max_seconds=config.train.max_seconds,
         evaluate=periodic_eval,
         description=os.path.basename(os.path.abspath(workdir)),
     )

@@ -14,6 +14,7 @@ A workdir ends up holding:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import resource
@@ -31,7 +32,7 @@ import attn
 from experiments.common import parallel
 from experiments.common.checkpoints import Checkpointer, CheckpointError
 from experiments.common.errors import ConfigError
-from experiments.common.loop import train_loop
+from experiments.common.loop import loop_schedule, train_loop
 from experiments.common.optimizers import SCHEDULES, make_optimizer
 from experiments.common.preemption import file_lock
 from experiments.common.writers import MetricWriter
@@ -338,34 +339,28 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     }
     has_attention = config.model.attention != "none"
 
-    def periodic_eval(step, state):
-        _periodic_eval(
-            config,
-            workdir,
-            writer,
-            model,
-            state,
-            eval_sets,
-            splits,
-            source_tok,
-            target_tok,
-            step,
-            has_attention,
-        )
+    periodic_eval = functools.partial(
+        _periodic_eval,
+        config,
+        workdir,
+        writer,
+        model,
+        eval_sets,
+        splits,
+        source_tok,
+        target_tok,
+        has_attention,
+    )
 
     result = train_loop(
         state,
         lambda state, batch: step_fn(state, batch, dropout_key),
         lambda: parallel.shard_batch(next(train_iter), mesh),
-        total_steps=config.train.steps,
-        log_every=config.train.log_every_steps,
-        eval_every=config.eval.every_steps,
-        checkpoint_every=config.checkpoint.every_steps,
+        **loop_schedule(config),
         writer=writer,
         checkpointer=checkpointer,
         iterator=train_iter,
         elapsed_before=elapsed_before,
-        max_seconds=config.train.max_seconds,
         evaluate=periodic_eval,
         description=os.path.basename(os.path.abspath(workdir)),
     )
@@ -404,13 +399,13 @@ def _periodic_eval(
     workdir,
     writer,
     model,
-    state,
     eval_sets,
     splits,
     source_tok,
     target_tok,
-    step,
     has_attention,
+    step,
+    state,
 ):
     params = {"params": state.params}
     scalars = {}

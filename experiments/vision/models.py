@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import attn
+from attn import local2d
 from attn.attention_stem import SpatiallyAwareStem2D
 from attn.local2d import LocalSelfAttention2D
 
@@ -49,13 +50,6 @@ ATTENTION_STEMS = ("spatially_aware", "pointwise")
 def _norm(features: int) -> nn.Module:
     # GroupNorm: no batch statistics to carry, so train and eval are one function.
     return nn.GroupNorm(num_groups=math.gcd(8, features))
-
-
-def _pool(x, strides: int):
-    if strides == 1:
-        return x
-    window = (strides, strides)
-    return nn.avg_pool(x, window, strides=window, padding="SAME", count_include_pad=False)
 
 
 class Spatial(nn.Module):
@@ -131,7 +125,7 @@ class Bottleneck(nn.Module):
         shortcut = x
         if self.strides > 1 or x.shape[-1] != self.features:
             shortcut = nn.Dense(self.features, use_bias=False, name="shortcut")(
-                _pool(y, self.strides)
+                local2d.pool(y, self.strides)
             )
         y = nn.Dense(mid, use_bias=False, name="down")(y)
         y = nn.relu(_norm(mid)(y))

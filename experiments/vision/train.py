@@ -28,7 +28,7 @@ from attn import local2d, viz
 from experiments.common import parallel
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError
-from experiments.common.loop import train_loop
+from experiments.common.loop import loop_schedule, train_loop
 from experiments.common.writers import MetricWriter
 from experiments.vision import data as data_lib
 from experiments.vision import models, pictures
@@ -294,10 +294,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         state,
         step_fn,
         lambda: parallel.shard_batch(next(train_iter), mesh),
-        total_steps=config.train.steps,
-        log_every=config.train.log_every_steps,
-        eval_every=config.eval.every_steps,
-        checkpoint_every=config.checkpoint.every_steps,
+        **loop_schedule(config),
         writer=writer,
         checkpointer=checkpointer,
         iterator=train_iter,
