@@ -11,6 +11,7 @@ import jax
 import numpy as np
 import tqdm
 
+from experiments.common import parallel
 from experiments.common.errors import Diverged, Interrupted
 from experiments.common.preemption import StopOnSigterm
 
@@ -45,7 +46,8 @@ def loop_schedule(config) -> dict:
 def train_loop(
     state,
     step_fn: Callable[[Any, Any], tuple[Any, dict]],
-    next_batch: Callable[[], Any],
+    iterator,
+    mesh,
     *,
     total_steps: int,
     log_every: int,
@@ -53,7 +55,6 @@ def train_loop(
     checkpoint_every: int,
     writer,
     checkpointer,
-    iterator,
     elapsed_before: float = 0.0,
     max_seconds: float = 0.0,
     evaluate: Callable[[int, Any], None] | None = None,
@@ -61,6 +62,8 @@ def train_loop(
     description: str = "",
 ) -> LoopResult:
     """Runs steps `state.step + 1 .. total_steps` of `state, metrics = step_fn(state, batch)`.
+
+    Batches come from the checkpointable data `iterator`, sharded over `mesh`.
 
     Every `log_every` steps (and at the last) writes `train/*` scalars and
     raises `Diverged` on a non-finite loss; every `eval_every` steps but the
@@ -86,7 +89,7 @@ def train_loop(
     )
     with StopOnSigterm() as stop:
         for step in range(start_step + 1, total_steps + 1):
-            state, step_metrics = step_fn(state, next_batch())
+            state, step_metrics = step_fn(state, parallel.shard_batch(next(iterator), mesh))
             if step % log_every == 0 or step == total_steps:
                 step_metrics = jax.device_get(step_metrics)
                 now = time.time()

@@ -247,11 +247,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     run = train_loop(
         state,
         lambda state, batch: step_fn(state, batch, dropout_key),
-        lambda: parallel.shard_batch(next(train_iter), mesh),
+        train_iter,
+        mesh,
         **loop_schedule(config),
         writer=writer,
         checkpointer=checkpointer,
-        iterator=train_iter,
         elapsed_before=elapsed_before,
         evaluate=periodic_eval,
         description=os.path.basename(os.path.abspath(workdir)),

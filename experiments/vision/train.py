@@ -293,11 +293,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     run = train_loop(
         state,
         step_fn,
-        lambda: parallel.shard_batch(next(train_iter), mesh),
+        train_iter,
+        mesh,
         **loop_schedule(config),
         writer=writer,
         checkpointer=checkpointer,
-        iterator=train_iter,
         elapsed_before=elapsed_before,
         evaluate=periodic_eval,
         checkpoint_extra={"flops": flops},
