@@ -7,7 +7,10 @@ Quick start::
     params = module.init(jax.random.key(0), query, keys, values)
     context, weights = module.apply(params, query, keys, values, mask=mask)
 
-`attn.available()` lists the kinds; `attn.describe()` shows their options.
+`attn.available()` lists the kinds (`attn.available("causal")` those that can
+attend causally); `attn.describe()` shows their options and forms. A new kind
+is one function and one `attn.register` (a score) or `attn.register_mechanism`
+(a function of queries, keys and values) line; see `attn.registry`.
 
 Memory-efficient forms: `attn.blockwise_attention` (scaled dot product, pure
 JAX), `attn.flash_attention` (Pallas kernels), `attn.additive_attention`
@@ -15,6 +18,7 @@ JAX), `attn.flash_attention` (Pallas kernels), `attn.additive_attention`
 and the modules (`attn.available_implementations()` lists what runs here).
 """
 
+from attn import dot_product_forms as _dot_product_forms  # their faster forms
 from attn import scores as _scores  # registers the built-in kinds
 from attn.additive_chunked import additive_attention
 from attn.blockwise import blockwise_attention
@@ -23,15 +27,31 @@ from attn.implementations import available_implementations
 from attn.masking import causal_mask, combine_masks, lengths_to_valid, masked_softmax, padding_mask
 from attn.modules import Attention, MultiHeadAttention, get
 from attn.pallas_attention import flash_attention
-from attn.registry import ScoreKind, available, describe, lookup, register, unregister
+from attn.registry import (
+    CAPABILITIES,
+    Mechanism,
+    ScoreKind,
+    available,
+    check_capabilities,
+    describe,
+    lookup,
+    register,
+    register_implementation,
+    register_mechanism,
+    set_auto,
+    unregister,
+)
 
 __all__ = [
+    "CAPABILITIES",
     "Attention",
+    "Mechanism",
     "MultiHeadAttention",
     "ScoreKind",
     "additive_attention",
     "available",
     "available_implementations",
+    "check_capabilities",
     "blockwise_attention",
     "causal_mask",
     "combine_masks",
@@ -45,6 +65,9 @@ __all__ = [
     "masked_softmax",
     "padding_mask",
     "register",
+    "register_implementation",
+    "register_mechanism",
+    "set_auto",
     "unregister",
 ]
-del _scores
+del _scores, _dot_product_forms

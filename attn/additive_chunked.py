@@ -20,7 +20,8 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from attn import blockwise, masking
+from attn import blockwise, masking, registry
+from attn import scores as _scores  # noqa: F401  (the kind this form registers with)
 
 # Elements of float32 hidden activations one chunk may hold: batch x heads x
 # block_q x block_k x features. 2**19 (2 MiB) stays in cache on a CPU: at
@@ -172,28 +173,56 @@ class _Kernel(nn.Module):
         return self.param("kernel", nn.initializers.lecun_normal(), self.shape, jnp.float32)
 
 
-class AdditiveKernels(nn.Module):
+def additive_kernels(query, key, features: int | None = None) -> dict:
     """The parameters of `attn.scores.additive`, without running the score.
 
     Same names ('query_proj', 'key_proj', 'energy'), shapes and initial values
     as the score creates, so a module can switch between the two forms with
-    the same parameters. Call with query `[batch, heads, q_len, q_features]`
-    and key `[batch, heads, k_len, k_features]`; returns the keyword arguments
-    `query_kernel`, `key_kernel` and `energy_kernel` of `additive_attention`.
+    the same parameters. Call inside a compact method (the 'score' submodule)
+    with query `[batch, heads, q_len, q_features]` and key `[batch, heads,
+    k_len, k_features]`; returns the keyword arguments `query_kernel`,
+    `key_kernel` and `energy_kernel` of `additive_attention`.
     """
+    heads, q_features, k_features = query.shape[1], query.shape[-1], key.shape[-1]
+    features = q_features if features is None else features
+    if not isinstance(features, int) or features < 1:
+        raise ValueError(
+            f"additive attention needs a positive integer `features`, got {features!r}."
+        )
+    return dict(
+        query_kernel=_Kernel((heads, q_features, features), name="query_proj")(),
+        key_kernel=_Kernel((heads, k_features, features), name="key_proj")(),
+        energy_kernel=_Kernel((heads, features), name="energy")(),
+    )
+
+
+class AdditiveKernels(nn.Module):
+    """`additive_kernels` as a module of its own (its parameters nest under its name)."""
 
     features: int | None = None
 
     @nn.compact
     def __call__(self, query, key):
-        heads, q_features, k_features = query.shape[1], query.shape[-1], key.shape[-1]
-        features = q_features if self.features is None else self.features
-        if not isinstance(features, int) or features < 1:
-            raise ValueError(
-                f"additive attention needs a positive integer `features`, got {features!r}."
-            )
-        return dict(
-            query_kernel=_Kernel((heads, q_features, features), name="query_proj")(),
-            key_kernel=_Kernel((heads, k_features, features), name="key_proj")(),
-            energy_kernel=_Kernel((heads, features), name="energy")(),
+        return additive_kernels(query, key, self.features)
+
+
+@registry.register_implementation("additive", "blockwise")
+def chunked_form(query, key, value, *, mask=None, bias=None, is_causal=False, features=None):
+    """The chunked form in the layout of `attn.scores`, with the score's parameters."""
+    kernels = additive_kernels(query, key, features)
+    return additive_attention(
+        query, key, value, **kernels, mask=mask, bias=bias, is_causal=is_causal
+    )
+
+
+# The materialising form was fastest up to 64 x 64 pairs, the chunked one from
+# 128 x 128 (2-core CPU, benchmarks/RESULTS.md); GPUs: the same expectation.
+registry.set_auto(
+    "additive",
+    {
+        "default": (
+            (64 * 64, registry.UNLIMITED, ("xla",)),
+            (registry.UNLIMITED, registry.UNLIMITED, ("blockwise",)),
         )
+    },
+)

@@ -19,7 +19,7 @@ import math
 
 import jax.numpy as jnp
 
-from attn import implementations, masking
+from attn import dot_product_forms, implementations, masking
 
 
 def _check_layout(query, key, value) -> None:
@@ -166,8 +166,7 @@ def dot_product_attention(
             dtype=query.dtype,
         )
         if name != "xla":
-            return implementations.run_dot_product(
-                name,
+            return dot_product_forms.DOT_PRODUCT_FORMS[name](
                 query,
                 key,
                 value,

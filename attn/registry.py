@@ -1,54 +1,146 @@
-"""Registry of attention score kinds.
+"""Registry of attention mechanisms: the one place that knows a kind.
 
-An attention variant is its score function: everything else (masking, softmax,
-the weighted sum of values, heads, dropout) is shared. Adding a variant is one
-function plus one line::
+A mechanism is registered in one of two forms, and everything around it
+(projections into heads, masks, dropout, the decoding cache, the checks) is
+shared by `attn.modules`:
 
-    @attn.register("my_kind", same_features=True)
-    def my_kind(query, key):
-        # query [batch, heads, q_len, q_features], key [batch, heads, k_len, k_features]
-        return jnp.einsum("bhqd,bhkd->bhqk", query, key)   # [batch, heads, q_len, k_len]
+- a **score** (`register`): how much a query attends to a key before the
+  softmax. Masking, the softmax and the weighted sum of values are shared::
 
-after which `attn.get("my_kind")`, `MultiHeadAttention(kind="my_kind")` and the
-shared test suite (tests/attn/test_every_kind.py) pick it up.
+      @attn.register("my_kind", same_features=True)
+      def my_kind(query, key):
+          # query [batch, heads, q_len, d], key [batch, heads, k_len, d]
+          return jnp.einsum("bhqd,bhkd->bhqk", query, key)  # [batch, heads, q_len, k_len]
 
-A score function may own parameters: it then creates Flax linen submodules
-inline (e.g. `nn.Einsum(...)`), which is allowed because it always runs inside
-the compact `__call__` of `attn.modules.Score`.
+- an **attend** function (`register_mechanism`): a mechanism that never forms
+  pair scores (linear attention, Performer, Linformer, ...) maps queries, keys,
+  values and a mask straight to the output, and declares what it can do::
+
+      @attn.register_mechanism("my_linear", capabilities=("padding", "cross"))
+      def my_linear(query, key, value, *, mask=None, is_causal=False):
+          # [batch, heads, length, features] each -> [batch, heads, q_len, v_features]
+          ...
+
+After either, `attn.get("my_kind")`, `MultiHeadAttention(kind="my_kind")`,
+every experiment's `model.attention`, the shared test suite
+(tests/attn/test_every_kind.py), the sweeps over every kind and the benchmark
+pick it up.
+
+Faster forms of a kind register with it (`register_implementation`): the
+blockwise, Pallas and cuDNN forms of the dot products, the chunked form of
+additive attention. `implementation="auto"` then chooses among them by the
+kind's `auto` table, and falls back to the plain form ('xla') where a kind has
+no faster one.
+
+Score and attend functions may own parameters: they create Flax linen
+submodules inline (e.g. `nn.Einsum(...)`), which is allowed because they always
+run inside the compact `__call__` of a submodule named 'score'
+(`attn.modules.Score` / `attn.modules.Attend`). A faster form must create the
+same parameters (names, shapes, initialisation) as the kind's plain form, so
+one set of parameters serves every implementation.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 ScoreFn = Callable[..., Any]
 
+# What a mechanism may declare it supports; `MultiHeadAttention` and the
+# experiments check these before compiling.
+CAPABILITIES = {
+    "causal": "causal masking (is_causal=True)",
+    "cross": "keys and values from another sequence than the queries",
+    "padding": "a boolean padding mask on the keys",
+    "mask": "any boolean mask [batch, heads, q_len, k_len]",
+    "bias": "a float bias added to the logits",
+    "weights": "returns the [batch, heads, q_len, k_len] weights",
+    "decode": "cached decoding, one position at a time",
+    "linear_memory": "a form whose memory is linear in the sequence length",
+}
+SCORE_CAPABILITIES = ("causal", "cross", "padding", "mask", "bias", "weights", "decode")
+
+# An `auto` rule: up to this many query x key pairs per head and this head
+# size, the first of these implementations that runs on the backend and fits
+# the shapes. Tables map a backend ('cpu', 'gpu', ...; 'default' for the rest)
+# to rules, first match wins.
+AutoRule = tuple[float, float, tuple[str, ...]]
+
 
 @dataclasses.dataclass(frozen=True)
-class ScoreKind:
-    """A registered score function and what it supports.
+class Implementation:
+    """A faster form of one kind.
+
+    Attributes:
+      name: e.g. 'blockwise', 'pallas', 'cudnn'.
+      fn: `fn(query, key, value, *, mask, bias, is_causal, **options)` with
+        query `[batch, heads, q_len, q_features]`, key `[batch, heads, k_len,
+        k_features]`, value `[batch, heads, k_len, v_features]` -> `[batch,
+        heads, q_len, v_features]`; `options` are the kind's. Called inside the
+        compact method of the 'score' submodule.
+      backends: where it runs (None: every backend).
+      unfit: `unfit(head_dim=, value_dim=, dtype=) -> reason or None`: shapes
+        it cannot take (None: it takes every shape).
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    backends: tuple[str, ...] | None = None
+    unfit: Callable[..., str | None] | None = None
+
+    def runs_on(self, backend: str) -> bool:
+        return self.backends is None or backend in self.backends
+
+    def why_unfit(self, **shapes) -> str | None:
+        return None if self.unfit is None else self.unfit(**shapes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Mechanism:
+    """A registered attention mechanism and what it supports.
 
     Attributes:
       name: the registry name, as used in configs and on the command line.
-      fn: `fn(query, key, **options) -> logits`, with query
-        `[batch, heads, q_len, q_features]`, key `[batch, heads, k_len, k_features]`
-        and logits `[batch, heads, q_len, k_len]`.
-      same_features: whether query and key must have the same feature size
-        (true for dot products; false when the score projects them itself).
-      has_params: whether the score owns trainable parameters.
+      fn: for form 'score', `fn(query, key, **options) -> logits` with query
+        `[batch, heads, q_len, q_features]`, key `[batch, heads, k_len,
+        k_features]`, logits `[batch, heads, q_len, k_len]`; for form 'attend',
+        `fn(query, key, value, *, mask=None, is_causal=False, [bias=None,]
+        **options) -> [batch, heads, q_len, v_features]`.
+      form: 'score' or 'attend'.
+      same_features: whether query and key must have the same feature size.
+      has_params: whether it owns trainable parameters.
       options: the keyword options `fn` accepts, with their defaults.
+      declared: the capabilities it declares (see CAPABILITIES).
       description: one line for `attn.describe()` and error messages.
+      implementations: faster forms, by name (filled by `register_implementation`).
+      auto: `implementation="auto"`'s rules per backend (see AutoRule).
+      hidden_per_pair: `hidden_per_pair(options, head_dim)`: floats the plain
+        form holds per query x key pair and head (auto avoids it past a limit).
     """
 
     name: str
     fn: ScoreFn
+    form: str
     same_features: bool
     has_params: bool
     options: Mapping[str, Any]
+    declared: frozenset[str]
     description: str
+    implementations: dict[str, Implementation] = dataclasses.field(default_factory=dict)
+    auto: Mapping[str, Sequence[AutoRule]] = dataclasses.field(default_factory=dict)
+    hidden_per_pair: Callable[[Mapping[str, Any], int], int] = lambda options, head_dim: 1
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What it declares, plus 'linear_memory' where a faster form exists."""
+        return self.declared | ({"linear_memory"} if self.implementations else set())
+
+    def supports(self, capability: str) -> bool:
+        return capability in self.capabilities
 
     def check_options(self, options: Mapping[str, Any]) -> None:
         unknown = sorted(set(options) - set(self.options))
@@ -60,35 +152,122 @@ class ScoreKind:
             )
 
 
-_KINDS: dict[str, ScoreKind] = {}
+ScoreKind = Mechanism  # the name of registry entries before attend mechanisms existed
+
+_KINDS: dict[str, Mechanism] = {}
+
+
+def _keyword_options(fn, skip: int) -> dict[str, Any]:
+    parameters = list(inspect.signature(fn).parameters.values())[skip:]
+    return {p.name: p.default for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _add(name: str, fn, **fields) -> None:
+    if name in _KINDS:
+        raise ValueError(f"Attention kind {name!r} is already registered.")
+    declared = frozenset(fields.pop("capabilities"))
+    unknown = sorted(declared - set(CAPABILITIES))
+    if unknown:
+        raise ValueError(
+            f"unknown capabilities {unknown} for {name!r}; valid: {', '.join(CAPABILITIES)}."
+        )
+    doc = inspect.getdoc(fn) or ""
+    _KINDS[name] = Mechanism(
+        name=name,
+        fn=fn,
+        declared=declared,
+        description=doc.splitlines()[0] if doc else name,
+        **fields,
+    )
 
 
 def register(
-    name: str, *, same_features: bool = False, has_params: bool = False
+    name: str,
+    *,
+    same_features: bool = False,
+    has_params: bool = False,
+    capabilities: Iterable[str] = SCORE_CAPABILITIES,
+    auto: Mapping[str, Sequence[AutoRule]] | None = None,
+    hidden_per_pair: Callable[[Mapping[str, Any], int], int] | None = None,
 ) -> Callable[[ScoreFn], ScoreFn]:
-    """Decorator registering a score function under `name`."""
+    """Decorator registering a score function `fn(query, key, **options)` under `name`."""
 
     def decorator(fn: ScoreFn) -> ScoreFn:
-        if name in _KINDS:
-            raise ValueError(f"Attention kind {name!r} is already registered.")
-        signature = inspect.signature(fn)
-        options = {
-            p.name: p.default
-            for p in list(signature.parameters.values())[2:]
-            if p.kind is inspect.Parameter.KEYWORD_ONLY
-        }
-        doc = inspect.getdoc(fn) or ""
-        _KINDS[name] = ScoreKind(
-            name=name,
-            fn=fn,
+        _add(
+            name,
+            fn,
+            form="score",
             same_features=same_features,
             has_params=has_params,
-            options=options,
-            description=doc.splitlines()[0] if doc else name,
+            options=_keyword_options(fn, skip=2),
+            capabilities=capabilities,
+            auto=dict(auto or {}),
+            **({"hidden_per_pair": hidden_per_pair} if hidden_per_pair else {}),
         )
         return fn
 
     return decorator
+
+
+def register_mechanism(
+    name: str,
+    *,
+    capabilities: Iterable[str],
+    same_features: bool = True,
+    has_params: bool = False,
+) -> Callable[[ScoreFn], ScoreFn]:
+    """Decorator registering an attend function `fn(query, key, value, *, mask,
+    is_causal, **options) -> output` under `name` (see the module docstring)."""
+
+    def decorator(fn: ScoreFn) -> ScoreFn:
+        reserved = {"mask", "is_causal", "bias"}
+        options = {k: v for k, v in _keyword_options(fn, skip=3).items() if k not in reserved}
+        _add(
+            name,
+            fn,
+            form="attend",
+            same_features=same_features,
+            has_params=has_params,
+            options=options,
+            capabilities=capabilities,
+        )
+        return fn
+
+    return decorator
+
+
+def register_implementation(
+    kind: str,
+    implementation: str,
+    *,
+    backends: Sequence[str] | None = None,
+    unfit: Callable[..., str | None] | None = None,
+):
+    """Decorator adding a faster form `fn` of `kind` (see `Implementation`)."""
+
+    def decorator(fn):
+        entry = lookup(kind)
+        if implementation in ("xla", "auto") or implementation in entry.implementations:
+            raise ValueError(
+                f"implementation {implementation!r} of {kind!r} is reserved or already registered."
+            )
+        entry.implementations[implementation] = Implementation(
+            implementation, fn, None if backends is None else tuple(backends), unfit
+        )
+        return fn
+
+    return decorator
+
+
+def set_auto(kind: str, table: Mapping[str, Sequence[AutoRule]]) -> None:
+    """Sets `implementation="auto"`'s rules for `kind` (see AutoRule), per backend."""
+    entry = lookup(kind)
+    for backend, rules in table.items():
+        for rule in rules:
+            unknown = [n for n in rule[2] if n != "xla" and n not in entry.implementations]
+            if unknown:
+                raise ValueError(f"auto rule {rule} of {kind!r} names unregistered {unknown}.")
+        entry.auto[backend] = tuple(rules)
 
 
 def unregister(name: str) -> None:
@@ -97,16 +276,37 @@ def unregister(name: str) -> None:
     del _KINDS[name]
 
 
-def available() -> list[str]:
-    """Names of every registered attention kind, sorted."""
-    return sorted(_KINDS)
+def available(*capabilities: str) -> list[str]:
+    """Names of every registered kind, sorted; with arguments, only the kinds
+    that support all of those capabilities (e.g. `available("causal")`)."""
+    return sorted(
+        name for name, kind in _KINDS.items() if all(kind.supports(c) for c in capabilities)
+    )
 
 
-def lookup(name: str) -> ScoreKind:
+def lookup(name: str) -> Mechanism:
     """The registered kind called `name`; ValueError listing valid names if none."""
     if not isinstance(name, str) or name not in _KINDS:
         raise ValueError(f"Unknown attention kind {name!r}; valid kinds: {', '.join(available())}.")
     return _KINDS[name]
+
+
+def check_capabilities(name: str, needed: Iterable[str], *, what: str = "this use") -> None:
+    """One-line ValueError unless kind `name` supports every capability in
+    `needed`; it names the kinds that do."""
+    kind = lookup(name)
+    missing = [c for c in needed if not kind.supports(c)]
+    for capability in missing:
+        if capability not in CAPABILITIES:
+            raise ValueError(
+                f"unknown capability {capability!r}; valid: {', '.join(CAPABILITIES)}."
+            )
+    if missing:
+        able = available(*needed)
+        raise ValueError(
+            f"attention kind {name!r} cannot do {' and '.join(CAPABILITIES[c] for c in missing)}, "
+            f"which {what} needs; kinds that can: {', '.join(able) or 'none'}."
+        )
 
 
 def describe() -> str:
@@ -115,8 +315,30 @@ def describe() -> str:
     for name in available():
         kind = _KINDS[name]
         options = ", ".join(f"{k}={v!r}" for k, v in kind.options.items()) or "-"
+        forms = ", ".join(["xla", *kind.implementations])
         rows.append(
             f"{name:<12} params={'yes' if kind.has_params else 'no ':<3}  "
-            f"options: {options:<28} {kind.description}"
+            f"options: {options:<28} forms: {forms:<30} {kind.description}"
         )
     return "\n".join(rows)
+
+
+UNLIMITED = math.inf
+
+__all__ = [
+    "CAPABILITIES",
+    "SCORE_CAPABILITIES",
+    "UNLIMITED",
+    "Implementation",
+    "Mechanism",
+    "ScoreKind",
+    "available",
+    "check_capabilities",
+    "describe",
+    "lookup",
+    "register",
+    "register_implementation",
+    "register_mechanism",
+    "set_auto",
+    "unregister",
+]

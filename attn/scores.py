@@ -50,7 +50,12 @@ def general(query, key):
     )
 
 
-@register("additive", has_params=True)
+def _additive_hidden(options, head_dim: int) -> int:
+    # the plain form holds a hidden vector per pair
+    return options.get("features") or head_dim
+
+
+@register("additive", has_params=True, hidden_per_pair=_additive_hidden)
 def additive(query, key, *, features=None):
     """Bahdanau's additive score: v . tanh(W q + U k), a one-hidden-layer network.
 

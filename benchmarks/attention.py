@@ -19,7 +19,7 @@ run in a fresh subprocess per implementation and the rise of its peak RSS
 (VmHWM, reset after compiling) over its RSS just before the call is reported.
 
 Writes `attention.json`, `attention.md` and `attention.png` into `--out`, and
-prints the markdown table and a suggested `attn.implementations.AUTO_TABLE`.
+prints the markdown table and a suggested `the kinds' auto tables (attn.dot_product_forms.DOT_PRODUCT_AUTO)`.
 """
 
 from __future__ import annotations
@@ -388,7 +388,7 @@ def markdown(records: list[dict], info: dict) -> str:
 def suggest_auto_table(records: list[dict]) -> dict:
     """Per score family and head size, the fastest fwd+bwd implementation by length.
 
-    Votes over dtypes and causal or not (auto's data: attn.implementations.AUTO_TABLE).
+    Votes over dtypes and causal or not (auto's data: the kinds' auto tables (attn.dot_product_forms.DOT_PRODUCT_AUTO)).
     """
     fastest: dict[str, dict[int, dict[int, dict[str, int]]]] = {}
     groups: dict[tuple, list[dict]] = {}
@@ -575,7 +575,9 @@ def main(argv=None) -> list[dict]:
     table, suggestion = write(args.out, records, info)
     plot(records, os.path.join(args.out, "attention.png"))
     print(table)
-    print("Fastest fwd+bwd by head size and length (data for attn.implementations.AUTO_TABLE):")
+    print(
+        "Fastest fwd+bwd by head size and length (data for the kinds' auto tables (attn.dot_product_forms.DOT_PRODUCT_AUTO)):"
+    )
     print(json.dumps(suggestion, indent=1))
     return records
 

@@ -27,14 +27,19 @@ def greedy_tokens(model, params, prompts: np.ndarray, lengths: np.ndarray, steps
     last = prompts.shape[1] - 1
 
     def body(state, t):
-        carry, token = state
-        carry, logits = model.apply(params, carry, token, method=model.decode_step)
+        carry, cache, token = state
+        (carry, logits), variables = model.apply(
+            {**params, "cache": cache}, carry, token, method=model.decode_step, mutable=["cache"]
+        )
         predicted = jnp.argmax(logits, axis=-1).astype(jnp.int32)
         following = jnp.where(t + 1 < lengths, prompts[:, jnp.minimum(t + 1, last)], predicted)
-        return (carry, following), following
+        return (carry, variables["cache"], following), following
 
-    carry = model.apply(params, prompts.shape[0], method=model.init_cache)
-    _, outputs = jax.lax.scan(body, (carry, prompts[:, 0]), jnp.arange(steps))
+    carry, variables = model.apply(
+        params, prompts.shape[0], method=model.init_cache, mutable=["cache"]
+    )
+    initial = (carry, variables["cache"], prompts[:, 0])
+    _, outputs = jax.lax.scan(body, initial, jnp.arange(steps))
     return outputs.T
 
 

@@ -168,20 +168,21 @@ class CausalLM(nn.Module):
         return self._logits(x)
 
     def init_cache(self, batch: int) -> dict[str, Any]:
-        """An empty decoding carry: "position" `[batch]`, "valid" `[batch,
-        max_length]` (filled, non-PAD slots) and per layer "keys" and "values"
-        `[batch, max_length, heads, head_dim]`."""
-        head_dim = self.d_model // self.num_heads
-        empty = jnp.zeros((batch, self.max_length, self.num_heads, head_dim), self.dtype)
+        """An empty decoding carry: "position" `[batch]` and "valid" `[batch,
+        max_length]` (filled, non-PAD slots). Call with the 'cache' collection
+        mutable: each layer's attention cache (keys and values `[batch,
+        max_length, heads, head_dim]`) is created there."""
+        placeholder = jnp.zeros((batch, self.max_length, self.d_model), self.dtype)
+        for layer in self.layers:
+            layer.start_decoding(placeholder)
         return {
             "position": jnp.zeros((batch,), jnp.int32),
             "valid": jnp.zeros((batch, self.max_length), bool),
-            "keys": (empty,) * self.num_layers,
-            "values": (empty,) * self.num_layers,
         }
 
     def decode_step(self, carry, token, *, deterministic: bool = True):
-        """Feeds `token` `[batch]` at the carry's position.
+        """Feeds `token` `[batch]` at the carry's position (the 'cache'
+        collection mutable, as `init_cache` left it).
 
         Returns (carry, logits `[batch, vocab]`), the logits equal to the
         teacher-forced ones at that position; NaN once the cache is full.
@@ -191,29 +192,11 @@ class CausalLM(nn.Module):
         valid = carry["valid"] | (slot & (token != PAD_ID)[:, None])
         x = self._embed(token[:, None], position[:, None])
         x = self.dropout(x, deterministic=deterministic)
-        keys, values = [], []
-        for i, layer in enumerate(self.layers):
-            x, (layer_keys, layer_values), _ = layer.step(
-                x,
-                (carry["keys"][i], carry["values"][i]),
-                slot,
-                valid,
-                position,
-                None,
-                None,
-                deterministic=deterministic,
-            )
-            keys.append(layer_keys)
-            values.append(layer_values)
+        for layer in self.layers:
+            x, _ = layer.step(x, valid, position, None, None, deterministic=deterministic)
         logits = self._logits(x[:, 0])
         logits = jnp.where((position < self.max_length)[:, None], logits, jnp.nan)
-        new_carry = {
-            "position": position + 1,
-            "valid": valid,
-            "keys": tuple(keys),
-            "values": tuple(values),
-        }
-        return new_carry, logits
+        return {"position": position + 1, "valid": valid}, logits
 
 
 def build_model(model_config, vocab_size: int, dtype=jnp.float32) -> CausalLM:

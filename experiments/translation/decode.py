@@ -16,6 +16,22 @@ import numpy as np
 from experiments.translation.model import BOS, EOS, PAD
 
 
+def start(model, params, source):
+    """(memory, carry) of `model.encode`; the carry holds the model's state and
+    its 'cache' collection (empty for models that keep no cache)."""
+    (memory, state), variables = model.apply(params, source, method="encode", mutable=["cache"])
+    return memory, {"state": state, "cache": variables.get("cache", {})}
+
+
+def step(model, params, carry, token, memory):
+    """One `model.decode_step` on the carry of `start`: (carry, outputs)."""
+    variables = {**params, "cache": carry["cache"]} if carry["cache"] else params
+    (state, outputs), updated = model.apply(
+        variables, carry["state"], token, memory, method="decode_step", mutable=["cache"]
+    )
+    return {"state": state, "cache": updated.get("cache", {})}, outputs
+
+
 @functools.partial(jax.jit, static_argnames=("model", "max_steps"))
 def greedy_decode(model, params, source, *, max_steps: int):
     """Greedy decoding.
@@ -29,25 +45,28 @@ def greedy_decode(model, params, source, *, max_steps: int):
     Returns:
       (tokens `[batch, max_steps]` (PAD after EOS), weights `[batch, max_steps, S]`).
     """
-    memory, carry = model.apply(params, source, method="encode")
+    memory, carry = start(model, params, source)
     batch = source.shape[0]
 
-    def step(state, _):
+    def body(state, _):
         carry, token, finished = state
-        carry, (logits, weights) = model.apply(params, carry, token, memory, method="decode_step")
+        carry, (logits, weights) = step(model, params, carry, token, memory)
         next_token = jnp.where(finished, PAD, jnp.argmax(logits, -1)).astype(jnp.int32)
         finished = finished | (next_token == EOS)
         return (carry, next_token, finished), (next_token, weights)
 
     initial = (carry, jnp.full((batch,), BOS, jnp.int32), jnp.zeros((batch,), bool))
-    _, (tokens, weights) = jax.lax.scan(step, initial, None, length=max_steps)
+    _, (tokens, weights) = jax.lax.scan(body, initial, None, length=max_steps)
     return tokens.T, weights.transpose(1, 0, 2)
 
 
 def _gather_beams(tree, indices, batch, beams):
-    """Selects beams: tree leaves `[batch * beams, ...]`, indices `[batch, beams]`."""
+    """Selects beams: tree leaves `[batch * beams, ...]`, indices `[batch, beams]`;
+    scalar leaves (a cache index, the same for every beam) stay as they are."""
 
     def gather(x):
+        if x.ndim == 0:
+            return x
         x = x.reshape(batch, beams, *x.shape[1:])
         x = jnp.take_along_axis(x, indices.reshape(batch, beams, *([1] * (x.ndim - 2))), 1)
         return x.reshape(batch * beams, *x.shape[2:])
@@ -69,8 +88,8 @@ def beam_search(
       of the best hypothesis per sentence.
     """
     batch, source_len = source.shape
-    memory, carry = model.apply(params, source, method="encode")
-    repeat = lambda x: jnp.repeat(x, beam_size, axis=0)
+    memory, carry = start(model, params, source)
+    repeat = lambda x: x if x.ndim == 0 else jnp.repeat(x, beam_size, axis=0)
     memory, carry = jax.tree.map(repeat, memory), jax.tree.map(repeat, carry)
 
     # Only the first beam is live at the start, so beams do not duplicate.
@@ -85,10 +104,8 @@ def beam_search(
         weights=jnp.zeros((batch, beam_size, max_steps, source_len), jnp.float32),
     )
 
-    def step(state, t):
-        carry, (logits, weights) = model.apply(
-            params, state["carry"], state["token"], memory, method="decode_step"
-        )
+    def body(state, t):
+        carry, (logits, weights) = step(model, params, state["carry"], state["token"], memory)
         vocab = logits.shape[-1]
         step_log_probs = jax.nn.log_softmax(logits.astype(jnp.float32)).reshape(
             batch, beam_size, vocab
@@ -121,7 +138,7 @@ def beam_search(
             weights=all_weights,
         ), None
 
-    state, _ = jax.lax.scan(step, state, jnp.arange(max_steps))
+    state, _ = jax.lax.scan(body, state, jnp.arange(max_steps))
     scores = state["log_probs"] / jnp.maximum(state["lengths"], 1) ** length_penalty
     best = jnp.argmax(scores, axis=1)
     take = lambda x: jnp.take_along_axis(x, best.reshape(batch, 1, *([1] * (x.ndim - 2))), axis=1)[

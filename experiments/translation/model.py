@@ -113,7 +113,7 @@ class DecoderStep(nn.Module):
             self.attention_unit = attn.MultiHeadAttention(
                 num_heads=self.num_heads,
                 kind="scaled_dot",
-                score_options=dict(self.attention_options),
+                options=dict(self.attention_options),
                 dtype=self.dtype,
             )
         elif self.attention != NO_ATTENTION:

@@ -217,7 +217,7 @@ class Transformer(nn.Module):
             weights.append(layer_weights)
         if self.pre_layer_norm:
             x = self.encoder_norm(x)
-        return x, mask, jnp.stack(weights, axis=1)
+        return x, mask, _stack_layers(weights)
 
     def forward(self, source, target_input, *, target_offset=None, deterministic: bool = True):
         """Teacher-forced pass returning every attention map.
@@ -253,8 +253,8 @@ class Transformer(nn.Module):
             x = self.decoder_norm(x)
         return {
             "logits": self.output(x),
-            "cross": jnp.stack(cross_weights, axis=1),
-            "decoder_self": jnp.stack(self_weights, axis=1),
+            "cross": _stack_layers(cross_weights),
+            "decoder_self": _stack_layers(self_weights),
             "encoder_self": encoder_self,
         }
 
@@ -262,7 +262,8 @@ class Transformer(nn.Module):
         """source `[batch, S]`, target_input `[batch, T]` -> (logits `[batch, T,
         target_vocab]`, last layer's cross-attention averaged over heads `[batch, T, S]`)."""
         outputs = self.forward(source, target_input, deterministic=deterministic)
-        return outputs["logits"], outputs["cross"][:, -1].mean(axis=1)
+        cross = outputs["cross"]
+        return outputs["logits"], None if cross is None else cross[:, -1].mean(axis=1)
 
     def attention_maps(self, source, target_input):
         """Cross-attention weights of every decoder layer and head,
@@ -310,33 +311,29 @@ class Transformer(nn.Module):
     def encode(self, source, *, deterministic: bool = True):
         """source `[batch, S]` -> (memory, carry) for `decode_step`.
 
-        memory: "mask" `[batch, S]` and per decoder layer the cross-attention
-        "keys" and "values" `[batch, S, heads, head_dim]`. carry: "position"
-        `[batch]`, "valid" `[batch, max_length]` (filled, non-PAD slots) and per
-        decoder layer the self-attention "keys" and "values" `[batch,
-        max_length, heads, head_dim]`. Parameters must already exist (initialise
-        through `__call__`).
+        Call with the 'cache' collection mutable: each decoder layer's
+        attention cache is created here (`DecoderLayer.start_decoding`), with
+        the cross-attention keys and values of the encoder output projected
+        once per sentence. memory: "states" `[batch, S, d_model]` and "mask"
+        `[batch, S]`. carry: "position" `[batch]` and "valid" `[batch,
+        max_length]` (filled, non-PAD slots). Parameters must already exist
+        (initialise through `__call__`).
         """
         states, mask, _ = self._encode_states(source, deterministic)
-        cross = [layer.memory_keys_values(states) for layer in self.decoder_layers]
-        memory = {
-            "mask": mask,
-            "keys": tuple(keys for keys, _ in cross),
-            "values": tuple(values for _, values in cross),
-        }
         batch = source.shape[0]
-        head_dim = self.d_model // self.num_heads
-        empty = jnp.zeros((batch, self.max_length, self.num_heads, head_dim), self.dtype)
+        placeholder = jnp.zeros((batch, self.max_length, self.d_model), self.dtype)
+        for layer in self.decoder_layers:
+            layer.start_decoding(placeholder, states, mask)
+        memory = {"states": states, "mask": mask}
         carry = {
             "position": jnp.zeros((batch,), jnp.int32),
             "valid": jnp.zeros((batch, self.max_length), bool),
-            "keys": (empty,) * self.num_decoder_layers,
-            "values": (empty,) * self.num_decoder_layers,
         }
         return memory, carry
 
     def decode_step(self, carry, token, memory, *, deterministic: bool = True):
-        """Feeds `token` `[batch]` at the carry's position.
+        """Feeds `token` `[batch]` at the carry's position (the 'cache'
+        collection mutable, as `encode` left it).
 
         Returns (carry, (logits `[batch, target_vocab]`, last layer's
         cross-attention averaged over heads `[batch, S]`)); the logits equal
@@ -347,31 +344,26 @@ class Transformer(nn.Module):
         valid = carry["valid"] | (slot & (token != PAD)[:, None])
         x = self._embed(self.target_embed, self.target_positions, token[:, None], position[:, None])
         x = self.dropout(x, deterministic=deterministic)
-        keys, values = [], []
-        for i, layer in enumerate(self.decoder_layers):
-            x, (layer_keys, layer_values), cross_weights = layer.step(
-                x,
-                (carry["keys"][i], carry["values"][i]),
-                slot,
-                valid,
-                position,
-                (memory["keys"][i], memory["values"][i]),
-                memory["mask"],
-                deterministic=deterministic,
+        for layer in self.decoder_layers:
+            x, cross_weights = layer.step(
+                x, valid, position, memory["states"], memory["mask"], deterministic=deterministic
             )
-            keys.append(layer_keys)
-            values.append(layer_values)
         if self.pre_layer_norm:
             x = self.decoder_norm(x)
         logits = self.output(x[:, 0])
         logits = jnp.where((position < self.max_length)[:, None], logits, jnp.nan)
-        new_carry = {
-            "position": position + 1,
-            "valid": valid,
-            "keys": tuple(keys),
-            "values": tuple(values),
-        }
+        new_carry = {"position": position + 1, "valid": valid}
+        if cross_weights is None:  # kinds that never form weights
+            cross_weights = jnp.zeros((token.shape[0], 1, 1, memory["mask"].shape[1]))
         return new_carry, (logits, cross_weights[:, :, 0].mean(axis=1))
+
+
+def _stack_layers(weights):
+    """Per-layer weights `[batch, heads, q, k]` -> `[batch, layers, heads, q, k]`;
+    None where the implementation that ran formed none."""
+    if any(w is None for w in weights):
+        return None
+    return jnp.stack(weights, axis=1)
 
 
 def count_layers(params: Mapping[str, Any]) -> dict[str, int]:

@@ -1,15 +1,11 @@
-"""Layers of the translation Transformer, and their cached single-step forms.
+"""Layers of the Transformer, and their cached single-step forms.
 
 Every self- and cross-attention is an `attn.MultiHeadAttention`, so any
-registered score kind works in it. Autoregressive decoding reuses those same
-parameters without going through the module: `cached_attention` projects the
-new query, scores it against keys and values computed earlier (the cache, or
-the encoder memory projected once per sentence) with the registered score of
-that kind, and projects the heads back, exactly as `MultiHeadAttention` does.
-It relies on the module's documented parameter layout: DenseGeneral layers
-'query', 'key', 'value' (kernel `[features, heads, head_dim]`) and 'out'
-(kernel `[heads, head_dim, out_features]`), plus 'score' for kinds with
-parameters.
+registered kind, its options and any implementation work in it. Decoding goes
+through the same modules with `decode=True`: the library keeps each layer's
+self-attention keys and values in the 'cache' collection, and the
+cross-attention keys and values of the encoder memory, projected once per
+sentence (`DecoderLayer.start_decoding`).
 """
 
 from __future__ import annotations
@@ -19,14 +15,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 import numpy as np
 from flax.core import FrozenDict
 
 import attn
-from attn.masking import attention_weights
-from attn.modules import Score
 
 Array = Any
 
@@ -104,61 +97,6 @@ class RelativeBias(nn.Module):
         return jnp.moveaxis(table[index], -1, -3)
 
 
-def _dense(params: Mapping[str, Array], axis, dtype) -> nn.DenseGeneral:
-    """A detached DenseGeneral shaped like the one `params` belong to."""
-    features = params["kernel"].shape[1:] if axis == -1 else params["kernel"].shape[2:]
-    return nn.DenseGeneral(
-        features=features, axis=axis, use_bias="bias" in params, dtype=dtype, parent=None
-    )
-
-
-def project_heads(params: Mapping[str, Array], inputs: Array, dtype) -> Array:
-    """`[batch, length, features]` -> `[batch, length, heads, head_dim]` with the
-    parameters of a MultiHeadAttention's 'query', 'key' or 'value' layer."""
-    return _dense(params, -1, dtype).apply({"params": params}, inputs)
-
-
-def cached_attention(
-    params: Mapping[str, Any],
-    kind: str,
-    inputs_q: Array,
-    keys: Array,
-    values: Array,
-    *,
-    mask: Array,
-    bias: Array | None = None,
-    dtype=None,
-    score_options: Mapping[str, Any] = FrozenDict(),
-    dropout_rate: float = 0.0,
-    dropout_rng: Array | None = None,
-) -> tuple[Array, Array]:
-    """MultiHeadAttention's computation with keys and values already projected.
-
-    Args:
-      params: the 'params' of an `attn.MultiHeadAttention` of kind `kind`.
-      inputs_q: `[batch, q_len, features]`, projected here.
-      keys, values: `[batch, k_len, heads, head_dim]` from `project_heads`.
-      mask: boolean, broadcastable to `[batch, heads, q_len, k_len]`.
-      bias: float, added to the logits, same shapes as `mask`.
-      dropout_rng: given with a positive `dropout_rate`, drops attention weights.
-
-    Returns:
-      `(output [batch, q_len, out_features], weights [batch, heads, q_len, k_len])`.
-    """
-    query = project_heads(params["query"], inputs_q, dtype).transpose(0, 2, 1, 3)
-    score = Score(kind, FrozenDict(score_options), parent=None)
-    score_variables = {"params": params["score"]} if "score" in params else {}
-    logits = score.apply(score_variables, query, keys.transpose(0, 2, 1, 3))
-    weights = attention_weights(logits, mask=mask, bias=bias)
-    dropped = weights
-    if dropout_rate > 0 and dropout_rng is not None:
-        keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, weights.shape)
-        dropped = jnp.where(keep, weights / (1.0 - dropout_rate), 0.0)
-    context = jnp.einsum("bhqk,bkhd->bqhd", dropped.astype(values.dtype), values)
-    output = _dense(params["out"], (-2, -1), dtype).apply({"params": params["out"]}, context)
-    return output, weights
-
-
 class _Sublayers(nn.Module):
     """What encoder and decoder layers share: residual wiring and the feed-forward."""
 
@@ -171,11 +109,17 @@ class _Sublayers(nn.Module):
     pre_layer_norm: bool
     relative_distance: int  # 0: no relative bias
     dtype: Any
+    attention_options: Mapping[str, Any] = FrozenDict()
+    implementation: str = "xla"
+    num_kv_heads: int | None = None
 
     def _attention(self, name: str) -> attn.MultiHeadAttention:
         return attn.MultiHeadAttention(
             num_heads=self.num_heads,
             kind=self.attention,
+            options=FrozenDict(self.attention_options),
+            num_kv_heads=self.num_kv_heads,
+            implementation=self.implementation,
             dropout_rate=self.attention_dropout_rate,
             dtype=self.dtype,
             name=name,
@@ -291,76 +235,59 @@ class DecoderLayer(_Sublayers):
             )
         return self._feed_forward(x, deterministic), self_weights, cross_weights
 
-    def memory_keys_values(self, memory):
-        """memory `[batch, S, d_model]` -> cross-attention (keys, values), each
-        `[batch, S, heads, head_dim]`: projected once per sentence, not per step."""
-        params = self.cross_attention.variables["params"]
-        return (
-            project_heads(params["key"], memory, self.dtype),
-            project_heads(params["value"], memory, self.dtype),
-        )
+    def start_decoding(self, placeholder, memory=None, memory_mask=None):
+        """Creates this layer's decoding cache (call with the 'cache' collection mutable).
 
-    def step(self, x, cache, slot, valid, position, cross, memory_mask, *, deterministic: bool):
+        Args:
+          placeholder: `[batch, max_length, d_model]`; its length sets the
+            self-attention cache's (its values are not kept).
+          memory: encoder output `[batch, S, d_model]`, whose cross-attention
+            keys and values are projected here, once per sentence; None
+            without cross-attention.
+          memory_mask: `[batch, S]`, True on real source tokens.
+        """
+        self.self_attention(placeholder, is_causal=True, decode=True)
+        if self.with_cross_attention:
+            self.cross_attention(
+                placeholder[:, :1], memory, mask=memory_mask[:, None, None, :], decode=True
+            )
+
+    def step(self, x, valid, position, memory, memory_mask, *, deterministic: bool):
         """One target position against the cache of earlier ones.
 
         Args:
           x: `[batch, 1, d_model]`, the current position's input to this layer.
-          cache: (keys, values) of this layer's self-attention, each `[batch,
-            max_length, heads, head_dim]`.
-          slot: `[batch, max_length]`, True at the slot this position fills.
           valid: `[batch, max_length]`, True on filled, non-padding slots
             (the current one included).
           position: `[batch]` int, the current position.
-          cross: memory (keys, values) from `memory_keys_values`; None without
-            cross-attention.
+          memory: encoder output `[batch, S, d_model]` (its keys and values
+            come from the cache); None without cross-attention.
           memory_mask: `[batch, S]`; None without cross-attention.
 
         Returns:
-          (x `[batch, 1, d_model]`, new cache, cross weights `[batch, heads, 1, S]`
-          or None).
+          (x `[batch, 1, d_model]`, cross weights `[batch, heads, 1, S]` or None).
         """
-        rate = self.attention_dropout_rate
-        needs_rng = rate > 0 and not deterministic
-        rng = (lambda: self.make_rng("dropout")) if needs_rng else (lambda: None)
-        self_params = self.self_attention.variables["params"]
-        new_cache = []
+        bias = None
+        if self.relative_bias is not None:
+            key_positions = jnp.arange(valid.shape[1])[None]
+            bias = self.relative_bias(position[:, None], key_positions)
 
         def self_sublayer(h):
-            # The new key and value go into this position's slot; the slots not
-            # yet filled are masked out by `valid`.
-            for name, stored in zip(("key", "value"), cache):
-                fresh = project_heads(self_params[name], h, self.dtype)
-                new_cache.append(jnp.where(slot[:, :, None, None], fresh, stored))
-            bias = None
-            if self.relative_bias is not None:
-                key_positions = jnp.arange(slot.shape[1])[None]
-                bias = self.relative_bias(position[:, None], key_positions)
-            return cached_attention(
-                self_params,
-                self.attention,
-                h,
-                *new_cache,
-                mask=valid[:, None, None, :],
-                bias=bias,
-                dtype=self.dtype,
-                dropout_rate=rate,
-                dropout_rng=rng(),
+            return self.self_attention(
+                h, mask=valid[:, None, None, :], bias=bias, decode=True, deterministic=deterministic
             )
 
         def cross_sublayer(h):
-            return cached_attention(
-                self.cross_attention.variables["params"],
-                self.attention,
+            return self.cross_attention(
                 h,
-                *cross,
+                memory,
                 mask=memory_mask[:, None, None, :],
-                dtype=self.dtype,
-                dropout_rate=rate,
-                dropout_rng=rng(),
+                decode=True,
+                deterministic=deterministic,
             )
 
         x, _ = self._residual(self.self_norm, self_sublayer, x, deterministic)
         cross_weights = None
         if self.with_cross_attention:
             x, cross_weights = self._residual(self.cross_norm, cross_sublayer, x, deterministic)
-        return self._feed_forward(x, deterministic), tuple(new_cache), cross_weights
+        return self._feed_forward(x, deterministic), cross_weights

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import attn
-from attn import implementations
+from attn import dot_product_forms, implementations
 
 
 def qkv(rng, batch=2, q_len=9, k_len=11, heads=2, head_dim=8):
@@ -19,7 +19,7 @@ def qkv(rng, batch=2, q_len=9, k_len=11, heads=2, head_dim=8):
 def test_what_runs_on_cpu_and_gpu():
     assert attn.available_implementations("scaled_dot", "cpu") == ["xla", "blockwise", "auto"]
     assert attn.available_implementations("additive", "cpu") == ["xla", "blockwise", "auto"]
-    assert attn.available_implementations("general", "gpu") == ["xla"]
+    assert attn.available_implementations("general", "gpu") == ["xla", "auto"]
     assert attn.available_implementations("dot", "gpu") == [
         "xla",
         "cudnn",
@@ -103,7 +103,7 @@ def test_jax_nn_wrapper_zeroes_queries_with_no_key():
     mask[0, 1, 4] = False
     kv_lens = np.array([11, 0], np.int32)
     for kwargs in (dict(mask=mask, is_causal=True), dict(key_value_seq_lengths=kv_lens)):
-        got = implementations.jax_nn_attention(q, k, v, implementation="xla", **kwargs)
+        got = dot_product_forms.jax_nn_attention(q, k, v, implementation="xla", **kwargs)
         want = attn.dot_product_attention(q, k, v, **kwargs)
         np.testing.assert_allclose(got, want, atol=2e-5, rtol=2e-5)
     assert (np.asarray(got)[1] == 0).all()

@@ -56,10 +56,18 @@ def test_cached_steps_give_the_teacher_forced_logits(positions):
     tokens = _tokens()[:1]
     params = model.init(jax.random.key(2), tokens)
     full = model.apply(params, tokens)
-    carry = model.apply(params, 1, method=model.init_cache)
-    step = jax.jit(lambda carry, token: model.apply(params, carry, token, method=model.decode_step))
+    carry, variables = model.apply(params, 1, method=model.init_cache, mutable=["cache"])
+
+    @jax.jit
+    def step(carry, cache, token):
+        (carry, logits), variables = model.apply(
+            {**params, "cache": cache}, carry, token, method=model.decode_step, mutable=["cache"]
+        )
+        return carry, variables["cache"], logits
+
+    cache = variables["cache"]
     for t in range(LENGTH):
-        carry, step_logits = step(carry, tokens[:, t])
+        carry, cache, step_logits = step(carry, cache, tokens[:, t])
         np.testing.assert_allclose(step_logits, full[:, t], rtol=1e-4, atol=1e-5)
 
 

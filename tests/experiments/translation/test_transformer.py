@@ -60,11 +60,11 @@ def init(model, seed=0):
 def step_through(model, params, source, target_input):
     """Cached decoding fed the teacher-forced inputs: logits `[batch, T, vocab]`,
     weights `[batch, T, S]`, and the final carry."""
-    memory, carry = model.apply(params, source, method=Transformer.encode)
+    memory, carry = decode.start(model, params, source)
     logits, weights = [], []
     for t in range(target_input.shape[1]):
-        carry, (step_logits, step_weights) = model.apply(
-            params, carry, target_input[:, t], memory, method=Transformer.decode_step
+        carry, (step_logits, step_weights) = decode.step(
+            model, params, carry, target_input[:, t], memory
         )
         logits.append(step_logits)
         weights.append(step_weights)
@@ -99,17 +99,20 @@ def test_every_registered_kind_decodes_like_teacher_forcing(attention):
 def test_carry_is_batch_major_and_steps_past_the_cache_are_flagged():
     model = tiny()
     params = init(model)
-    memory, carry = model.apply(params, SOURCE, method=Transformer.encode)
+    memory, carry = decode.start(model, params, SOURCE)
     for leaf in jax.tree.leaves((memory, carry)):
-        assert leaf.shape[0] == SOURCE.shape[0]
-    assert carry["keys"][0].shape == (3, MAX_LENGTH, 4, 4)
+        assert leaf.ndim == 0 or leaf.shape[0] == SOURCE.shape[0]
+    self_cache = carry["cache"]["decoder_0"]["self_attention"]
+    assert self_cache["cached_key"].shape == (3, MAX_LENGTH, 4, 4)
+    # The encoder memory's keys and values are projected once, into the cache.
+    cross_cache = carry["cache"]["decoder_0"]["cross_attention"]
+    assert cross_cache["cached_key"].shape == (3, SOURCE.shape[1], 4, 4)
     tokens = jnp.full((3,), 7, jnp.int32)
     for _ in range(MAX_LENGTH):
-        carry, (logits, _) = model.apply(
-            params, carry, tokens, memory, method=Transformer.decode_step
-        )
+        carry, (logits, _) = decode.step(model, params, carry, tokens, memory)
         assert jnp.isfinite(logits).all()
-    _, (logits, _) = model.apply(params, carry, tokens, memory, method=Transformer.decode_step)
+    assert int(carry["cache"]["decoder_0"]["self_attention"]["cache_index"]) == MAX_LENGTH
+    _, (logits, _) = decode.step(model, params, carry, tokens, memory)
     assert jnp.isnan(logits).all()  # the cache is full: no silently wrong logits
 
 
@@ -308,14 +311,9 @@ def test_bfloat16_computation_keeps_float32_parameters():
     assert {x.dtype for x in jax.tree.leaves(params)} == {jnp.dtype(jnp.float32)}
     logits, weights = jax.eval_shape(model.apply, params, SOURCE, TARGET_IN)
     assert logits.dtype == jnp.bfloat16 and weights.shape == (3, 5, 6)
-    memory, carry = jax.eval_shape(
-        lambda p: model.apply(p, SOURCE, method=Transformer.encode), params
-    )
+    memory, carry = jax.eval_shape(lambda p: decode.start(model, p, SOURCE), params)
     new_carry, (step_logits, _) = jax.eval_shape(
-        lambda p, c, m: model.apply(p, c, TARGET_IN[:, 0], m, method=Transformer.decode_step),
-        params,
-        carry,
-        memory,
+        lambda p, c, m: decode.step(model, p, c, TARGET_IN[:, 0], m), params, carry, memory
     )
     assert step_logits.dtype == jnp.bfloat16
     assert jax.tree.map(lambda x: (x.shape, x.dtype), new_carry) == jax.tree.map(
