@@ -30,6 +30,7 @@ from __future__ import annotations
 import ml_collections
 
 import attn
+from experiments.common import attention_config
 
 PRESETS = ("demo", "tiny")
 
@@ -60,7 +61,6 @@ def get_config(arg: str = "demo") -> ml_collections.ConfigDict:
 
     config.model = ml_collections.ConfigDict(
         dict(
-            attention="scaled_dot",
             d_model=64,
             num_heads=4,
             num_layers=2,
@@ -74,6 +74,10 @@ def get_config(arg: str = "demo") -> ml_collections.ConfigDict:
             max_relative_distance=16,  # positions=relative: distances clipped to this
         )
     )
+
+    # attention (any registered kind that runs causally and decodes),
+    # attention_options, implementation and num_kv_heads.
+    config.model.update(attention_config.fields("scaled_dot"))
 
     config.train = ml_collections.ConfigDict(
         dict(
@@ -121,7 +125,10 @@ def get_config(arg: str = "demo") -> ml_collections.ConfigDict:
 def get_sweeps() -> dict[str, dict]:
     """Named sweeps (see experiments/common/sweeps.py for the format)."""
     return {
-        "attention": {"config": "demo", "grid": {"model.attention": list(attn.available())}},
+        "attention": {
+            "config": "demo",
+            "grid": {"model.attention": attn.available("causal", "decode")},
+        },
         "positions": {
             "config": "demo",
             "grid": {"model.positions": ["sinusoidal", "learned", "relative"]},

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from experiments.common import attention_config
+from experiments.translation.model import attention_variants
 from experiments.translation.transformer import TRANSFORMER_PRESETS
 
 PRESETS = ("seed", "demo", "tiny")
@@ -67,13 +69,14 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
     config.model = ml_collections.ConfigDict(
         dict(
             architecture=architecture,  # rnn | transformer
-            attention=variant if architecture == "rnn" else "scaled_dot",
             embedding_size=300,
             encoder_size=500,
             decoder_sizes=(500, 300),
             cell="gru",  # gru | lstm
             bidirectional=False,
-            attention_features=0,  # additive's hidden size; 0: the query size
+            # The RNN attention unit's scoring network size, for kinds that have
+            # one (the `features` option); 0: the query size.
+            attention_features=0,
             num_heads=4,  # multihead only
             input_feeding=True,
             dropout_rate=0.1,
@@ -81,6 +84,10 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
             target_embeddings="",
         )
     )
+
+    # attention (any registered kind; the RNN also takes multihead and none),
+    # attention_options, implementation and num_kv_heads (the Transformer's).
+    config.model.update(attention_config.fields(variant if architecture == "rnn" else "scaled_dot"))
 
     config.train = ml_collections.ConfigDict(
         dict(
@@ -190,7 +197,7 @@ def get_sweeps() -> dict[str, dict]:
     python launch.py --config=experiments/translate.py --sweep=demo --workdir=runs/demo
     python launch.py --report=runs/demo
     """
-    every_kind = ["additive", "dot", "general", "scaled_dot", "cosine", "multihead", "none"]
+    every_kind = attention_variants()  # every registered kind, multihead and none
     return {
         # make demo: Bahdanau, Luong and no attention, about 3 minutes each on 2 cores.
         "demo": {

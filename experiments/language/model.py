@@ -23,6 +23,7 @@ from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
+from flax.core import FrozenDict
 
 import attn
 from experiments.translation.tokenizers import PAD_ID
@@ -48,6 +49,9 @@ MODEL_FIELDS = (
     "tie_embeddings",
     "max_length",
     "max_relative_distance",
+    "attention_options",
+    "implementation",
+    "num_kv_heads",
 )
 
 
@@ -91,6 +95,9 @@ class CausalLM(nn.Module):
     tie_embeddings: bool = True
     max_length: int = 64
     max_relative_distance: int = 16
+    attention_options: Any = ()  # (name, value) pairs of the kind's options
+    implementation: str = "xla"  # how every attention layer runs (attn.implementations)
+    num_kv_heads: int | None = None  # key/value heads; None: one per head
     dtype: Any = jnp.float32  # computation; parameters stay float32
 
     def setup(self):
@@ -115,6 +122,9 @@ class CausalLM(nn.Module):
                 relative_distance=self.max_relative_distance if self.positions == "relative" else 0,
                 dtype=self.dtype,
                 with_cross_attention=False,
+                attention_options=FrozenDict(self.attention_options),
+                implementation=self.implementation,
+                num_kv_heads=self.num_kv_heads,
                 name=f"layer_{i}",
             )
             for i in range(self.num_layers)
@@ -209,11 +219,13 @@ def build_model(model_config, vocab_size: int, dtype=jnp.float32) -> CausalLM:
     if missing:
         raise ValueError(f"the model config lacks {', '.join(missing)}")
     check_sizes(model_config)
-    return CausalLM(
-        vocab_size=vocab_size,
-        dtype=dtype,
-        **{name: model_config[name] for name in MODEL_FIELDS},
+    fields = {name: model_config[name] for name in MODEL_FIELDS}
+    given = dict(fields["attention_options"] or {})  # unset options (None) keep the kind's defaults
+    fields.update(
+        attention_options=tuple(sorted((k, v) for k, v in given.items() if v is not None))
     )
+    fields.update(num_kv_heads=fields["num_kv_heads"] or None)
+    return CausalLM(vocab_size=vocab_size, dtype=dtype, **fields)
 
 
 __all__ = ["MODEL_FIELDS", "CausalLM", "build_model", "check_sizes"]

@@ -29,7 +29,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from experiments.common import parallel
+from experiments.common import attention_config, parallel
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError
 from experiments.common.loop import loop_schedule, train_loop
@@ -56,6 +56,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"data.path={data.path!r} is set but data.name is 'toy_french'; "
             f"use --config.data.name=text to train on the file"
         )
+    attention_config.check(
+        model,
+        needs=("causal", "padding", "decode"),
+        what="the language model (causal, padded, cached decoding)",
+        num_heads=model.num_heads,
+    )
     try:
         if data.name == "text":
             data_lib.check_text_file(data.path)

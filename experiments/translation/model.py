@@ -102,6 +102,7 @@ class DecoderStep(nn.Module):
     input_feeding: bool
     dropout_rate: float
     dtype: Any = jnp.float32
+    implementation: str = "xla"
 
     def setup(self):
         self.embed = nn.Embed(self.vocab_size, self.embedding_size, dtype=self.dtype)
@@ -114,10 +115,13 @@ class DecoderStep(nn.Module):
                 num_heads=self.num_heads,
                 kind="scaled_dot",
                 options=dict(self.attention_options),
+                implementation=self.implementation,
                 dtype=self.dtype,
             )
         elif self.attention != NO_ATTENTION:
-            self.attention_unit = attn.get(self.attention, **dict(self.attention_options))
+            self.attention_unit = attn.get(
+                self.attention, **dict(self.attention_options), implementation=self.implementation
+            )
         self.combine = nn.Dense(self.layer_sizes[-1], dtype=self.dtype, name="attentional_hidden")
         self.dropout = nn.Dropout(self.dropout_rate)
         self.output = nn.Dense(self.vocab_size, dtype=self.dtype, name="logits")
@@ -182,6 +186,7 @@ class Seq2Seq(nn.Module):
     input_feeding: bool = True
     dropout_rate: float = 0.0
     dtype: Any = jnp.float32  # computation; parameters stay float32
+    implementation: str = "xla"  # how the attention unit runs (attn.implementations)
 
     def setup(self):
         if self.attention not in attention_variants():
@@ -229,6 +234,7 @@ class Seq2Seq(nn.Module):
             self.input_feeding,
             self.dropout_rate,
             self.dtype,
+            self.implementation,
         )
 
     def encode(self, source, *, deterministic: bool = True):

@@ -29,7 +29,7 @@ import tensorflow_datasets as tfds
 from flax.training import train_state
 
 import attn
-from experiments.common import parallel
+from experiments.common import attention_config, parallel
 from experiments.common.checkpoints import Checkpointer, CheckpointError
 from experiments.common.errors import ConfigError
 from experiments.common.loop import loop_schedule, train_loop
@@ -39,9 +39,10 @@ from experiments.common.writers import MetricWriter
 from experiments.translation import evaluation, input_pipeline
 from experiments.translation import tokenizers as tokenizers_lib
 from experiments.translation.model import (
+    MULTI_HEAD,
+    NO_ATTENTION,
     PAD,
     Seq2Seq,
-    attention_variants,
     load_pretrained_embeddings,
 )
 from experiments.translation.transformer import build_transformer, count_layers
@@ -59,7 +60,20 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"{', '.join(architectures)}"
         )
     transformer = config.model.architecture == "transformer"
-    variants = attn.available() if transformer else attention_variants()
+    if transformer:
+        attention_config.check(
+            config.model,
+            needs=("causal", "cross", "padding", "decode"),
+            what="the Transformer (padded source, causal cached decoder, cross-attention)",
+            num_heads=config.model.transformer.num_heads,
+        )
+    else:
+        attention_config.check(
+            config.model,
+            needs=("cross", "padding"),
+            what="the RNN's attention unit (padded source)",
+            extra_kinds=(MULTI_HEAD, NO_ATTENTION),
+        )
     if transformer and (config.model.source_embeddings or config.model.target_embeddings):
         raise ConfigError("pretrained embeddings are supported by the rnn architecture only")
     if transformer and config.model.transformer.max_length < config.data.max_length + 1:
@@ -68,10 +82,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"least data.max_length + 1 = {config.data.max_length + 1} (decoding runs that long)"
         )
     checks = [
-        (
-            config.model.attention in variants,
-            f"unknown attention variant {config.model.attention!r}; valid: {', '.join(variants)}",
-        ),
         (
             config.data.name in input_pipeline.DATASET_NAMES,
             f"unknown dataset {config.data.name!r}; valid: {', '.join(input_pipeline.DATASET_NAMES)}",
@@ -144,11 +154,16 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int):
     """The RNN encoder-decoder or the Transformer, as `model.architecture` says."""
     dtype = COMPUTE_DTYPES[config.train.compute_dtype]
     if config.model.architecture == "transformer":
-        sizes = dict(config.model.transformer.to_dict(), attention=config.model.attention)
+        sizes = dict(
+            config.model.transformer.to_dict(), **attention_config.module_options(config.model)
+        )
         return build_transformer(sizes, source_vocab_size, target_vocab_size, dtype)
-    options = {}
-    if config.model.attention == "additive" and config.model.attention_features:
-        options["features"] = config.model.attention_features
+    options = attention_config.options(config.model)
+    takes_features = config.model.attention in attn.available() and (
+        "features" in attn.lookup(config.model.attention).options
+    )
+    if takes_features and config.model.attention_features:
+        options.setdefault("features", config.model.attention_features)
     return Seq2Seq(
         source_vocab_size=source_vocab_size,
         target_vocab_size=target_vocab_size,
@@ -159,6 +174,7 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int):
         bidirectional=config.model.bidirectional,
         attention=config.model.attention,
         attention_options=tuple(sorted(options.items())),
+        implementation=config.model.implementation,
         num_heads=config.model.num_heads,
         input_feeding=config.model.input_feeding,
         dropout_rate=config.model.dropout_rate,
@@ -337,7 +353,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         for name in ("validation",)
         if name in splits
     }
-    has_attention = config.model.attention != "none"
+    # Maps, AER and pictures need the weights, which only the plain form makes.
+    has_attention = config.model.attention != NO_ATTENTION and (
+        config.model.implementation == "xla"
+        and (
+            config.model.attention == MULTI_HEAD
+            or attn.lookup(config.model.attention).supports("weights")
+        )
+    )
 
     periodic_eval = functools.partial(
         _periodic_eval,

@@ -33,6 +33,7 @@ from typing import Any
 
 import flax.linen as nn
 import jax.numpy as jnp
+from flax.core import FrozenDict
 
 import attn
 from experiments.translation.model import PAD
@@ -135,6 +136,9 @@ class Transformer(nn.Module):
     max_length: int = 256
     max_relative_distance: int = 16  # positions="relative": distances clipped to this
     dtype: Any = jnp.float32  # computation; parameters stay float32
+    attention_options: Any = ()  # (name, value) pairs of the kind's options
+    implementation: str = "xla"  # how every attention layer runs (attn.implementations)
+    num_kv_heads: int | None = None  # key/value heads; None: one per head
 
     def setup(self):
         validate(self)
@@ -165,6 +169,9 @@ class Transformer(nn.Module):
             pre_layer_norm=self.pre_layer_norm,
             relative_distance=self.max_relative_distance if self.positions == "relative" else 0,
             dtype=self.dtype,
+            attention_options=FrozenDict(self.attention_options),
+            implementation=self.implementation,
+            num_kv_heads=self.num_kv_heads,
         )
         self.encoder_layers = [
             EncoderLayer(**layer_options, name=f"encoder_{i}")
@@ -407,8 +414,8 @@ def build_transformer(
             f"the model config lacks {', '.join(missing)}; it needs {', '.join(fields)}."
         )
     options = {name: model_config[name] for name in fields}
-    if "max_relative_distance" in model_config:
-        options["max_relative_distance"] = model_config["max_relative_distance"]
+    optional = ("max_relative_distance", "attention_options", "implementation", "num_kv_heads")
+    options.update({name: model_config[name] for name in optional if name in model_config})
     model = Transformer(
         source_vocab_size=source_vocab_size,
         target_vocab_size=target_vocab_size,
