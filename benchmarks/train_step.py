@@ -46,15 +46,15 @@ from benchmarks.attention import machine, machine_line
 from experiments import EXPERIMENTS, classify, language_model, translate
 from experiments.common.optimizers import make_optimizer
 from experiments.language import data as lm_data
-from experiments.language import model as lm_model
 from experiments.language import train as lm_train
+from experiments.models import causal_lm as lm_model
+from experiments.models import vision as vision_models
+from experiments.models.rnn import attention_variants
+from experiments.text.token_ids import BOS_ID as BOS
+from experiments.text.token_ids import EOS_ID as EOS
+from experiments.text.token_ids import PAD_ID as PAD
 from experiments.translation import train as translation_train
-from experiments.translation.model import attention_variants
-from experiments.translation.tokenizers import BOS_ID as BOS
-from experiments.translation.tokenizers import EOS_ID as EOS
-from experiments.translation.tokenizers import PAD_ID as PAD
 from experiments.vision import data as vision_data
-from experiments.vision import models as vision_models
 from experiments.vision import train as vision_train
 
 # experiment -> (batch shape header, throughput unit, per-example unit or None)

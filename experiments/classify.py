@@ -9,7 +9,7 @@ The part after the colon is `VARIANT[,PRESET]`:
   block: the paper's best), `full_attention` (the paper's spatially aware
   attention stem too; `--config.model.attention_stem=pointwise` for a 1x1
   projection then plain local attention) or `vit`
-  (global attention over patches). See experiments/vision/models.py.
+  (global attention over patches). See experiments/models/vision.py.
 - PRESET: `digits` (default: scikit-learn's 8x8 digits, no download, about a
   minute per variant on 2 CPU cores), `fashion_mnist` (the 28x28 idx files of
   Debian's dataset-fashion-mnist in /usr/share/datasets/fashion-mnist; set

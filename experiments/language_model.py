@@ -9,7 +9,7 @@ on 20k French sentences of the toy corpus; a few minutes on 2 CPU cores) or
 `tiny` (seconds; for tests).
 
 Data (`data.name`): `toy_french`, the French side of the toy translation
-corpus (experiments/translation/toy_corpus), or `text`, a UTF-8 file at
+corpus (experiments/text/toy_corpus), or `text`, a UTF-8 file at
 `data.path` with one sentence per line, split into words like the translation
 corpora (`data.language`). Every layer's causal self-attention uses
 `model.attention` (scaled_dot by default; any kind in attn.available()).

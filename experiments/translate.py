@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments.translation.transformer import TRANSFORMER_PRESETS
+from experiments.models.transformer import TRANSFORMER_PRESETS
 
 PRESETS = ("seed", "demo", "tiny")
 

@@ -3,7 +3,7 @@
 Two sources (`data.name`):
 
 - "toy_french": the French side of the generated toy translation corpus
-  (experiments/translation/toy_corpus), with its own train/validation/test
+  (experiments/text/toy_corpus), with its own train/validation/test
   splits;
 - "text": a UTF-8 text file (`data.path`), one sentence per line, split into
   lower-case word tokens by the translation corpora's `tokenize_words`
@@ -25,10 +25,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from experiments.translation import corpora
-from experiments.translation import tokenizers as tokenizers_lib
-from experiments.translation.tokenizers import BOS_ID, EOS_ID, PAD_ID
-from experiments.translation.toy_corpus import make_splits
+from experiments.text import corpora
+from experiments.text import tokenizers as tokenizers_lib
+from experiments.text.token_ids import BOS_ID, EOS_ID, PAD_ID
+from experiments.text.toy_corpus import make_splits
 
 DATASET_NAMES = ("toy_french", "text")
 SPLITS = ("train", "validation", "test")

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.translation.tokenizers import BOS_ID, EOS_ID, PAD_ID
+from experiments.text.token_ids import BOS_ID, EOS_ID, PAD_ID
 
 
 def greedy_tokens(model, params, prompts: np.ndarray, lengths: np.ndarray, steps: int):

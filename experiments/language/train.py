@@ -37,9 +37,9 @@ from experiments.common.optimizers import SCHEDULES, make_optimizer
 from experiments.common.writers import MetricWriter
 from experiments.language import data as data_lib
 from experiments.language.generate import Continuer
-from experiments.language.model import build_model, check_sizes
-from experiments.translation import corpora
-from experiments.translation import tokenizers as tokenizers_lib
+from experiments.models.causal_lm import build_model, check_sizes
+from experiments.text import corpora
+from experiments.text import tokenizers as tokenizers_lib
 
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 

@@ -8,7 +8,7 @@ import attn
 from experiments.common.errors import ConfigError
 from experiments.language import data
 from experiments.language.train import train_and_evaluate
-from experiments.translation.tokenizers import BOS_ID, EOS_ID, PAD_ID, WordVocabulary
+from experiments.text.tokenizers import BOS_ID, EOS_ID, PAD_ID, WordVocabulary
 
 
 @pytest.fixture

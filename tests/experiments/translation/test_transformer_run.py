@@ -9,8 +9,8 @@ import matplotlib.image
 import pytest
 
 from experiments import translate
+from experiments.models.rnn import Seq2Seq
 from experiments.translation import evaluation, train
-from experiments.translation.model import Seq2Seq
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 ENCODER_LAYERS, DECODER_LAYERS, HEADS = 2, 3, 4

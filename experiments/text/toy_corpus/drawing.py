@@ -11,15 +11,15 @@ import random
 import types
 from collections.abc import Sequence
 
-from experiments.translation.toy_corpus.description import (
+from experiments.text.toy_corpus.description import (
     Argument,
     Clause,
     NounPhrase,
     PrepPhrase,
     Pronoun,
 )
-from experiments.translation.toy_corpus.lengths import clause_length
-from experiments.translation.toy_corpus.lexicon import (
+from experiments.text.toy_corpus.lengths import clause_length
+from experiments.text.toy_corpus.lexicon import (
     ADJECTIVE_LIST,
     ANYTHING,
     COMPLEMENT_PREPOSITIONS,
@@ -29,7 +29,7 @@ from experiments.translation.toy_corpus.lexicon import (
     TENSES,
     Noun,
 )
-from experiments.translation.toy_corpus.verbs import VERB_LIST
+from experiments.text.toy_corpus.verbs import VERB_LIST
 
 
 def pick(rng: random.Random, options: Sequence):

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from experiments.translation import toy_corpus
-from experiments.translation.toy_corpus import (
+from experiments.text import toy_corpus
+from experiments.text.toy_corpus import (
     Clause,
     NounPhrase,
     PrepPhrase,
@@ -391,9 +391,7 @@ def test_generation_is_deterministic_from_the_seed():
 
 def test_output_does_not_depend_on_string_hashing():
     # Drawing from a set of strings would change the corpus from one process to the next.
-    script = (
-        "from experiments.translation import toy_corpus; print(toy_corpus.generate(100, seed=5))"
-    )
+    script = "from experiments.text import toy_corpus; print(toy_corpus.generate(100, seed=5))"
     repo_root = pathlib.Path(__file__).resolve().parents[3]
     outputs = {
         subprocess.run(

@@ -14,7 +14,7 @@ import random
 import types
 from typing import NamedTuple
 
-from experiments.translation.toy_corpus.description import (
+from experiments.text.toy_corpus.description import (
     Clause,
     NounPhrase,
     PrepPhrase,
@@ -22,7 +22,7 @@ from experiments.translation.toy_corpus.description import (
     RelativeClause,
     Sentence,
 )
-from experiments.translation.toy_corpus.drawing import (
+from experiments.text.toy_corpus.drawing import (
     ADJECTIVE_NOUNS,
     ADJECTIVES_BY_CATEGORY,
     ALL_NOUNS,
@@ -35,8 +35,8 @@ from experiments.translation.toy_corpus.drawing import (
     new_noun_phrase,
     pick,
 )
-from experiments.translation.toy_corpus.lengths import prep_phrase_length
-from experiments.translation.toy_corpus.lexicon import (
+from experiments.text.toy_corpus.lengths import prep_phrase_length
+from experiments.text.toy_corpus.lexicon import (
     ADJECTIVES,
     ADVERBS,
     BE_MODIFIER_PREPOSITIONS,
@@ -47,7 +47,7 @@ from experiments.translation.toy_corpus.lexicon import (
     TENSES,
     Noun,
 )
-from experiments.translation.toy_corpus.verbs import VERBS
+from experiments.text.toy_corpus.verbs import VERBS
 
 # Adverbs that fit a clause, by (tense, whether the verb is an action: "quickly" needs one).
 _ADVERBS_FOR = types.MappingProxyType(

@@ -1,12 +1,12 @@
-"""Tests for experiments.translation.tokenizers."""
+"""Tests for experiments.text.tokenizers."""
 
 import json
 
 import numpy as np
 import pytest
 
-from experiments.translation import tokenizers
-from experiments.translation.tokenizers import (
+from experiments.text import tokenizers
+from experiments.text.tokenizers import (
     BOS_ID,
     EOS_ID,
     PAD_ID,

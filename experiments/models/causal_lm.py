@@ -13,7 +13,7 @@ LayerNorm. Padding tokens (PAD=0) are never attended to.
 
 Positions are "sinusoidal", "learned" or "relative" (a learned per-head bias
 on the self-attention logits for each clipped distance), as in
-experiments/translation/transformer.py. With `tie_embeddings` the token
+experiments/models/transformer.py. With `tie_embeddings` the token
 embedding table is also the output projection.
 """
 
@@ -25,14 +25,14 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 import attn
-from experiments.translation.tokenizers import PAD_ID
-from experiments.translation.transformer import POSITIONS
-from experiments.translation.transformer_layers import (
+from experiments.models.transformer import POSITIONS
+from experiments.models.transformer_layers import (
     DecoderLayer,
     embed_tokens,
     position_embedding,
     token_embedding,
 )
+from experiments.text.token_ids import PAD_ID
 
 # The fields of the config's `model` section the model is built from.
 MODEL_FIELDS = (

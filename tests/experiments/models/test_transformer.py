@@ -13,14 +13,15 @@ import numpy as np
 import pytest
 
 import attn
-from experiments.translation import decode
-from experiments.translation.model import EOS, PAD
-from experiments.translation.transformer import (
+from experiments.models.transformer import (
     TRANSFORMER_PRESETS,
     Transformer,
     build_transformer,
     count_layers,
 )
+from experiments.text.token_ids import EOS_ID as EOS
+from experiments.text.token_ids import PAD_ID as PAD
+from experiments.translation import decode
 
 SOURCE = jnp.array([[5, 6, 7, 8, EOS, 0], [9, 5, EOS, 0, 0, 0], [4, EOS, 0, 0, 0, 0]], jnp.int32)
 TARGET_IN = jnp.array([[1, 8, 9, 10, 11], [1, 12, 13, 0, 0], [1, 7, 0, 0, 0]], jnp.int32)

@@ -1,4 +1,4 @@
-"""Tests for experiments.translation.corpora (all data is written by the tests)."""
+"""Tests for experiments.text.corpora (all data is written by the tests)."""
 
 import sys
 import types
@@ -7,15 +7,15 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
-from experiments.translation import corpora
-from experiments.translation.corpora import (
+from experiments.text import corpora
+from experiments.text.corpora import (
     ReadStats,
     load_tfds,
     read_ding,
     read_tsv,
     tokenize_words,
 )
-from experiments.translation.toy_corpus import SentencePair
+from experiments.text.toy_corpus import SentencePair
 
 
 def sides(pairs):

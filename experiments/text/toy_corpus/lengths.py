@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from experiments.translation.toy_corpus.description import (
+from experiments.text.toy_corpus.description import (
     Argument,
     Clause,
     NounPhrase,
     PrepPhrase,
     Pronoun,
 )
-from experiments.translation.toy_corpus.lexicon import ADVERBS, PREPOSITIONS
-from experiments.translation.toy_corpus.verbs import VERBS
+from experiments.text.toy_corpus.lexicon import ADVERBS, PREPOSITIONS
+from experiments.text.toy_corpus.verbs import VERBS
 
 
 def _argument_length(argument: Argument) -> int:

@@ -5,13 +5,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.translation import decode
-from experiments.translation.model import (
-    EOS,
+from experiments.models.rnn import (
     Seq2Seq,
     attention_variants,
     load_pretrained_embeddings,
 )
+from experiments.text.token_ids import EOS_ID as EOS
+from experiments.translation import decode
 
 SOURCE = jnp.array([[5, 6, 7, 8, EOS, 0], [9, 5, EOS, 0, 0, 0], [4, EOS, 0, 0, 0, 0]], jnp.int32)
 TARGET_IN = jnp.array([[1, 8, 9, 10, 11], [1, 12, 13, 0, 0], [1, 7, 0, 0, 0]], jnp.int32)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import attn
-from experiments.language.model import CausalLM
+from experiments.models.causal_lm import CausalLM
 
 VOCAB = 11
 LENGTH = 6

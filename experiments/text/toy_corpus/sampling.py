@@ -10,9 +10,9 @@ import itertools
 import random
 from collections.abc import Iterator
 
-from experiments.translation.toy_corpus.description import SentencePair
-from experiments.translation.toy_corpus.expansions import sentence_of_length
-from experiments.translation.toy_corpus.rendering import render
+from experiments.text.toy_corpus.description import SentencePair
+from experiments.text.toy_corpus.expansions import sentence_of_length
+from experiments.text.toy_corpus.rendering import render
 
 
 def _pairs(rng: random.Random, min_words: int, max_words: int) -> Iterator[SentencePair]:

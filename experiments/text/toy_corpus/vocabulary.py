@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from experiments.translation.toy_corpus.lexicon import (
+from experiments.text.toy_corpus.lexicon import (
     ADJECTIVE_LIST,
     ADJECTIVES,
     ADVERBS,
@@ -14,8 +14,8 @@ from experiments.translation.toy_corpus.lexicon import (
     PREPOSITIONS,
     PRONOUNS,
 )
-from experiments.translation.toy_corpus.rendering import Agreement, agree
-from experiments.translation.toy_corpus.verbs import (
+from experiments.text.toy_corpus.rendering import Agreement, agree
+from experiments.text.toy_corpus.verbs import (
     AVOIR,
     ENGLISH_BE_PAST,
     ENGLISH_BE_PRESENT,

@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import attn
+from experiments.text.token_ids import PAD_ID as PAD
 
-PAD, BOS, EOS = 0, 1, 2
 NO_ATTENTION = "none"
 MULTI_HEAD = "multihead"
 

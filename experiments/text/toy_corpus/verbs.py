@@ -10,7 +10,7 @@ from __future__ import annotations
 import types
 from typing import NamedTuple
 
-from experiments.translation.toy_corpus.lexicon import ANYTHING, TENSES
+from experiments.text.toy_corpus.lexicon import ANYTHING, TENSES
 
 _FUTURE_ENDINGS = ("ai", "as", "a", "ons", "ont")
 

@@ -35,7 +35,7 @@ Modules: `description` (the description dataclasses and `SentencePair`),
 (`generate`, `make_splits`) and `vocabulary`.
 """
 
-from experiments.translation.toy_corpus.description import (
+from experiments.text.toy_corpus.description import (
     Argument,
     Clause,
     NounPhrase,
@@ -46,10 +46,10 @@ from experiments.translation.toy_corpus.description import (
     SentencePair,
     pretty,
 )
-from experiments.translation.toy_corpus.lexicon import TENSES
-from experiments.translation.toy_corpus.rendering import render
-from experiments.translation.toy_corpus.sampling import generate, make_splits
-from experiments.translation.toy_corpus.vocabulary import vocabulary
+from experiments.text.toy_corpus.lexicon import TENSES
+from experiments.text.toy_corpus.rendering import render
+from experiments.text.toy_corpus.sampling import generate, make_splits
+from experiments.text.toy_corpus.vocabulary import vocabulary
 
 __all__ = [
     "TENSES",

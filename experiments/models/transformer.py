@@ -1,6 +1,6 @@
 """Encoder-decoder Transformer (Vaswani et al. 2017) with any attention kind.
 
-It has the interface of `experiments.translation.model.Seq2Seq`, so the same
+It has the interface of `experiments.models.rnn.Seq2Seq`, so the same
 training loop, greedy and beam decoding and evaluation drive it:
 
 - `__call__(source, target_input)` -> (logits `[batch, T, vocab]`, the last
@@ -35,14 +35,14 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 import attn
-from experiments.translation.model import PAD
-from experiments.translation.transformer_layers import (
+from experiments.models.transformer_layers import (
     DecoderLayer,
     EncoderLayer,
     embed_tokens,
     position_embedding,
     token_embedding,
 )
+from experiments.text.token_ids import PAD_ID as PAD
 
 POSITIONS = ("learned", "relative", "sinusoidal")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import types
 from typing import NamedTuple
 
-from experiments.translation.toy_corpus.description import (
+from experiments.text.toy_corpus.description import (
     Clause,
     NounPhrase,
     PrepPhrase,
@@ -21,7 +21,7 @@ from experiments.translation.toy_corpus.description import (
     Sentence,
     SentencePair,
 )
-from experiments.translation.toy_corpus.lexicon import (
+from experiments.text.toy_corpus.lexicon import (
     ADJECTIVES,
     ADVERBS,
     CONJUNCTIONS,
@@ -35,7 +35,7 @@ from experiments.translation.toy_corpus.lexicon import (
     Adverb,
     PronounForms,
 )
-from experiments.translation.toy_corpus.verbs import (
+from experiments.text.toy_corpus.verbs import (
     AVOIR,
     ENGLISH_BE_PAST,
     ENGLISH_BE_PRESENT,

@@ -25,7 +25,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-from experiments.translation.toy_corpus import SentencePair
+from experiments.text.toy_corpus import SentencePair
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("de", "en", "fr")
 DEFAULT_DING_PATH = "/usr/share/trans/de-en"
