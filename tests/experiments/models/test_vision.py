@@ -7,14 +7,14 @@ import optax
 import pytest
 
 from attn.local2d import LocalSelfAttention2D
-from experiments import classify
+from experiments.configs import vision
 from experiments.models import vision as models
 
 TINY_IMAGES = (8, 8, 1)
 
 
 def tiny_model(variant, **overrides):
-    config = classify.get_config(f"{variant},tiny")
+    config = vision.get_config(f"{variant},tiny")
     config.model.update(overrides)
     return models.build(config.model, num_classes=10)
 
@@ -76,7 +76,7 @@ def parameter_count(config, image_shape):
 def test_attention_variants_have_no_more_parameters_than_the_conv_baseline(preset, image_shape):
     counts = {}
     for variant in models.VARIANTS:
-        config = classify.get_config(f"{variant},{preset}")
+        config = vision.get_config(f"{variant},{preset}")
         counts[variant] = parameter_count(config, image_shape)
     assert counts["conv_stem_attention"] <= counts["conv"]
     assert counts["full_attention"] <= counts["conv"]
@@ -87,7 +87,7 @@ def test_a_known_parameter_count():
     # Stem 3x3x1x8; stage 0: norms, down 8x4, attention 3 (4x4) + 2 (3x2x2),
     # up 4x8; stage 1: pooled shortcut 8x16, down 8x8, attention 3 (8x8) +
     # 2 (3x2x4), up 8x16; final norm and head.
-    config = classify.get_config("conv_stem_attention,tiny")
+    config = vision.get_config("conv_stem_attention,tiny")
     stage0 = 2 * 8 + 8 * 4 + 2 * 4 + 3 * 16 + 12 + 2 * 4 + 4 * 8
     stage1 = 2 * 8 + 8 * 16 + 8 * 8 + 2 * 8 + 3 * 64 + 24 + 2 * 8 + 8 * 16
     assert parameter_count(config, TINY_IMAGES) == 72 + stage0 + stage1 + 2 * 16 + 16 * 10 + 10

@@ -1,7 +1,7 @@
 """Decoder-only causal Transformer language model on any text, any attention kind.
 
-    python launch.py --config=experiments/language_model.py:demo --workdir=runs/lm
-    python launch.py --config=experiments/language_model.py:tiny --workdir=runs/lm_tiny \\
+    python launch.py --config=experiments/configs/language_model.py:demo --workdir=runs/lm
+    python launch.py --config=experiments/configs/language_model.py:tiny --workdir=runs/lm_tiny \\
         --config.data.name=text --config.data.path=my_text.txt --config.model.attention=cosine
 
 The part after the colon is the preset: `demo` (d_model 64, 4 heads, 2 layers
@@ -16,11 +16,11 @@ corpora (`data.language`). Every layer's causal self-attention uses
 
 The run writes eval.json with the held-out loss, perplexity and token
 accuracy and the greedy continuations of `eval.prompts`; see
-experiments/language/train.py.
+experiments/language_model/train.py.
 
 Sweeps: `attention` (every registered kind) and `positions`:
 
-    python launch.py --config=experiments/language_model.py --sweep=attention \\
+    python launch.py --config=experiments/configs/language_model.py --sweep=attention \\
         --workdir=runs/lm_attention --parallel=2
     python launch.py --report=runs/lm_attention
 """

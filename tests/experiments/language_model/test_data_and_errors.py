@@ -6,8 +6,8 @@ import pytest
 
 import attn
 from experiments.common.errors import ConfigError
-from experiments.language import data
-from experiments.language.train import train_and_evaluate
+from experiments.language_model import data
+from experiments.language_model.train import train_and_evaluate
 from experiments.text.tokenizers import BOS_ID, EOS_ID, PAD_ID, WordVocabulary
 
 

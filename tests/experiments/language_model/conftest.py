@@ -1,6 +1,6 @@
 import pytest
 
-from experiments import language_model
+from experiments.configs import language_model
 
 
 @pytest.fixture

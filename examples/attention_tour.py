@@ -1,6 +1,6 @@
 """A first look at the library: attention weights of a small example and timings.
 
-    python -m experiments.attention_tour
+    python -m examples.attention_tour
 
 The keys stand for the English words "I love you"; each query is built to
 resemble one key (plus noise), as in the classic picture of "je t' aime"

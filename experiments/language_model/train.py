@@ -35,8 +35,8 @@ from experiments.common.errors import ConfigError
 from experiments.common.loop import loop_schedule, train_loop
 from experiments.common.optimizers import SCHEDULES, make_optimizer
 from experiments.common.writers import MetricWriter
-from experiments.language import data as data_lib
-from experiments.language.generate import Continuer
+from experiments.language_model import data as data_lib
+from experiments.language_model.generate import Continuer
 from experiments.models.causal_lm import build_model, check_sizes
 from experiments.text import corpora
 from experiments.text import tokenizers as tokenizers_lib
