@@ -16,11 +16,11 @@ $(STAMP): setup.cfg pyproject.toml requirements.lock
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python launch.py --config=experiments/translate.py --sweep=demo --workdir=runs/demo
+	$(BIN)/python launch.py --config=experiments/configs/translation.py --sweep=demo --workdir=runs/demo
 	$(BIN)/python launch.py --report=runs/demo
 
 tour: $(STAMP)
-	$(BIN)/python -m experiments.attention_tour
+	$(BIN)/python -m examples.attention_tour
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,13 +2,13 @@
 
 Train one run (any config field can be overridden with --config.FIELD=VALUE):
 
-    python launch.py --config=experiments/translate.py:additive --workdir=runs/additive \\
+    python launch.py --config=experiments/configs/translation.py:additive --workdir=runs/additive \\
         --config.train.steps=2000
 
 Run a sweep declared in the config file (each trial its own process; rerunning
 skips trials that ended and resumes interrupted ones):
 
-    python launch.py --config=experiments/translate.py --sweep=variants --workdir=runs/s \\
+    python launch.py --config=experiments/configs/translation.py --sweep=variants --workdir=runs/s \\
         --parallel=2 [--dry_run]
 
 Compare the trials of a sweep (writes report.md and report.html there):
@@ -30,7 +30,7 @@ from experiments.common.checkpoints import CheckpointError
 from experiments.common.errors import ConfigError, Diverged, Interrupted
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file, e.g. experiments/translate.py:additive."
+    "config", None, "Experiment config file, e.g. experiments/configs/translation.py:additive."
 )
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run (or sweep) directory.")
 _SWEEP = flags.DEFINE_string("sweep", None, "Name of a sweep declared in the config file.")

@@ -7,18 +7,18 @@ One optimizer step on a fixed random batch, with each experiment's own model
 builder, optimizer and train-step function, jitted with the donated state as
 training does:
 
-- translation (`experiments/translate.py`, `experiments.translation.train`):
+- translation (`experiments/configs/translation.py`, `experiments.translation.train`):
   the RNN encoder-decoder of `VARIANT,demo` for every attention variant
-  (`--variants`), and the Transformer of `experiments/transformer.py:tiny`
+  (`--variants`), and the Transformer of `experiments/configs/translation_transformer.py:tiny`
   (`transformer,demo`) with each kind of `--transformer-variants` in every
   layer; batch 64, source and target padded to `--length` 16 tokens with
   random sentence lengths. Target tokens per second (non-padding labels) and
   sentence pairs per second.
-- vision (`experiments/classify.py`, `experiments.vision.train`): every model
+- vision (`experiments/configs/vision.py`, `experiments.vision.train`): every model
   variant (`--vision-variants`) of the `fashion_mnist` preset on random uint8
   images of its shapes (batch 128 of 28 x 28 x 1). Images per second.
-- language_model (`experiments/language_model.py:demo`,
-  `experiments.language.train`): batch 64 of random sentences padded to
+- language_model (`experiments/configs/language_model.py:demo`,
+  `experiments.language_model.train`): batch 64 of random sentences padded to
   `data.max_length` 32. Tokens per second (non-padding targets) and sequences
   per second.
 
@@ -43,18 +43,19 @@ import numpy as np
 from flax.training import train_state
 
 from benchmarks.attention import machine, machine_line
-from experiments import EXPERIMENTS, classify, language_model, translate
+from experiments import EXPERIMENTS
 from experiments.common.optimizers import make_optimizer
-from experiments.language import data as lm_data
-from experiments.language import model as lm_model
-from experiments.language import train as lm_train
+from experiments.configs import language_model, translation, vision
+from experiments.language_model import data as lm_data
+from experiments.language_model import train as lm_train
+from experiments.models import causal_lm as lm_model
+from experiments.models import vision as vision_models
+from experiments.models.rnn import attention_variants
+from experiments.text.token_ids import BOS_ID as BOS
+from experiments.text.token_ids import EOS_ID as EOS
+from experiments.text.token_ids import PAD_ID as PAD
 from experiments.translation import train as translation_train
-from experiments.translation.model import attention_variants
-from experiments.translation.tokenizers import BOS_ID as BOS
-from experiments.translation.tokenizers import EOS_ID as EOS
-from experiments.translation.tokenizers import PAD_ID as PAD
 from experiments.vision import data as vision_data
-from experiments.vision import models as vision_models
 from experiments.vision import train as vision_train
 
 # experiment -> (batch shape header, throughput unit, per-example unit or None)
@@ -132,18 +133,18 @@ def translation_case(config, name: str, length: int, seed: int = 0) -> Case:
 
 def translation_cases(args, preset: str, length: int) -> list[Case]:
     cases = [
-        translation_case(translate.get_config(f"{v},{preset}"), f"rnn {v}", length)
+        translation_case(translation.get_config(f"{v},{preset}"), f"rnn {v}", length)
         for v in _names(args.variants)
     ]
     for attention in _names(args.transformer_variants):
-        config = translate.get_config(f"transformer,{preset}")
+        config = translation.get_config(f"transformer,{preset}")
         config.model.attention = attention
         cases.append(translation_case(config, f"transformer {attention}", length))
     return cases
 
 
 def vision_case(variant: str, preset: str, seed: int = 0) -> Case:
-    config = classify.get_config(f"{variant},{preset}")
+    config = vision.get_config(f"{variant},{preset}")
     shape = IMAGE_SHAPES[config.data.name]
     info = vision_data.DatasetInfo(
         name=config.data.name,
@@ -280,7 +281,7 @@ def main(argv=None) -> list[dict]:
     parser.add_argument(
         "--transformer-variants", default="scaled_dot,additive", help="translation Transformer"
     )
-    parser.add_argument("--vision-variants", default=",".join(classify.VARIANTS))
+    parser.add_argument("--vision-variants", default=",".join(vision.VARIANTS))
     parser.add_argument("--length", type=int, default=16, help="translation tokens")
     parser.add_argument("--steps", type=int, default=20, help="steps per timed round")
     parser.add_argument("--rounds", type=int, default=3)

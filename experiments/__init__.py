@@ -15,7 +15,7 @@ from experiments.common.runner import write_status
 
 # name -> module holding that experiment's train_and_evaluate(config, workdir)
 EXPERIMENTS = {
-    "language_model": "experiments.language.train",
+    "language_model": "experiments.language_model.train",
     "translation": "experiments.translation.train",
     "vision": "experiments.vision.train",
 }

@@ -13,7 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.translation.model import BOS, EOS, PAD
+from experiments.text.token_ids import BOS_ID as BOS
+from experiments.text.token_ids import EOS_ID as EOS
+from experiments.text.token_ids import PAD_ID as PAD
 
 
 def start(model, params, source):

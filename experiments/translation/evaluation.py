@@ -23,9 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from attn import viz
+from experiments.models.rnn import Seq2Seq
+from experiments.models.transformer import Transformer
+from experiments.text.token_ids import BOS_ID as BOS
+from experiments.text.token_ids import EOS_ID as EOS
+from experiments.text.token_ids import PAD_ID as PAD
 from experiments.translation import decode, metrics
-from experiments.translation.model import BOS, EOS, PAD, Seq2Seq
-from experiments.translation.transformer import Transformer
 
 
 @functools.partial(jax.jit, static_argnames=("model",))

@@ -29,9 +29,10 @@ import grain
 import ml_collections
 import numpy as np
 
-from experiments.translation import corpora, tfds_builder, tokenizers
-from experiments.translation.tokenizers import BOS_ID, EOS_ID, PAD_ID
-from experiments.translation.toy_corpus import SentencePair
+from experiments.text import corpora, tokenizers
+from experiments.text.token_ids import BOS_ID, EOS_ID, PAD_ID
+from experiments.text.toy_corpus import SentencePair
+from experiments.translation import tfds_builder
 
 DATASET_NAMES = ("toy_translation", "tsv", "ding", "tfds")
 _MAX_GRAIN_SEED = 2**32 - 1

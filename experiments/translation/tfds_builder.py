@@ -1,6 +1,6 @@
 """TFDS builder for the generated English-French toy corpus, stored as array_record.
 
-The corpus comes from `experiments.translation.toy_corpus.make_splits`; nothing
+The corpus comes from `experiments.text.toy_corpus.make_splits`; nothing
 is downloaded. Preparing writes one array_record file per split under
 `<data_dir>/toy_translation/<config name>/<version>/`, and reading goes through
 TFDS's random-access data sources (`builder.as_data_source()`, which wraps
@@ -31,8 +31,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
-from experiments.translation import toy_corpus
-from experiments.translation.toy_corpus import SentencePair
+from experiments.text import toy_corpus
+from experiments.text.toy_corpus import SentencePair
 
 DATASET_NAME = "toy_translation"
 SPLIT_NAMES = ("train", "validation", "test", "test_long")

@@ -36,16 +36,16 @@ from experiments.common.loop import loop_schedule, train_loop
 from experiments.common.optimizers import SCHEDULES, make_optimizer
 from experiments.common.preemption import file_lock
 from experiments.common.writers import MetricWriter
-from experiments.translation import evaluation, input_pipeline
-from experiments.translation import tokenizers as tokenizers_lib
-from experiments.translation.model import (
+from experiments.models.rnn import (
     MULTI_HEAD,
     NO_ATTENTION,
-    PAD,
     Seq2Seq,
     load_pretrained_embeddings,
 )
-from experiments.translation.transformer import build_transformer, count_layers
+from experiments.models.transformer import build_transformer, count_layers
+from experiments.text import tokenizers as tokenizers_lib
+from experiments.text.token_ids import PAD_ID as PAD
+from experiments.translation import evaluation, input_pipeline
 
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 CELLS = ("gru", "lstm")

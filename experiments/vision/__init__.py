@@ -1,1 +1,1 @@
-"""Image classification with local and global self-attention (`experiments/classify.py`)."""
+"""Image classification with local and global self-attention (`experiments/configs/vision.py`)."""

@@ -30,8 +30,9 @@ from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError
 from experiments.common.loop import loop_schedule, train_loop
 from experiments.common.writers import MetricWriter
+from experiments.models import vision as models
 from experiments.vision import data as data_lib
-from experiments.vision import models, pictures
+from experiments.vision import pictures
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:

@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 
 import attn
-from experiments import language_model, translate
 from experiments.common import attention_config
 from experiments.common.errors import ConfigError
-from experiments.language import generate
-from experiments.language import train as lm_train
+from experiments.configs import language_model
+from experiments.configs import translation as translate
+from experiments.language_model import generate
+from experiments.language_model import train as lm_train
+from experiments.models.causal_lm import build_model
 from experiments.translation import decode
 from experiments.translation import train as translation_train
 
@@ -139,8 +141,6 @@ def test_blockwise_decodes_the_language_model_like_xla():
     config = language_model.get_config("tiny")
     config.model.attention_options.scale = 0.5
     lm_train.validate_config(config)
-    from experiments.language.model import build_model
-
     xla = build_model(config.model, 30)
     config.model.implementation = "blockwise"
     fast = build_model(config.model, 30)

@@ -41,7 +41,7 @@ def run(tmp_path, name, devices, *overrides):
         [
             sys.executable,
             os.path.join(ROOT, "launch.py"),
-            f"--config={ROOT}/experiments/translate.py:additive,tiny",
+            f"--config={ROOT}/experiments/configs/translation.py:additive,tiny",
             f"--workdir={workdir}",
             f"--config.data.data_dir={tmp_path / 'data'}",
             "--config.train.steps=8",

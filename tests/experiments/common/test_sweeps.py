@@ -58,10 +58,10 @@ def test_bad_sweeps(spec, message):
 
 
 CONFIG = """
-from experiments import translate
+from experiments.configs import translation
 
 def get_config(arg="additive,tiny"):
-    config = translate.get_config(arg)
+    config = translation.get_config(arg)
     config.data.data_dir = {data_dir!r}
     config.train.steps = 2
     config.eval.every_steps = 1000
@@ -164,7 +164,7 @@ def test_trial_flags_parse_back_to_the_swept_values(monkeypatch):
     (trial,) = sweeps.expand("s", {"s": spec})
     flag_values = flags.FlagValues()
     config_flags.DEFINE_config_file("config", flag_values=flag_values)
-    argv = ["launch.py", f"--config=experiments/classify.py:{trial.config_arg}"]
+    argv = ["launch.py", f"--config=experiments/configs/vision.py:{trial.config_arg}"]
     argv += trial.flag_args()
     monkeypatch.setattr(sys, "argv", argv)  # config_flags reads the overrides from sys.argv
     flag_values(argv)

@@ -6,8 +6,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from experiments.translation import input_pipeline, tokenizers
-from experiments.translation.toy_corpus import SentencePair
+from experiments.text import tokenizers
+from experiments.text.toy_corpus import SentencePair
+from experiments.translation import input_pipeline
 
 PAD, BOS, EOS = tokenizers.PAD_ID, tokenizers.BOS_ID, tokenizers.EOS_ID
 

@@ -21,7 +21,7 @@ def command(tmp_path, workdir):
     return [
         sys.executable,
         os.path.join(ROOT, "launch.py"),
-        f"--config={ROOT}/experiments/translate.py:general,tiny",
+        f"--config={ROOT}/experiments/configs/translation.py:general,tiny",
         f"--workdir={workdir}",
         f"--config.data.data_dir={tmp_path / 'data'}",
         f"--config.train.steps={STEPS}",

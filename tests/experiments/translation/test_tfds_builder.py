@@ -8,7 +8,8 @@ import textwrap
 
 import pytest
 
-from experiments.translation import tfds_builder, toy_corpus
+from experiments.text import toy_corpus
+from experiments.translation import tfds_builder
 
 TINY = dict(
     seed=5,

@@ -7,15 +7,15 @@ import sys
 
 import pytest
 
-from experiments import translate
 from experiments.common.writers import read_metrics
+from experiments.configs import translation
 from experiments.translation import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def tiny_config(tmp_path, variant="additive"):
-    config = translate.get_config(f"{variant},tiny")
+    config = translation.get_config(f"{variant},tiny")
     config.data.data_dir = str(tmp_path / "data")
     return config
 
@@ -33,7 +33,7 @@ def launch(*args, cwd):
 def test_launch_main_writes_the_whole_workdir(tmp_path):
     workdir = tmp_path / "run"
     result = launch(
-        f"--config={ROOT}/experiments/translate.py:additive,tiny",
+        f"--config={ROOT}/experiments/configs/translation.py:additive,tiny",
         f"--workdir={workdir}",
         f"--config.data.data_dir={tmp_path / 'data'}",
         "--config.eval.beam_size=2",
@@ -120,7 +120,7 @@ def test_empty_corpus_is_a_clear_error(tmp_path):
 
 def test_launch_exits_2_with_one_line(tmp_path):
     result = launch(
-        f"--config={ROOT}/experiments/translate.py:bahdanau,tiny",
+        f"--config={ROOT}/experiments/configs/translation.py:bahdanau,tiny",
         f"--workdir={tmp_path / 'run'}",
         cwd=tmp_path,
     )
@@ -143,7 +143,7 @@ def test_wall_clock_budget_stops_training_and_still_evaluates(tmp_path):
 
 
 def test_transformer_trains_decodes_and_draws_through_the_same_loop(tmp_path):
-    config = translate.get_config("transformer,tiny")
+    config = translation.get_config("transformer,tiny")
     config.data.data_dir = str(tmp_path / "data")
     config.model.attention = "additive"
     config.train.steps = 2

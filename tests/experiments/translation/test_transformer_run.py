@@ -8,16 +8,16 @@ import sys
 import matplotlib.image
 import pytest
 
-from experiments import translate
+from experiments.configs import translation
+from experiments.models.rnn import Seq2Seq
 from experiments.translation import evaluation, train
-from experiments.translation.model import Seq2Seq
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 ENCODER_LAYERS, DECODER_LAYERS, HEADS = 2, 3, 4
 
 
 def tiny_transformer(tmp_path, **transformer):
-    config = translate.get_config("transformer,tiny")
+    config = translation.get_config("transformer,tiny")
     config.data.data_dir = str(tmp_path / "data")
     # Decoding an untrained model runs to its limit: keep that short.
     config.data.max_length = 10
@@ -97,7 +97,7 @@ def test_resuming_with_other_layer_counts_is_one_line_before_compiling(tmp_path)
         [
             sys.executable,
             os.path.join(ROOT, "launch.py"),
-            f"--config={ROOT}/experiments/translate.py:transformer,tiny",
+            f"--config={ROOT}/experiments/configs/translation.py:transformer,tiny",
             f"--workdir={workdir}",
             f"--config.data.data_dir={config.data.data_dir}",
             "--config.data.max_length=10",

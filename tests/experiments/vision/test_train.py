@@ -5,16 +5,16 @@ import os
 
 import pytest
 
-from experiments import classify
 from experiments.common import report
 from experiments.common.runner import write_status
 from experiments.common.writers import read_metrics
+from experiments.configs import vision
 from experiments.vision import train
 from tests.experiments.vision.test_data import write_idx_folder
 
 
 def tiny_config(variant="full_attention"):
-    return classify.get_config(f"{variant},tiny")
+    return vision.get_config(f"{variant},tiny")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,457 @@
+"""Readers for real parallel corpora and the word tokenization they share.
+
+Every reader returns `SentencePair`s whose sides follow the project's
+sentence convention: lower-case word tokens joined by single spaces, with
+punctuation and French elided forms ("l'", "qu'") as tokens of their own.
+Real corpora carry no word alignment, so `alignment` is always `()`.
+
+Sources:
+
+* `read_tsv`: tab-separated files such as Tatoeba's English-French export.
+* `read_ding`: the full sentences inside the ding German-English dictionary
+  that Debian's package trans-de-en installs.
+* `load_tfds`: any TensorFlow Datasets translation corpus by name.
+
+Readers skip bad lines instead of failing on them and report what they
+skipped in a `ReadStats`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import re
+import unicodedata
+from collections.abc import Iterator
+
+from experiments.text.toy_corpus import SentencePair
+
+SUPPORTED_LANGUAGES: tuple[str, ...] = ("de", "en", "fr")
+DEFAULT_DING_PATH = "/usr/share/trans/de-en"
+# How many malformed lines `ReadStats.examples_of_malformed` describes.
+MAX_MALFORMED_EXAMPLES = 5
+
+# French words that drop their final vowel before a vowel ("le homme" ->
+# "l'homme"). Only these are split off, so that words with an inner
+# apostrophe such as "aujourd'hui" stay whole.
+FRENCH_ELIDED_WORDS: tuple[str, ...] = (
+    "jusqu",
+    "lorsqu",
+    "puisqu",
+    "quoiqu",
+    "quelqu",
+    "qu",
+    "c",
+    "d",
+    "j",
+    "l",
+    "m",
+    "n",
+    "s",
+    "t",
+)
+
+_APOSTROPHE_VARIANTS = str.maketrans(
+    {"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u00b4": "'", "`": "'"}
+)
+# Characters that print as nothing: controls, soft hyphen, zero-width
+# spaces and joiners, direction marks, byte order mark.
+_INVISIBLE = re.compile("[\x00-\x08\x0e-\x1f\x7f\u00ad\u200b-\u200f\u2060\ufeff]")
+_NUMBER = r"\d+(?:[.,:]\d+)+"  # 3.5, 1,000, 10:30 stay one token
+_WORD = r"\w+(?:['-]\w+)*"  # inner apostrophes and hyphens stay: don't, geht's, peut-être
+_PUNCTUATION = r"[^\w\s]"  # any other visible character is a token by itself
+_ELIDED = r"(?<![\w'-])(?:" + "|".join(FRENCH_ELIDED_WORDS) + r")'"
+_TOKEN_PATTERNS = {
+    "de": re.compile("|".join((_NUMBER, _WORD, _PUNCTUATION))),
+    "en": re.compile("|".join((_NUMBER, _WORD, _PUNCTUATION))),
+    "fr": re.compile("|".join((_ELIDED, _NUMBER, _WORD, _PUNCTUATION))),
+}
+
+
+def _check_language(language: str) -> None:
+    if language not in SUPPORTED_LANGUAGES:
+        raise ValueError(
+            f"unsupported language {language!r}; supported languages are {SUPPORTED_LANGUAGES}"
+        )
+
+
+def tokenize_words(text: str, *, language: str) -> str:
+    """Splits raw text into lower-case word tokens joined by single spaces.
+
+    Rules, the same for every corpus so that vocabularies agree:
+
+    * Unicode NFC, lower case, invisible characters removed; typographic
+      apostrophes (’ ‘ ʼ ´ `) become "'".
+    * Punctuation marks are tokens of their own, one character each
+      ("?!" -> "? !"); numbers keep inner separators ("3.5", "10:30").
+    * Apostrophes and hyphens between letters stay inside the word. So
+      English and German contractions are single tokens ("don't", "i'm",
+      "geht's"); an apostrophe elsewhere (quotes, "students'") is punctuation.
+    * French only: an elided word is split after its apostrophe ("t'aime" ->
+      "t' aime", "qu'il" -> "qu' il", "jusqu'à" -> "jusqu' à"); other inner
+      apostrophes stay ("aujourd'hui").
+
+    Tokenizing an already tokenized sentence returns it unchanged.
+
+    Args:
+      text: str, raw sentence.
+      language: str, one of SUPPORTED_LANGUAGES ("de", "en", "fr").
+
+    Returns:
+      str, the tokens joined by single spaces ("" when there are none).
+    """
+    _check_language(language)
+    normalized = unicodedata.normalize("NFC", text).lower()
+    normalized = _INVISIBLE.sub("", normalized).translate(_APOSTROPHE_VARIANTS)
+    return " ".join(_TOKEN_PATTERNS[language].findall(normalized))
+
+
+@dataclasses.dataclass
+class ReadStats:
+    """What a reader saw; the caller decides how to report it.
+
+    Attributes:
+      lines: int, lines read from the file.
+      pairs: int, sentence pairs returned.
+      malformed: int, lines that could not be parsed (undecodable bytes, too
+        few columns, missing separator).
+      empty: int, lines with nothing to use: blank lines, comment lines, or
+        a side that is empty after tokenization.
+      examples_of_malformed: list[str], the first MAX_MALFORMED_EXAMPLES
+        malformed lines as "line N: reason".
+      duplicates: int, pairs dropped because the same pair was returned
+        already (only `read_ding` removes duplicates).
+    """
+
+    lines: int = 0
+    pairs: int = 0
+    malformed: int = 0
+    empty: int = 0
+    examples_of_malformed: list[str] = dataclasses.field(default_factory=list)
+    duplicates: int = 0
+
+    def note_malformed(self, line_number: int, reason: str) -> None:
+        """Counts one malformed line and keeps its description if there is room."""
+        self.malformed += 1
+        if len(self.examples_of_malformed) < MAX_MALFORMED_EXAMPLES:
+            self.examples_of_malformed.append(f"line {line_number}: {reason}")
+
+    def __str__(self) -> str:
+        text = f"{self.lines} lines -> {self.pairs} pairs, {self.malformed} malformed, {self.empty} empty"
+        if self.duplicates:
+            text += f", {self.duplicates} duplicates"
+        if self.examples_of_malformed:
+            text += " (" + "; ".join(self.examples_of_malformed) + ")"
+        return text
+
+
+def _check_max_pairs(max_pairs: int | None) -> None:
+    if max_pairs is not None and max_pairs < 1:
+        raise ValueError(f"max_pairs must be a positive int or None, got {max_pairs!r}")
+
+
+def _decoded_lines(
+    path: pathlib.Path, stats: ReadStats, missing_hint: str = ""
+) -> Iterator[tuple[int, str]]:
+    """Yields (line_number, text) for each UTF-8 line; counts every line and the undecodable ones."""
+    if not path.is_file():
+        raise FileNotFoundError(f"corpus file not found: {path}{missing_hint}")
+    with path.open("rb") as lines:
+        for line_number, raw_line in enumerate(lines, start=1):
+            stats.lines += 1
+            try:
+                # utf-8-sig drops a byte order mark, which editors put on line 1.
+                text = raw_line.decode("utf-8-sig" if line_number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                stats.note_malformed(line_number, f"invalid UTF-8 at byte {error.start}")
+                continue
+            yield line_number, text.rstrip("\r\n")
+
+
+def _fail_if_no_pairs(path: pathlib.Path, pairs: list[SentencePair], stats: ReadStats) -> None:
+    if not pairs:
+        raise ValueError(f"no usable sentence pairs in {path}: {stats}")
+
+
+def read_tsv(
+    path: str | os.PathLike,
+    *,
+    source_column: int = 0,
+    target_column: int = 1,
+    source_language: str = "en",
+    target_language: str = "fr",
+    max_pairs: int | None = None,
+) -> tuple[list[SentencePair], ReadStats]:
+    """Reads a tab-separated parallel corpus, one sentence pair per line.
+
+    Tatoeba's English-French export has the columns English, French,
+    attribution, which the defaults match. Extra columns are ignored.
+
+    Args:
+      path: str | PathLike, UTF-8 text file.
+      source_column, target_column: int >= 0, distinct column indices.
+      source_language, target_language: str, languages for `tokenize_words`.
+      max_pairs: int | None, stop after this many pairs.
+
+    Returns:
+      (pairs, stats): list[SentencePair] in file order with tokenized sides
+      and `alignment=()`, and the ReadStats of the lines read.
+
+    Raises:
+      FileNotFoundError: naming `path` if it does not exist.
+      ValueError: for bad arguments, or if no line gives a usable pair.
+    """
+    _check_language(source_language)
+    _check_language(target_language)
+    _check_max_pairs(max_pairs)
+    if min(source_column, target_column) < 0 or source_column == target_column:
+        raise ValueError(
+            f"source_column={source_column} and target_column={target_column} must be distinct and non-negative"
+        )
+    path = pathlib.Path(path)
+    needed_columns = max(source_column, target_column) + 1
+    stats = ReadStats()
+    pairs: list[SentencePair] = []
+    for line_number, line in _decoded_lines(path, stats):
+        if not line.strip():
+            stats.empty += 1
+            continue
+        columns = line.split("\t")
+        if len(columns) < needed_columns:
+            stats.note_malformed(
+                line_number,
+                f"expected at least {needed_columns} tab-separated columns, found {len(columns)}",
+            )
+            continue
+        source = tokenize_words(columns[source_column], language=source_language)
+        target = tokenize_words(columns[target_column], language=target_language)
+        if not source or not target:
+            stats.empty += 1
+            continue
+        pairs.append(SentencePair(source=source, target=target, alignment=()))
+        if len(pairs) == max_pairs:
+            break
+    stats.pairs = len(pairs)
+    _fail_if_no_pairs(path, pairs, stats)
+    return pairs, stats
+
+
+# --- ding dictionary ---------------------------------------------------------
+#
+# A ding line is "German :: English". Each side lists the same number of
+# sub-entries separated by " | " (headword, inflections, usage examples), so
+# the i-th German sub-entry translates the i-th English one. Usage examples
+# are often full sentences; those are what `read_ding` extracts.
+
+_DING_ANNOTATIONS = (
+    re.compile(r"\{[^{}]*\}"),  # grammar: {m}, {vt}, {+Dat.}
+    re.compile(r"\[[^\[\]]*\]"),  # labels: [ugs.], [Am.], [übtr.]
+    re.compile(r"\([^()]*\)"),  # optional words and explanations
+    re.compile(r"(?:^|\s)/[^/\s](?:[^/]*[^/\s])?/(?=\s|$)"),  # abbreviations: /WTHDTM/, /d. J./
+)
+# Several translations of one example, each a full sentence: "A.; B."
+_DING_VARIANT_SEPARATOR = re.compile(r"(?<=[.!?])\s*;\s*")
+_OPENING_QUOTES = "\"'„“‚‘«»¿¡"
+_SENTENCE_END = re.compile(r"[.!?][\"'“”‘’«»]*$")
+_SENTENCE_END_ANYWHERE = re.compile(r"[!?]|\.(?!\w)")
+# Slashes give alternatives whose extent is ambiguous ("in Briefkontakt/
+# brieflichem Kontakt"); ellipses and placeholders mark templates, not
+# sentences.
+_NOT_A_SENTENCE = re.compile(
+    r"/|\.\.\.|…|\b(?:etw|jd|jdm|jdn|jds|sb|sth)\.|\bsb[’']s\b|\bsth[’']s\b", re.IGNORECASE
+)
+
+
+def _clean_ding_text(text: str) -> str:
+    for annotation in _DING_ANNOTATIONS:
+        # Repeated to remove nested brackets from the inside out.
+        previous = None
+        while previous != text:
+            previous, text = text, annotation.sub(" ", text)
+    text = re.sub(r"\s+([.!?,;:])", r"\1", text)  # "Jungfrau ." left by a removed "(...)"
+    return " ".join(text.split())
+
+
+def _starts_like_a_sentence(text: str) -> bool:
+    first = text.lstrip(_OPENING_QUOTES)[:1]
+    return first.isupper() or first.isdigit()
+
+
+def _is_sentence(text: str, min_words: int) -> bool:
+    return (
+        len(text.split()) >= min_words
+        and _starts_like_a_sentence(text)
+        and _SENTENCE_END.search(text) is not None
+        and _NOT_A_SENTENCE.search(text) is None
+    )
+
+
+def _ding_sentence_pairs(german: str, english: str, min_words: int) -> Iterator[tuple[str, str]]:
+    """Yields the (German, English) full-sentence pairs of one pair of sub-entries."""
+    if not _SENTENCE_END_ANYWHERE.search(german) or not _SENTENCE_END_ANYWHERE.search(english):
+        return  # Most sub-entries are words or phrases; skipping them early saves most of the time.
+    german_variants = _DING_VARIANT_SEPARATOR.split(_clean_ding_text(german))
+    english_variants = _DING_VARIANT_SEPARATOR.split(_clean_ding_text(english))
+    if len(german_variants) != len(english_variants):
+        # Unequal lists do not say which translates which; the first of each
+        # is the main translation.
+        german_variants, english_variants = german_variants[:1], english_variants[:1]
+    for german_sentence, english_sentence in zip(german_variants, english_variants):
+        if _is_sentence(german_sentence, min_words) and _is_sentence(english_sentence, min_words):
+            yield german_sentence, english_sentence
+
+
+def read_ding(
+    path: str | os.PathLike = DEFAULT_DING_PATH,
+    *,
+    max_pairs: int | None = None,
+    reverse: bool = False,
+    min_words: int = 3,
+) -> tuple[list[SentencePair], ReadStats]:
+    """Extracts the full-sentence pairs of the ding German-English dictionary.
+
+    A pair is kept when both sides, after removing annotations ({m},
+    [ugs.], (...)), start with a capital letter, end in . ! or ?, have at
+    least `min_words` words, and contain no slash alternatives, ellipses or
+    placeholders (etw., jdm., sb., sth.). Repeated pairs are kept once.
+
+    Args:
+      path: str | PathLike, a ding-format file; the default is where Debian's
+        trans-de-en package installs it.
+      max_pairs: int | None, stop after this many pairs.
+      reverse: bool, False gives German source and English target, True the
+        opposite.
+      min_words: int >= 1, fewest words on each side.
+
+    Returns:
+      (pairs, stats): list[SentencePair] in file order with tokenized sides
+      and `alignment=()`, and ReadStats where `empty` counts blank and
+      comment lines and `malformed` lines that are not "German :: English"
+      with as many " | " sub-entries on each side.
+
+    Raises:
+      FileNotFoundError: if `path` does not exist (with the install hint).
+      ValueError: for bad arguments, or if the file holds no sentence pair.
+    """
+    _check_max_pairs(max_pairs)
+    if min_words < 1:
+        raise ValueError(f"min_words must be at least 1, got {min_words}")
+    path = pathlib.Path(path)
+    stats = ReadStats()
+    pairs: list[SentencePair] = []
+    seen: set[tuple[str, str]] = set()
+    lines = _decoded_lines(
+        path, stats, missing_hint=" (install the dictionary with: apt-get install trans-de-en)"
+    )
+    for line_number, line in lines:
+        if not line.strip() or line.startswith("#"):
+            stats.empty += 1
+            continue
+        sides = line.split(" :: ")
+        if len(sides) != 2:
+            stats.note_malformed(
+                line_number, f"expected one ' :: ' separator, found {len(sides) - 1}"
+            )
+            continue
+        german_entries, english_entries = sides[0].split(" | "), sides[1].split(" | ")
+        if len(german_entries) != len(english_entries):
+            stats.note_malformed(
+                line_number,
+                f"{len(german_entries)} German sub-entries but {len(english_entries)} English ones",
+            )
+            continue
+        for german_entry, english_entry in zip(german_entries, english_entries):
+            for german, english in _ding_sentence_pairs(german_entry, english_entry, min_words):
+                german, english = (
+                    tokenize_words(german, language="de"),
+                    tokenize_words(english, language="en"),
+                )
+                if (german, english) in seen:
+                    stats.duplicates += 1
+                    continue
+                seen.add((german, english))
+                source, target = (english, german) if reverse else (german, english)
+                pairs.append(SentencePair(source=source, target=target, alignment=()))
+                if len(pairs) == max_pairs:
+                    break
+            if len(pairs) == max_pairs:
+                break
+        if len(pairs) == max_pairs:
+            break
+    stats.pairs = len(pairs)
+    _fail_if_no_pairs(path, pairs, stats)
+    return pairs, stats
+
+
+# --- TensorFlow Datasets -------------------------------------------------------
+
+
+def _text(value) -> str:
+    """TFDS text features arrive as bytes (numpy or Python); other sources as str."""
+    if hasattr(value, "item"):
+        value = value.item()
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def load_tfds(
+    name: str,
+    split: str,
+    *,
+    data_dir: str | os.PathLike | None = None,
+    source_key: str | None = None,
+    target_key: str | None = None,
+    max_pairs: int | None = None,
+) -> list[SentencePair]:
+    """Loads a translation corpus from TensorFlow Datasets by name.
+
+    Uses `tfds.data_source` (array_record files, no TensorFlow needed) and
+    falls back to `tfds.load` for datasets stored in another format. The
+    data must already be prepared in `data_dir` or be downloadable.
+
+    Args:
+      name: str, e.g. "wmt14_translate/fr-en" (examples with keys "en", "fr").
+      split: str, e.g. "train", "validation[:1000]".
+      data_dir: str | PathLike | None, TFDS data directory.
+      source_key, target_key: str | None, feature names of each side; by
+        default the dataset's supervised keys (for wmt14_translate/fr-en
+        that is French -> English, so pass source_key="en", target_key="fr"
+        for English -> French). Each key is also the language passed to
+        `tokenize_words`, so it must be one of SUPPORTED_LANGUAGES.
+      max_pairs: int | None, stop after this many pairs.
+
+    Returns:
+      list[SentencePair] with tokenized sides and `alignment=()`; examples
+      with an empty side are skipped.
+    """
+    import tensorflow_datasets as tfds  # Imported here: slow, and only this reader needs it.
+
+    _check_max_pairs(max_pairs)
+    if source_key is None or target_key is None:
+        supervised_keys = tfds.builder(name, data_dir=data_dir).info.supervised_keys
+        if not supervised_keys or len(supervised_keys) != 2:
+            raise ValueError(
+                f"dataset {name!r} has no (source, target) supervised keys; pass source_key and target_key"
+            )
+        source_key = source_key or supervised_keys[0]
+        target_key = target_key or supervised_keys[1]
+    _check_language(source_key)
+    _check_language(target_key)
+    try:
+        examples = tfds.data_source(name, split=split, data_dir=data_dir)
+    except NotImplementedError:
+        # Datasets prepared as TFRecord files cannot be read without TensorFlow.
+        examples = tfds.as_numpy(tfds.load(name, split=split, data_dir=data_dir))
+    pairs: list[SentencePair] = []
+    for example in examples:
+        if source_key not in example or target_key not in example:
+            raise ValueError(
+                f"dataset {name!r} examples have keys {sorted(example)}, not {source_key!r} and {target_key!r}"
+            )
+        source = tokenize_words(_text(example[source_key]), language=source_key)
+        target = tokenize_words(_text(example[target_key]), language=target_key)
+        if source and target:
+            pairs.append(SentencePair(source=source, target=target, alignment=()))
+            if len(pairs) == max_pairs:
+                break
+    return pairs

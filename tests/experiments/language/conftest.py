@@ -1,8 +1,0 @@
-import pytest
-
-from experiments import language_model
-
-
-@pytest.fixture
-def tiny_config():
-    return language_model.get_config("tiny")
