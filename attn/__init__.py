@@ -21,9 +21,11 @@ and the modules (`attn.available_implementations()` lists what runs here).
 from attn import dot_product_forms as _dot_product_forms  # their faster forms
 from attn import scores as _scores  # registers the built-in kinds
 from attn.additive_chunked import additive_attention
+from attn.attention_stem import SpatiallyAwareStem2D
 from attn.blockwise import blockwise_attention
 from attn.functional import dot_product_attention, dot_product_attention_weights
 from attn.implementations import available_implementations
+from attn.local2d import LocalSelfAttention2D
 from attn.masking import causal_mask, combine_masks, lengths_to_valid, masked_softmax, padding_mask
 from attn.modules import Attention, MultiHeadAttention, get
 from attn.pallas_attention import flash_attention
@@ -45,9 +47,11 @@ from attn.registry import (
 __all__ = [
     "CAPABILITIES",
     "Attention",
+    "LocalSelfAttention2D",
     "Mechanism",
     "MultiHeadAttention",
     "ScoreKind",
+    "SpatiallyAwareStem2D",
     "additive_attention",
     "available",
     "available_implementations",

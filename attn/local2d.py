@@ -17,7 +17,7 @@ library's masked softmax (True = attend), never attended and never NaN.
 Neighbourhood position `n = (a + k // 2) * k + (b + k // 2)` indexes the
 `k * k` axis of the weights, row-major over the window.
 
-Two implementations give the same result:
+Two forms (`form=`) give the same result:
 
 - "lean" (default): a loop over the k * k window positions, each step
   reading one shifted slice of the padded keys (or values), with a custom
@@ -43,7 +43,7 @@ import numpy as np
 from attn import masking
 
 Array = Any
-IMPLEMENTATIONS = ("lean", "unfold")
+FORMS = ("lean", "unfold")
 
 
 def check_kernel_size(kernel_size) -> None:
@@ -289,7 +289,7 @@ def local_self_attention(
     *,
     relative_bias=None,
     logit_scale: float | None = None,
-    implementation: str = "lean",
+    form: str = "lean",
     unroll: bool = False,
 ):
     """Attention of every pixel over its k x k neighbourhood, per head.
@@ -303,7 +303,7 @@ def local_self_attention(
         at each window position (row-major over the window).
       logit_scale: factor on the logits; None: `1 / sqrt(head_dim)`; 1.0: the
         paper's formula.
-      implementation: "lean" or "unfold" (same result, see the module doc).
+      form: "lean" or "unfold" (same result, see the module doc).
       unroll: unroll the lean form's loops over window positions: same result,
         for counting FLOPs (XLA's cost analysis counts a loop body once); the
         rolled loops are what keeps memory down.
@@ -313,10 +313,8 @@ def local_self_attention(
       k * k])`; weights are float32 or wider, zero outside the image and
       summing to 1 over each pixel's neighbourhood.
     """
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(
-            f"unknown implementation {implementation!r}; valid: {', '.join(IMPLEMENTATIONS)}"
-        )
+    if form not in FORMS:
+        raise ValueError(f"unknown form {form!r}; valid: {', '.join(FORMS)}")
     for name, array in (("query", query), ("key", key), ("value", value)):
         if getattr(array, "ndim", None) != 5:
             raise ValueError(
@@ -351,7 +349,7 @@ def local_self_attention(
         col_embedding,
         relative_bias,
         logit_scale=logit_scale,
-        implementation=implementation,
+        form=form,
         unroll=unroll,
     )
 
@@ -371,15 +369,13 @@ def _query_terms(query, row_embedding, col_embedding, bias, logit_scale):
 
 # Compiled as one piece even when called eagerly (in `init`, in tests): the
 # loops would otherwise be dispatched op by op.
-@functools.partial(jax.jit, static_argnames=("logit_scale", "implementation", "unroll"))
-def _attend(
-    query, key, value, row_embedding, col_embedding, bias, *, logit_scale, implementation, unroll
-):
+@functools.partial(jax.jit, static_argnames=("logit_scale", "form", "unroll"))
+def _attend(query, key, value, row_embedding, col_embedding, bias, *, logit_scale, form, unroll):
     kernel_size = row_embedding.shape[0]
     query, relative, mask = _query_terms(query, row_embedding, col_embedding, bias, logit_scale)
     r = kernel_size // 2
-    form = _lean if implementation == "lean" else _unfold
-    context, weights = form(
+    attend = _lean if form == "lean" else _unfold
+    context, weights = attend(
         query, _pad(key, r), _pad(value, r), relative, mask, kernel_size, unroll
     )
     return context, weights.transpose(0, 3, 1, 2, 4)
@@ -437,7 +433,7 @@ class LocalSelfAttention2D(nn.Module):
         outputs are concatenated, as in the paper (no output projection).
       strides: spatial downsampling after attention by average pooling over
         `strides x strides` windows (1: none), as the paper does.
-      implementation: "lean" (default) or "unfold" (see the module doc).
+      form: "lean" (default) or "unfold" (see the module doc).
       use_bias: biases in the 1x1 query/key/value projections.
       relative_bias: learn a bias per head and window position, added to the
         logits (initialised to zero: the layer starts as the paper's).
@@ -457,7 +453,7 @@ class LocalSelfAttention2D(nn.Module):
     kernel_size: int = 7
     features: int | None = None
     strides: int = 1
-    implementation: str = "lean"
+    form: str = "lean"
     use_bias: bool = False
     relative_bias: bool = False
     logit_scale: float | None = None
@@ -471,11 +467,8 @@ class LocalSelfAttention2D(nn.Module):
     def __call__(self, inputs: Array):
         features = self.features or getattr(inputs, "shape", (None,))[-1]
         check_layer(inputs, features, self.num_heads, self.kernel_size, self.strides)
-        if self.implementation not in IMPLEMENTATIONS:
-            raise ValueError(
-                f"unknown implementation {self.implementation!r}; valid: "
-                f"{', '.join(IMPLEMENTATIONS)}"
-            )
+        if self.form not in FORMS:
+            raise ValueError(f"unknown form {self.form!r}; valid: {', '.join(FORMS)}")
         head_dim = features // self.num_heads
         project = functools.partial(
             nn.DenseGeneral,
@@ -509,14 +502,14 @@ class LocalSelfAttention2D(nn.Module):
             col,
             relative_bias=bias,
             logit_scale=self.logit_scale,
-            implementation=self.implementation,
+            form=self.form,
             unroll=self.unroll,
         )
         return pool(context.reshape(*context.shape[:3], features), self.strides), weights
 
 
 __all__ = [
-    "IMPLEMENTATIONS",
+    "FORMS",
     "LocalSelfAttention2D",
     "border_mask",
     "check_heads",

@@ -3,7 +3,8 @@
 Only matplotlib's object API is used (``Figure`` with an Agg canvas, never
 ``pyplot``), so making a picture touches no global state, needs no display
 and leaves nothing open once the figure is dropped. This module depends on
-numpy and matplotlib (and Pillow, which matplotlib needs) only.
+numpy and matplotlib (and Pillow, which matplotlib needs) only, both imported
+when a picture is made: `import attn` does not need them.
 
   * :func:`attention_heatmap` -- one weight matrix, annotated cell by cell.
   * :func:`attention_grid` -- a grid of matrices, e.g. layers x heads.
@@ -16,14 +17,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import PIL.Image
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import Normalize
-from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
 
 _DPI = 100
+_MISSING = "attn.viz draws with matplotlib: pip install attn[experiments] (or matplotlib)"
+
+
+def _matplotlib():
+    """matplotlib's (Figure, FigureCanvasAgg, Normalize), imported on first use."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.colors import Normalize
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError(_MISSING) from error
+    return Figure, FigureCanvasAgg, Normalize
+
+
 # Up to this many words per axis, cells keep their full size and can carry a
 # readable "0.00" label; beyond it cells shrink and fonts shrink with them.
 _MAX_WORDS_FULL_SIZE = 40
@@ -71,6 +87,7 @@ def _axis_inches(num_cells: int, cell_inches: float) -> float:
 
 
 def _new_figure(width_inches: float, height_inches: float) -> Figure:
+    Figure, FigureCanvasAgg, _ = _matplotlib()
     fig = Figure(figsize=(width_inches, height_inches), dpi=_DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -146,7 +163,7 @@ def attention_heatmap(
     fig = _new_figure(width, height)
     ax = fig.add_subplot()
     low, high = _color_limits(weights)
-    norm = Normalize(vmin=low, vmax=high)
+    norm = _matplotlib()[2](vmin=low, vmax=high)
     image = ax.imshow(weights, cmap=cmap, norm=norm, aspect="auto", interpolation="nearest")
     _label_axes(ax, column_labels, row_labels)
     fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
@@ -223,7 +240,7 @@ def attention_grid(
     fig = _new_figure(panel_cols * panel_width + 2.0, panel_rows * panel_height + 1.5)
     axes = fig.subplots(panel_rows, panel_cols, squeeze=False)
     low, high = _color_limits(weights)
-    norm = Normalize(vmin=low, vmax=high)
+    norm = _matplotlib()[2](vmin=low, vmax=high)
     image = None
     for r in range(panel_rows):
         for c in range(panel_cols):
@@ -281,6 +298,7 @@ def figure_to_array(fig: Figure) -> np.ndarray:
     Returns:
       uint8 array [H, W, 3] with H, W the figure size in pixels.
     """
+    FigureCanvasAgg = _matplotlib()[1]
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     canvas.draw()
     return np.array(canvas.buffer_rgba(), dtype=np.uint8)[..., :3]
@@ -304,5 +322,7 @@ def save_and_render(fig: Figure, path: str | os.PathLike) -> np.ndarray:
     """
     path = _png_path(path)
     image = figure_to_array(fig)
+    import PIL.Image  # installed with matplotlib
+
     PIL.Image.fromarray(image).save(path, format="png")
     return image

@@ -3,7 +3,7 @@
     python benchmarks/local2d_memory.py [--output=local2d_memory.json] [--time]
 
 For each shape, compiles one `LocalSelfAttention2D` layer in both
-implementations, forward only and forward plus gradients (with respect to the
+forms, forward only and forward plus gradients (with respect to the
 parameters and the input, as in training), and reads XLA's memory analysis of
 the compiled program: the temporary buffers and the peak estimate
 `arguments + outputs + temporaries - aliased`. Nothing is run unless `--time`
@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from attn.local2d import IMPLEMENTATIONS, LocalSelfAttention2D  # noqa: E402
+from attn.local2d import FORMS, LocalSelfAttention2D  # noqa: E402
 
 # (batch, size, channels, heads, kernel): the paper's k = 7 on Fashion-MNIST-,
 # CIFAR- and ImageNet-stage-sized maps, and one with wide heads.
@@ -38,8 +38,8 @@ MODES = ("forward", "gradient")
 MIB = 2**20
 
 
-def _program(implementation: str, mode: str, heads: int, kernel: int):
-    layer = LocalSelfAttention2D(num_heads=heads, kernel_size=kernel, implementation=implementation)
+def _program(form: str, mode: str, heads: int, kernel: int):
+    layer = LocalSelfAttention2D(num_heads=heads, kernel_size=kernel, form=form)
 
     def forward(params, images):
         output, _ = layer.apply(params, images)
@@ -54,14 +54,14 @@ def measure(
     channels: int,
     heads: int,
     kernel: int,
-    implementation: str,
+    form: str,
     mode: str,
     *,
     timed: bool = False,
 ) -> dict:
     """Memory analysis (MiB) of one compiled layer; seconds per call when `timed`."""
     images = jax.random.normal(jax.random.key(0), (batch, size, size, channels))
-    layer, fn = _program(implementation, mode, heads, kernel)
+    layer, fn = _program(form, mode, heads, kernel)
     params = layer.init(jax.random.key(1), images[:1])
     compiled = jax.jit(fn).lower(params, images).compile()
     stats = compiled.memory_analysis()
@@ -71,7 +71,7 @@ def measure(
         channels=channels,
         heads=heads,
         kernel=kernel,
-        implementation=implementation,
+        form=form,
         mode=mode,
         temp_mib=stats.temp_size_in_bytes / MIB,
         peak_mib=(
@@ -102,7 +102,7 @@ def table(rows: list[dict]) -> str:
     by_key = {}
     for r in rows:
         key = (r["batch"], r["size"], r["channels"], r["heads"], r["kernel"], r["mode"])
-        by_key.setdefault(key, {})[r["implementation"]] = r
+        by_key.setdefault(key, {})[r["form"]] = r
     for (b, s, c, h, k, mode), pair in by_key.items():
         lean, unfold = pair.get("lean"), pair.get("unfold")
         cells = [
@@ -122,10 +122,10 @@ def table(rows: list[dict]) -> str:
 
 def run(shapes=SHAPES, *, timed: bool = False) -> list[dict]:
     return [
-        measure(*shape, implementation, mode, timed=timed)
+        measure(*shape, form, mode, timed=timed)
         for shape in shapes
         for mode in MODES
-        for implementation in IMPLEMENTATIONS
+        for form in FORMS
     ]
 
 

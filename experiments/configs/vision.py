@@ -60,7 +60,6 @@ def get_config(arg: str = "conv_stem_attention") -> ml_collections.ConfigDict:
         )
     config = ml_collections.ConfigDict()
     config.experiment = "vision"
-    config.variant = variant
     config.preset = preset
     config.seed = 0
 
@@ -90,7 +89,7 @@ def get_config(arg: str = "conv_stem_attention") -> ml_collections.ConfigDict:
             relative_bias=False,  # a learned bias per head and window position (Swin's)
             logit_scale=0.0,  # attention blocks: 0 = 1/sqrt(head_dim); 1.0 = the paper's formula
             attention_stem="spatially_aware",  # full_attention: spatially_aware | pointwise
-            implementation="lean",  # lean | unfold (see attn/local2d.py)
+            attention_form="lean",  # lean | unfold: the local attention's form (attn/local2d.py)
             # vit
             patch_size=2,
             vit_width=32,

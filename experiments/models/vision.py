@@ -62,7 +62,7 @@ class Spatial(nn.Module):
     num_heads: int = 4
     relative_bias: bool = False
     logit_scale: float | None = None
-    implementation: str = "lean"
+    form: str = "lean"
     unroll: bool = False
     dtype: jnp.dtype = jnp.float32
 
@@ -84,7 +84,7 @@ class Spatial(nn.Module):
                 LocalSelfAttention2D,
                 relative_bias=self.relative_bias,
                 logit_scale=self.logit_scale,
-                implementation=self.implementation,
+                form=self.form,
             )
         y, weights = layer(
             num_heads=self.num_heads,
@@ -158,7 +158,7 @@ class ResNet(nn.Module):
     relative_bias: bool = False
     logit_scale: float | None = None
     attention_stem: str = "spatially_aware"
-    implementation: str = "lean"
+    form: str = "lean"
     unroll: bool = False
     dtype: jnp.dtype = jnp.float32
 
@@ -170,7 +170,7 @@ class ResNet(nn.Module):
             num_heads=self.num_heads,
             relative_bias=self.relative_bias,
             logit_scale=self.logit_scale,
-            implementation=self.implementation,
+            form=self.form,
             unroll=self.unroll,
             dtype=self.dtype,
             **kw,
@@ -275,7 +275,7 @@ def build(model_config, num_classes: int, *, unroll: bool = False) -> nn.Module:
         relative_bias=model_config.relative_bias,
         logit_scale=model_config.logit_scale or None,
         attention_stem=model_config.attention_stem,
-        implementation=model_config.implementation,
+        form=model_config.attention_form,
         unroll=unroll,
     )
 

@@ -48,9 +48,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"unknown dataset {config.data.name!r}; valid: {', '.join(data_lib.DATASETS)}",
         ),
         (
-            model.implementation in local2d.IMPLEMENTATIONS,
-            f"unknown model.implementation {model.implementation!r}; valid: "
-            f"{', '.join(local2d.IMPLEMENTATIONS)}",
+            model.attention_form in local2d.FORMS,
+            f"unknown model.attention_form {model.attention_form!r}; valid: "
+            f"{', '.join(local2d.FORMS)}",
         ),
         (
             model.attention_stem in models.ATTENTION_STEMS,

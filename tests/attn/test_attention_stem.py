@@ -151,3 +151,12 @@ def test_bad_settings_are_clear_errors(options, message):
     stem = SpatiallyAwareStem2D(**{"num_heads": 2, "features": 8, "kernel_size": 3, **options})
     with pytest.raises(ValueError, match=message):
         stem.init(jax.random.key(0), jnp.ones((1, 5, 5, 1)))
+
+
+def test_the_image_layers_are_exported_by_attn():
+    import attn
+    from attn.attention_stem import SpatiallyAwareStem2D
+    from attn.local2d import LocalSelfAttention2D
+
+    assert attn.SpatiallyAwareStem2D is SpatiallyAwareStem2D
+    assert attn.LocalSelfAttention2D is LocalSelfAttention2D

@@ -14,7 +14,7 @@ from attn.local2d import (
 )
 from benchmarks import local2d_memory
 
-IMPLEMENTATIONS = ("lean", "unfold")
+FORMS = ("lean", "unfold")
 
 
 def reference(images, params, kernel_size, logit_scale=None):
@@ -60,7 +60,7 @@ def reference(images, params, kernel_size, logit_scale=None):
 
 
 def layer_and_params(
-    implementation,
+    form,
     *,
     heads=2,
     kernel=3,
@@ -76,7 +76,7 @@ def layer_and_params(
         num_heads=heads,
         kernel_size=kernel,
         features=features,
-        implementation=implementation,
+        form=form,
         relative_bias=relative_bias,
         logit_scale=logit_scale,
     )
@@ -93,7 +93,7 @@ def layer_and_params(
     return layer, params, images
 
 
-@pytest.mark.parametrize("implementation", IMPLEMENTATIONS)
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize(
     "shape, kernel, heads, features, relative_bias, logit_scale",
     [
@@ -105,11 +105,11 @@ def layer_and_params(
     ids=["3x3", "kernel-wider-than-image", "relative-bias", "unscaled-logits"],
 )
 def test_matches_float64_loop_reference_including_borders(
-    implementation, shape, kernel, heads, features, relative_bias, logit_scale
+    form, shape, kernel, heads, features, relative_bias, logit_scale
 ):
     with jax.enable_x64(True):
         layer, params, images = layer_and_params(
-            implementation,
+            form,
             heads=heads,
             kernel=kernel,
             features=features,
@@ -130,7 +130,7 @@ def test_matches_float64_loop_reference_including_borders(
     np.testing.assert_allclose(np.asarray(weights).sum(-1), 1.0, atol=1e-12)
 
 
-def test_implementations_agree_in_values_and_finite_gradients():
+def test_forms_agree_in_values_and_finite_gradients():
     # A 5 x 5 window on a 6 x 5 image: most windows cross a border.
     layer, params, images = layer_and_params("lean", heads=2, kernel=5, shape=(2, 6, 5, 4))
 
@@ -142,7 +142,7 @@ def test_implementations_agree_in_values_and_finite_gradients():
         return jax.jit(jax.value_and_grad(f, argnums=(0, 1)))
 
     (lean_value, lean_grads), (unfold_value, unfold_grads) = (
-        loss(m)(params, images) for m in (layer, layer.clone(implementation="unfold"))
+        loss(m)(params, images) for m in (layer, layer.clone(form="unfold"))
     )
     np.testing.assert_allclose(lean_value, unfold_value, rtol=1e-5)
     for got, want in zip(jax.tree.leaves(lean_grads), jax.tree.leaves(unfold_grads)):
@@ -242,7 +242,7 @@ def test_bfloat16_stays_close_to_float32():
         ({"kernel_size": 0}, "kernel_size must be a positive odd integer.*got 0"),
         ({"num_heads": 3}, r"num_heads=3 does not divide features=8.*\[1, 2, 4, 8\]"),
         ({"num_heads": 8}, "heads of odd size 1.*Valid head counts: \\[1, 2, 4\\]"),
-        ({"implementation": "fast"}, "unknown implementation 'fast'"),
+        ({"form": "fast"}, "unknown form 'fast'"),
         ({"strides": 0}, "strides must be a positive integer"),
     ],
 )

@@ -16,7 +16,7 @@ from experiments.common.runner import read_status
 from experiments.common.writers import read_metrics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-CONFIG_FILE = os.path.join(ROOT, "experiments", "language_model.py")
+CONFIG_FILE = os.path.join(ROOT, "experiments", "configs", "language_model.py")
 
 
 def _final_params(workdir, step):

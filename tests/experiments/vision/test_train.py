@@ -98,7 +98,7 @@ def test_report_shows_accuracy_parameters_and_pictures(sweep):
         ({"model.attention_mix": 0.75}, r"widths\[0\] x model.attention_mix=6: .*odd size 3"),
         ({"model.attention_mix": 0.0}, r"attention_mix must be in \(0, 1\], got 0.0"),
         ({"model.variant": "resnet"}, "unknown model variant 'resnet'"),
-        ({"model.implementation": "fast"}, "unknown model.implementation 'fast'"),
+        ({"model.attention_form": "fast"}, "unknown model.attention_form 'fast'"),
         ({"model.attention_stem": "conv"}, "unknown model.attention_stem 'conv'.*pointwise"),
         (
             {"model.logit_scale": -1.0},
