@@ -46,6 +46,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from experiments.common import attention_config
+
 PRESETS = ("digits", "fashion_mnist", "tiny")
 VARIANTS = ("conv", "conv_stem_attention", "full_attention", "vit")
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
@@ -98,6 +100,9 @@ def get_config(arg: str = "conv_stem_attention") -> ml_collections.ConfigDict:
             vit_mlp_dim=64,
         )
     )
+    # vit: its global self-attention is any registered kind, with its options,
+    # implementation and num_kv_heads (the local 2-D layers are their own).
+    config.model.update(attention_config.fields("scaled_dot"))
 
     config.train = ml_collections.ConfigDict(
         dict(

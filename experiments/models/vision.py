@@ -32,6 +32,7 @@ import functools
 import math
 import re
 from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -213,6 +214,10 @@ class ViT(nn.Module):
     num_heads: int = 4
     mlp_dim: int = 128
     dtype: jnp.dtype = jnp.float32
+    attention: str = "scaled_dot"  # any registered kind
+    attention_options: Any = ()  # (name, value) pairs of the kind's options
+    implementation: str = "xla"  # attn.implementations
+    num_kv_heads: int | None = None
 
     @nn.compact
     def __call__(self, images):
@@ -227,9 +232,16 @@ class ViT(nn.Module):
         for layer in range(self.depth):
             y = nn.LayerNorm(name=f"block{layer}_norm1")(x)
             y, weights = attn.MultiHeadAttention(
-                num_heads=self.num_heads, dtype=self.dtype, name=f"block{layer}_attention"
+                num_heads=self.num_heads,
+                kind=self.attention,
+                options=dict(self.attention_options),
+                implementation=self.implementation,
+                num_kv_heads=self.num_kv_heads,
+                dtype=self.dtype,
+                name=f"block{layer}_attention",
             )(y)
-            self.sow("intermediates", "global_attention", weights)  # [batch, heads, N, N]
+            if weights is not None:  # forms that never make the weights leave no picture
+                self.sow("intermediates", "global_attention", weights)  # [batch, heads, N, N]
             x = x + y
             y = nn.LayerNorm(name=f"block{layer}_norm2")(x)
             y = nn.Dense(self.mlp_dim, dtype=self.dtype, name=f"block{layer}_mlp1")(y)
@@ -260,6 +272,16 @@ def build(model_config, num_classes: int, *, unroll: bool = False) -> nn.Module:
             depth=model_config.vit_depth,
             num_heads=model_config.vit_heads,
             mlp_dim=model_config.vit_mlp_dim,
+            attention=model_config.get("attention", "scaled_dot"),
+            attention_options=tuple(
+                sorted(
+                    (k, v)
+                    for k, v in dict(model_config.get("attention_options") or {}).items()
+                    if v is not None
+                )
+            ),
+            implementation=model_config.get("implementation", "xla"),
+            num_kv_heads=model_config.get("num_kv_heads") or None,
         )
     return ResNet(
         num_classes=num_classes,

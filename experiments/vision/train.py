@@ -25,7 +25,7 @@ import optax
 from flax.training import train_state
 
 from attn import local2d, viz
-from experiments.common import parallel
+from experiments.common import attention_config, parallel
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError
 from experiments.common.loop import loop_schedule, train_loop
@@ -38,6 +38,9 @@ from experiments.vision import pictures
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks everything that can be checked without loading data or compiling."""
     model, train = config.model, config.train
+    attention_config.check(
+        model, needs=(), what="the ViT's self-attention", num_heads=model.vit_heads
+    )
     checks = [
         (
             model.variant in models.VARIANTS,

@@ -8,13 +8,14 @@ import pytest
 import attn
 from experiments.common import attention_config
 from experiments.common.errors import ConfigError
-from experiments.configs import language_model
+from experiments.configs import language_model, vision
 from experiments.configs import translation as translate
 from experiments.language_model import generate
 from experiments.language_model import train as lm_train
 from experiments.models.causal_lm import build_model
 from experiments.translation import decode
 from experiments.translation import train as translation_train
+from experiments.vision import train as vision_train
 
 SOURCE = jnp.array([[5, 6, 7, 2, 0], [8, 9, 2, 0, 0]], jnp.int32)
 TARGET_IN = jnp.array([[1, 5, 6, 7], [1, 8, 0, 0]], jnp.int32)
@@ -25,6 +26,7 @@ def configs():
         "rnn": translate.get_config("additive,tiny"),
         "transformer": translate.get_config("transformer,tiny"),
         "language_model": language_model.get_config("tiny"),
+        "vit": vision.get_config("vit,tiny"),
     }
 
 
@@ -32,6 +34,7 @@ VALIDATE = {
     "rnn": translation_train.validate_config,
     "transformer": translation_train.validate_config,
     "language_model": lm_train.validate_config,
+    "vit": vision_train.validate_config,
 }
 
 
@@ -159,3 +162,20 @@ def test_options_leave_out_the_unset():
     assert attention_config.options(config.model) == {}
     config.model.attention_options.features = 4
     assert attention_config.options(config.model) == {"features": 4}
+
+
+def test_options_heads_and_implementation_reach_the_vit():
+    from experiments.models import vision as vision_models
+
+    config = vision.get_config("vit,tiny")
+    config.model.update(attention="additive", implementation="blockwise", num_kv_heads=1)
+    config.model.attention_options.features = 3
+    vision_train.validate_config(config)
+    model = vision_models.build(config.model, num_classes=10)
+    images = jnp.asarray(np.random.default_rng(0).normal(size=(2, 8, 8, 1)), jnp.float32)
+    params = model.init(jax.random.key(0), images)
+    layer = params["params"]["block0_attention"]
+    assert layer["score"]["query_proj"]["kernel"].shape[-1] == 3
+    assert layer["key"]["kernel"].shape[1] == 1
+    plain = model.clone(implementation="xla")
+    np.testing.assert_allclose(model.apply(params, images), plain.apply(params, images), atol=1e-5)
