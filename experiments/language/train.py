@@ -29,7 +29,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from experiments.common import parallel
+from experiments.common import parallel, validation
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError
 from experiments.common.loop import loop_schedule, train_loop
@@ -46,6 +46,7 @@ COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks everything that can be checked without reading the data or compiling."""
+    validation.check_ranges(config)
     data, model, train = config.data, config.model, config.train
     if data.name not in data_lib.DATASET_NAMES:
         raise ConfigError(

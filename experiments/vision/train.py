@@ -25,7 +25,7 @@ import optax
 from flax.training import train_state
 
 from attn import local2d, viz
-from experiments.common import parallel
+from experiments.common import parallel, validation
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError
 from experiments.common.loop import loop_schedule, train_loop
@@ -36,6 +36,7 @@ from experiments.vision import models, pictures
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks everything that can be checked without loading data or compiling."""
+    validation.check_ranges(config)
     model, train = config.model, config.train
     checks = [
         (
