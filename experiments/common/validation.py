@@ -43,6 +43,7 @@ RULES = {
     "every_steps": (_at_least_one, "positive"),
     "log_every_steps": (_at_least_one, "positive"),
     "keep": (_at_least_one, "positive"),
+    "restore_step": (_non_negative, ">= 0 (0: the latest checkpoint)"),
     "warmup_steps": (_non_negative, ">= 0 (longer than train.steps is allowed)"),
     "dropout_rate": (_fraction, "in [0, 1)"),
     "attention_dropout_rate": (_fraction, "in [0, 1)"),

@@ -334,7 +334,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
     elapsed_before = 0.0
     if checkpointer.latest_step() is not None:
-        state, extra = checkpointer.restore(state)
+        state, extra = checkpointer.restore(state, config.checkpoint.restore_step)
         train_iter.set_state(extra["iterator"])
         elapsed_before = extra.get("train_seconds", 0.0)
         print(f"Resumed from {checkpointer.directory}/{int(state.step)}")

@@ -243,7 +243,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             abstract,
             shardings,
         )
-        state, extra = checkpointer.restore(like)
+        state, extra = checkpointer.restore(like, config.checkpoint.restore_step)
         train_iter.set_state(extra["iterator"])
         elapsed_before = extra.get("train_seconds", 0.0)
         flops = extra.get("flops")
