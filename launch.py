@@ -19,6 +19,7 @@ Bad input (an unknown variant, dataset or sweep, a missing file, impossible
 sizes) is reported in one line with exit code 2, before anything compiles.
 """
 
+import os
 import sys
 
 from absl import app, flags, logging
@@ -69,20 +70,61 @@ def _fail(message: str, code: int = 2):
     sys.exit(code)
 
 
+def check_workdir(path: str) -> None:
+    """Exits with one line unless `path` is, or can be made, a directory."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        _fail(f"--workdir={path} is a file, not a directory; give a directory's path")
+    parent = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent):
+        _fail(
+            f"--workdir={path}: {parent} is a file, not a directory; give a path whose "
+            f"parents are directories"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        _fail(f"--workdir={path}: {parent} is not writable; give a directory you can write")
+
+
+def check_report_dir(path: str) -> None:
+    """Exits with one line unless `path` is a directory (that it holds trials is checked next)."""
+    if not os.path.isdir(path):
+        what = "is not a directory" if os.path.exists(path) else "does not exist"
+        _fail(f"--report={path} {what}; give the --workdir of a sweep")
+
+
 def parse_flags(argv):
     """absl's parser, with flag and config mistakes reported in one line (exit code 2)."""
     try:
         remaining = flags.FLAGS(argv)
-        if _CONFIG.value is not None and not _SWEEP.value:
-            _CONFIG.value.get("experiment")  # config files load lazily; fail here, not later
+        if _CONFIG.value is not None and (not _SWEEP.value or config_overrides(argv)):
+            # Config files load lazily; fail here, not later (with --sweep, an
+            # override of a field the config lacks would fail in every trial).
+            _CONFIG.value.get("experiment")
         return remaining
     except (flags.Error, AttributeError, KeyError, ValueError, TypeError, OSError) as error:
         _fail(_one_line(error))
 
 
+def config_overrides(argv) -> dict[str, str]:
+    """The `--config.FIELD=VALUE` (or `--config.FIELD VALUE`) flags of `argv`, field -> value."""
+    overrides, args = {}, list(argv)
+    while args:
+        arg = args.pop(0)
+        if not arg.startswith("--config."):
+            continue
+        field, has_value, value = arg[len("--config.") :].partition("=")
+        if not has_value and args and not args[0].startswith("--"):
+            value = args.pop(0)
+        overrides[field] = value if has_value or value else "True"
+    return overrides
+
+
 def _run_sweep():
     config_path = config_flags.get_config_filename(flags.FLAGS["config"])
     trials = sweeps.expand(_SWEEP.value, sweeps.load_sweeps(config_path))
+    overrides = config_overrides(sys.argv[1:])
+    trials = sweeps.with_overrides(trials, overrides, _SWEEP.value)
     if _EXECUTOR.value == "slurm":
         import submitit
 
@@ -104,6 +146,7 @@ def _run_sweep():
         parallel=_PARALLEL.value,
         dry_run=_DRY_RUN.value,
         retry_failed=_RETRY_FAILED.value,
+        command_line_overrides=overrides,
     )
 
 
@@ -114,6 +157,7 @@ def main(argv):
         logging.set_verbosity(logging.WARNING)  # checkpointing logs every file at INFO
     try:
         if _REPORT.value:
+            check_report_dir(_REPORT.value)
             paths = report.write_report(_REPORT.value)
             with open(paths[0]) as f:
                 print(f.read().split("\n## Curves")[0])
@@ -121,6 +165,7 @@ def main(argv):
             return
         if not _CONFIG.present or not _WORKDIR.value:
             _fail("--config and --workdir are required (or --report=SWEEP_DIR)")
+        check_workdir(_WORKDIR.value)
         if _SWEEP.value:
             _run_sweep()
             return

@@ -45,9 +45,15 @@ DEFAULT_BLOCKS = {"cpu": (256, 512), "gpu": (512, 512), "tpu": (512, 1024)}
 CAUSAL_BLOCKS = {"cpu": (128, 128), "gpu": (256, 256), "tpu": (512, 512)}
 CPU_BLOCK_ELEMENTS = 2**18
 
-# Subtracted instead of a row maximum of -inf (a row with no valid key yet),
-# so that exp(-inf - _FLOOR) = 0 rather than NaN, with no select in the loop.
-_FLOOR = float(np.finfo(np.float32).min)
+# Masked logits are `masking.MASKED_LOGIT`, finite (no inf anywhere, so the
+# engine runs under `jax.debug_infs`). A row with no valid key yet has that
+# as its maximum; it is shifted by _FLOOR instead, so that its terms are
+# exp(MASKED_LOGIT - _FLOOR) = 0 rather than 1, with no select in the loop.
+_MASKED = masking.MASKED_LOGIT
+_FLOOR = masking.SHIFT_FLOOR
+# The log-sum-exp of a row with no valid key: its recomputed probabilities in
+# the backward pass are exp(MASKED_LOGIT - 0) = 0.
+EMPTY_ROW_LSE = 0.0
 
 
 class BlockScore(NamedTuple):
@@ -132,13 +138,14 @@ def _block(cfg, array, i, j):
 
 
 def _block_logits(cfg, i, j, q_i, k_j, params, bias, mask, q_lens, kv_lens):
-    """Logits of query block i against key block j (-inf where masked), and the score's aux."""
+    """Logits of query block i against key block j (MASKED_LOGIT where masked), and aux."""
     s, aux = cfg.score.logits(q_i, k_j, params)
     if bias is not None:
         s = s + _block(cfg, bias, i, j)
-    rows = jnp.arange(cfg.block_q * cfg.group)[:, None]
+    # Positions as [1, 1, rows, 1] and [1, 1, 1, block_k], the logits' rank.
+    rows = jnp.arange(cfg.block_q * cfg.group)[None, None, :, None]
     q_pos = i * cfg.block_q + (rows if cfg.group == 1 else rows // cfg.group)
-    k_pos = j * cfg.block_k + jnp.arange(cfg.block_k)[None, :]
+    k_pos = j * cfg.block_k + jnp.arange(cfg.block_k)[None, None, None, :]
     valid = [] if mask is None else [_block(cfg, mask, i, j)]
     if cfg.is_causal:
         valid.append(k_pos <= q_pos)
@@ -149,7 +156,7 @@ def _block_logits(cfg, i, j, q_i, k_j, params, bias, mask, q_lens, kv_lens):
     if q_lens is not None:
         valid.append(q_pos < q_lens[:, None, None, None])
     if valid:
-        s = jnp.where(functools.reduce(jnp.logical_and, valid), s, -jnp.inf)
+        s = jnp.where(functools.reduce(jnp.logical_and, valid), s, _MASKED)
     return s, aux
 
 
@@ -184,8 +191,9 @@ def _single_block(cfg, q, k, v, params, bias, mask, q_lens, kv_lens):
 def _forward(cfg, q, k, v, params, bias, mask, q_lens, kv_lens):
     """Output `[b, h, rows, dv]` (value dtype) and log-sum-exp `[b, h, rows]`.
 
-    The log-sum-exp is +inf on rows with no valid key, which makes their
-    recomputed probabilities exp(s - inf) = 0 in the backward pass.
+    The log-sum-exp is EMPTY_ROW_LSE on rows with no valid key, which makes
+    their recomputed probabilities exp(MASKED_LOGIT - 0) = 0 in the backward
+    pass.
     """
     bq, bk = cfg.block_q, cfg.block_k
     rows = bq * cfg.group
@@ -214,20 +222,20 @@ def _forward(cfg, q, k, v, params, bias, mask, q_lens, kv_lens):
             return m_new, total * rescale + p.sum(-1), acc * rescale[..., None] + pv
 
         init = (
-            jnp.full(row_shape, -jnp.inf, jnp.float32),
+            jnp.full(row_shape, _MASKED, jnp.float32),
             jnp.zeros(row_shape, jnp.float32),
             jnp.zeros(row_shape + (v.shape[-1],), jnp.float32),
         )
         m, total, acc = _loop(0, k_end, key_block, init, n_k)
         o_i = (acc * (1.0 / jnp.maximum(total, 1.0))[..., None]).astype(v.dtype)
-        lse_i = jnp.where(total == 0.0, jnp.inf, m + jnp.log(jnp.maximum(total, 1.0)))
+        lse_i = jnp.where(total == 0.0, EMPTY_ROW_LSE, m + jnp.log(jnp.maximum(total, 1.0)))
         out = jax.lax.dynamic_update_slice_in_dim(out, o_i, i * rows, 2)
         lse = jax.lax.dynamic_update_slice_in_dim(lse, lse_i, i * rows, 2)
         return out, lse
 
     init = (
         jnp.zeros(q.shape[:3] + (v.shape[-1],), v.dtype),
-        jnp.full(q.shape[:3], jnp.inf, jnp.float32),
+        jnp.full(q.shape[:3], EMPTY_ROW_LSE, jnp.float32),
     )
     return _loop(0, q_stop, query_block, init, n_q)
 
@@ -348,7 +356,7 @@ def backward_pass(
     (`attn.pallas_attention`). Arrays in the engine's layout, padded to whole
     blocks: q `[b, kv_heads, q_pad * group, d]`, k and v `[b, kv_heads,
     k_pad, d]`, out and d_out like q with v's last axis, lse `[b, kv_heads,
-    q_pad * group]` (+inf on rows with no key), bias and mask as made by
+    q_pad * group]` (EMPTY_ROW_LSE on rows with no key), bias and mask as made by
     `group_heads`. Returns `(dq, dk, dv, dparams, dbias)`.
     """
     cfg = _Config(score, group, block_q, block_k, k_len, bool(is_causal))

@@ -70,11 +70,11 @@ def _logits_and_mask(
     logits_dtype = jnp.promote_types(query.dtype, jnp.float32)
     logits = jnp.einsum("btnh,bsnh->bnts", query, key, preferred_element_type=logits_dtype) * scale
     if bias is not None:
-        logits = logits + bias
+        logits = logits + masking.to_rank(bias, logits.ndim)
 
-    masks = [mask]
+    masks = [None if mask is None else masking.to_rank(mask, logits.ndim)]
     if is_causal:
-        masks.append(masking.causal_mask(q_len, k_len))
+        masks.append(masking.to_rank(masking.causal_mask(q_len, k_len), logits.ndim))
     if key_value_seq_lengths is not None:
         masks.append(masking.lengths_to_valid(key_value_seq_lengths, k_len)[:, None, None, :])
     if query_seq_lengths is not None:

@@ -13,6 +13,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# The logit a masked position gets in the blockwise and kernel forms: finite,
+# so that they run under `jax.debug_infs`, and far enough below
+# `SHIFT_FLOOR` that exp(MASKED_LOGIT - SHIFT_FLOOR) is exactly 0 in float32.
+# A row whose keys are all masked has a running maximum of MASKED_LOGIT; it is
+# shifted by SHIFT_FLOOR instead, so its terms stay 0 rather than exp(0) = 1.
+MASKED_LOGIT = 0.5 * float(np.finfo(np.float32).min)
+SHIFT_FLOOR = 0.25 * float(np.finfo(np.float32).min)
+
+
+def to_rank(array, ndim: int):
+    """`array` with leading axes of size 1 added up to `ndim` axes (numpy's broadcasting, made explicit).
+
+    For code that must run under `jax_numpy_rank_promotion='raise'`.
+    """
+    array = jnp.asarray(array)
+    if array.ndim > ndim:
+        raise ValueError(f"an array of shape {array.shape} has more than {ndim} axes.")
+    return array.reshape((1,) * (ndim - array.ndim) + array.shape)
+
 
 def masked_softmax(logits, mask=None, *, axis: int = -1):
     """Softmax of `logits` over `axis`, restricted to where `mask` is True.
@@ -31,6 +50,7 @@ def masked_softmax(logits, mask=None, *, axis: int = -1):
         return jax.nn.softmax(logits, axis=axis)
     # The finite fill keeps a fully masked row at a uniform softmax (no 0/0);
     # the final `where` then zeroes it, and the gradient through it.
+    mask = to_rank(mask, logits.ndim)
     filled = jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
     return jnp.where(mask, jax.nn.softmax(filled, axis=axis), 0.0)
 
@@ -38,7 +58,7 @@ def masked_softmax(logits, mask=None, *, axis: int = -1):
 def attention_weights(logits, *, mask=None, bias=None):
     """Adds `bias` to `logits` and takes the masked softmax over the last axis."""
     if bias is not None:
-        logits = logits + bias
+        logits = logits + to_rank(bias, logits.ndim)
     return masked_softmax(logits, mask)
 
 
@@ -72,10 +92,16 @@ def padding_mask(key_valid, query_valid=None):
 
 
 def combine_masks(*masks):
-    """Logical AND of the masks that are not None; None if all are."""
+    """Logical AND of the masks that are not None; None if all are.
+
+    Masks of different ranks broadcast as in numpy (aligned on the last axis),
+    explicitly, so this also runs under `jax_numpy_rank_promotion='raise'`.
+    """
     present = [jnp.asarray(m, bool) for m in masks if m is not None]
     if not present:
         return None
+    ndim = max(m.ndim for m in present)
+    present = [to_rank(m, ndim) for m in present]
     combined = present[0]
     for m in present[1:]:
         combined = combined & m

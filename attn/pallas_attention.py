@@ -30,9 +30,12 @@ import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from attn import blockwise
+from attn import blockwise, masking
 
-_FLOOR = float(jnp.finfo(jnp.float32).min)
+# Finite masked logits and log-sum-exp of empty rows, as in `attn.blockwise`
+# (whose backward pass reads this forward's log-sum-exp).
+_MASKED = masking.MASKED_LOGIT
+_FLOOR = masking.SHIFT_FLOOR
 
 
 class _Config(NamedTuple):
@@ -66,7 +69,7 @@ def _scores(cfg, q, k, i, j, bias, mask, q_len, kv_len):
         valid = valid & (k_pos <= q_pos)
     if q_len is not None:
         valid = valid & (q_pos < q_len)
-    return jnp.where(valid, s, -jnp.inf)
+    return jnp.where(valid, s, _MASKED)
 
 
 def _key_blocks(cfg, i, n_k, kv_len):
@@ -121,13 +124,15 @@ def _forward_kernel(cfg, n_k, *refs):
         return m_new, total * rescale + p.sum(axis=1), acc * rescale[:, None] + pv
 
     init = (
-        jnp.full((bq,), -jnp.inf, jnp.float32),
+        jnp.full((bq,), _MASKED, jnp.float32),
         jnp.zeros((bq,), jnp.float32),
         jnp.zeros((bq, v_ref.shape[-1]), jnp.float32),
     )
     m, total, acc = jax.lax.fori_loop(0, _key_blocks(cfg, i, n_k, kv_len), body, init)
     o_ref[...] = (acc * (1.0 / jnp.maximum(total, 1.0))[:, None]).astype(o_ref.dtype)
-    lse_ref[...] = jnp.where(total == 0.0, jnp.inf, m + jnp.log(jnp.maximum(total, 1.0)))
+    lse_ref[...] = jnp.where(
+        total == 0.0, blockwise.EMPTY_ROW_LSE, m + jnp.log(jnp.maximum(total, 1.0))
+    )
 
 
 def _dq_kernel(cfg, n_k, *refs):

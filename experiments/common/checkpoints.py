@@ -27,9 +27,8 @@ class Checkpointer:
         if keep < 1:
             raise ValueError(f"checkpoint.keep must be >= 1, got {keep}.")
         self.directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
-        self._manager = ocp.CheckpointManager(
-            self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
-        )
+        self._options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+        self._manager = ocp.CheckpointManager(self.directory, options=self._options)
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
@@ -63,27 +62,76 @@ class Checkpointer:
             ),
         )
 
+    def _restore(self, abstract, step: int):
+        return self._manager.restore(
+            step,
+            args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract), extra=ocp.args.JsonRestore()
+            ),
+        )
+
     def restore(self, like_state: Any, step: int | None = None) -> tuple[Any, dict]:
-        """Restores into the structure of `like_state`; CheckpointError if it won't fit."""
-        step = self.latest_step() if step is None else step
+        """Restores into the structure of `like_state`; CheckpointError if it won't fit.
+
+        `step` None (or 0): the latest. An earlier step is restored only when
+        asked for (`checkpoint.restore_step`), never as a silent fallback; the
+        later checkpoints are then moved to `checkpoints_set_aside/`, so that
+        training can save those steps again.
+        """
+        steps = sorted(self._manager.all_steps())
+        latest = self.latest_step()
+        if step and step not in steps:
+            raise CheckpointError(
+                f"checkpoint.restore_step={step}: no such checkpoint in {self.directory}; "
+                f"steps there: {', '.join(map(str, steps)) or 'none'}"
+            )
+        step = latest if not step else step
         path = self.path(step)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like_state)
         try:
-            restored = self._manager.restore(
-                step,
-                args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract), extra=ocp.args.JsonRestore()
-                ),
-            )
+            restored = self._restore(abstract, step)
         except Exception as error:  # orbax raises many types for bad files
-            raise CheckpointError(
-                f"cannot restore checkpoint {path}: {type(error).__name__}: "
-                f"{_first_line(error)} -- it is corrupt or "
-                f"was written by a different model/config; delete it or use another "
-                f"--workdir."
-            ) from error
+            raise CheckpointError(self._corrupt_message(abstract, step, error)) from None
         _check_same_structure(abstract, restored["state"], path)
+        if step != latest:
+            self._set_aside([s for s in steps if s > step])
         return restored["state"], restored["extra"]
+
+    def _corrupt_message(self, abstract, step: int, error: Exception) -> str:
+        """One line: the checkpoint, why (shortened), and the newest earlier one that restores."""
+        path = self.path(step)
+        reason = f"{type(error).__name__}: {_first_line(error)}"
+        reason = reason if len(reason) <= 160 else reason[:157] + "..."
+        intact = None
+        for earlier in sorted((s for s in self._manager.all_steps() if s < step), reverse=True):
+            try:
+                self._restore(abstract, earlier)
+            except Exception:  # noqa: BLE001 - any failure means not intact
+                continue
+            intact = earlier
+            break
+        if intact is None:
+            advice = "no earlier checkpoint restores; delete it or use another --workdir"
+        else:
+            advice = (
+                f"resume from step {intact}, the newest intact one, with "
+                f"--config.checkpoint.restore_step={intact}, or delete it"
+            )
+        return (
+            f"cannot restore checkpoint {path} (corrupt, or written by a different "
+            f"model/config; {reason}); {advice}"
+        )
+
+    def _set_aside(self, steps) -> None:
+        if not steps:
+            return
+        self._manager.wait_until_finished()
+        self._manager.close()
+        aside = self.directory + "_set_aside"
+        os.makedirs(aside, exist_ok=True)
+        for step in steps:
+            os.replace(self.path(step), os.path.join(aside, str(step)))
+        self._manager = ocp.CheckpointManager(self.directory, options=self._options)
 
     def wait(self) -> None:
         self._manager.wait_until_finished()

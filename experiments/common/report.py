@@ -49,7 +49,8 @@ def load_trials(sweep_dir: str) -> tuple[list[dict], list[str]]:
     """Every trial of a sweep directory, and the swept fields."""
     sweep = _load(os.path.join(sweep_dir, "sweep.json"))
     if sweep:
-        names, swept = [t["name"] for t in sweep["trials"]], sweep["trials"][0]["swept"]
+        names = [t["name"] for t in sweep["trials"]]
+        swept = sweep["trials"][0]["swept"] if sweep["trials"] else []
         overrides = {t["name"]: t["overrides"] for t in sweep["trials"]}
     else:
         names = sorted(
@@ -59,7 +60,10 @@ def load_trials(sweep_dir: str) -> tuple[list[dict], list[str]]:
         )
         swept, overrides = [], {}
     if not names:
-        raise ValueError(f"{sweep_dir} holds no trials (no sweep.json and no */status.json)")
+        raise ValueError(
+            f"{sweep_dir} holds no trials (no sweep.json and no */status.json); give the "
+            f"--workdir of a sweep"
+        )
     trials = []
     for name in names:
         workdir = os.path.join(sweep_dir, name)

@@ -101,8 +101,13 @@ def run_sweep(
     parallel: int = 1,
     dry_run: bool = False,
     retry_failed: bool = False,
+    command_line_overrides: dict[str, str] | None = None,
 ) -> list[tuple[str, str]]:
-    """Runs what is left of a sweep; returns [(trial name, status)] for every trial."""
+    """Runs what is left of a sweep; returns [(trial name, status)] for every trial.
+
+    `command_line_overrides` (field -> value, already in the trials' overrides,
+    see `sweeps.with_overrides`) are recorded in sweep.json.
+    """
     if parallel < 1:
         raise ValueError(f"--parallel must be >= 1, got {parallel}")
     rows = plan(trials, sweep_dir, retry_failed=retry_failed)
@@ -115,6 +120,7 @@ def run_sweep(
         json.dump(
             {
                 "config": config_path,
+                "command_line_overrides": dict(command_line_overrides or {}),
                 "trials": [
                     {
                         "name": t.name,

@@ -133,6 +133,22 @@ def expand(name: str, sweeps: dict[str, dict]) -> list[Trial]:
     return trials
 
 
+def with_overrides(trials: list[Trial], overrides: dict[str, str], sweep: str) -> list[Trial]:
+    """The trials with `--config.FIELD=VALUE` flags of the command line applied to each.
+
+    They replace the sweep's fixed value of a field (e.g. a shorter
+    `train.steps`); a field the sweep varies is refused, as it would make
+    every trial the same.
+    """
+    swept = [field for field in overrides if trials and field in trials[0].swept]
+    if swept:
+        raise ValueError(
+            f"--config.{swept[0]} is swept by --sweep={sweep}; remove it from the command "
+            f"line or use a sweep that does not vary it"
+        )
+    return [dataclasses.replace(t, overrides={**t.overrides, **overrides}) for t in trials]
+
+
 def _random_draws(name: str, spec: dict | None) -> list[dict[str, Any]]:
     if not spec:
         return []

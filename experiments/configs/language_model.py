@@ -104,7 +104,7 @@ def get_config(arg: str = "demo") -> ml_collections.ConfigDict:
         )
     )
 
-    config.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=3))
+    config.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=3, restore_step=0))
 
     if arg == "tiny":
         config.data.update(

@@ -129,7 +129,7 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
         )
     )
 
-    config.checkpoint = ml_collections.ConfigDict(dict(every_steps=1000, keep=3))
+    config.checkpoint = ml_collections.ConfigDict(dict(every_steps=1000, keep=3, restore_step=0))
 
     # The Transformer's own sizes; its attention kind is model.attention.
     config.model.transformer = ml_collections.ConfigDict(

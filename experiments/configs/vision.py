@@ -132,7 +132,7 @@ def get_config(arg: str = "conv_stem_attention") -> ml_collections.ConfigDict:
         )
     )
 
-    config.checkpoint = ml_collections.ConfigDict(dict(every_steps=200, keep=2))
+    config.checkpoint = ml_collections.ConfigDict(dict(every_steps=200, keep=2, restore_step=0))
 
     if preset == "fashion_mnist":
         config.data.update(name="fashion_mnist", validation_size=5000)

@@ -29,7 +29,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
-from experiments.common import attention_config, parallel
+from experiments.common import attention_config, parallel, validation
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError
 from experiments.common.loop import loop_schedule, train_loop
@@ -46,6 +46,7 @@ COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks everything that can be checked without reading the data or compiling."""
+    validation.check_ranges(config)
     data, model, train = config.data, config.model, config.train
     if data.name not in data_lib.DATASET_NAMES:
         raise ConfigError(
@@ -215,7 +216,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     checkpointer = Checkpointer(workdir, keep=config.checkpoint.keep)
     elapsed_before = 0.0
     if checkpointer.latest_step() is not None:
-        state, extra = checkpointer.restore(state)
+        state, extra = checkpointer.restore(state, config.checkpoint.restore_step)
         train_iter.set_state(extra["iterator"])
         elapsed_before = extra.get("train_seconds", 0.0)
         print(f"Resumed from {checkpointer.directory}/{int(state.step)}")

@@ -29,7 +29,7 @@ import tensorflow_datasets as tfds
 from flax.training import train_state
 
 import attn
-from experiments.common import attention_config, parallel
+from experiments.common import attention_config, parallel, validation
 from experiments.common.checkpoints import Checkpointer, CheckpointError
 from experiments.common.errors import ConfigError
 from experiments.common.loop import loop_schedule, train_loop
@@ -53,6 +53,7 @@ CELLS = ("gru", "lstm")
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks everything that can be checked without data or compilation."""
+    validation.check_ranges(config)
     architectures = ("rnn", "transformer")
     if config.model.architecture not in architectures:
         raise ConfigError(
@@ -138,6 +139,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    _check_heads(config)
     try:
         parallel.check_batch_size(config.train.batch_size, parallel.make_mesh())
     except ValueError as error:
@@ -148,6 +150,24 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         path = config.model[f"{side}_embeddings"]
         if path and not os.path.isfile(path):
             raise ConfigError(f"embeddings file not found: model.{side}_embeddings={path!r}")
+
+
+def _check_heads(config) -> None:
+    """The heads must divide the size they split, checked before any data is made."""
+    if config.model.architecture == "transformer":
+        heads_field, size_field = "model.transformer.num_heads", "model.transformer.d_model"
+        heads, size = config.model.transformer.num_heads, config.model.transformer.d_model
+    elif config.model.attention == MULTI_HEAD:
+        heads_field, size_field = "model.num_heads", "model.decoder_sizes[-1]"
+        heads, size = config.model.num_heads, config.model.decoder_sizes[-1]
+    else:
+        return
+    if size % heads:
+        divisors = [h for h in range(1, size + 1) if size % h == 0]
+        raise ConfigError(
+            f"{heads_field}={heads} does not divide {size_field}={size}; valid "
+            f"{heads_field}: {', '.join(map(str, divisors))}"
+        )
 
 
 def build_model(config, source_vocab_size: int, target_vocab_size: int):
@@ -329,7 +349,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
     elapsed_before = 0.0
     if checkpointer.latest_step() is not None:
-        state, extra = checkpointer.restore(state)
+        state, extra = checkpointer.restore(state, config.checkpoint.restore_step)
         train_iter.set_state(extra["iterator"])
         elapsed_before = extra.get("train_seconds", 0.0)
         print(f"Resumed from {checkpointer.directory}/{int(state.step)}")

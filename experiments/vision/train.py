@@ -25,7 +25,7 @@ import optax
 from flax.training import train_state
 
 from attn import local2d, viz
-from experiments.common import attention_config, parallel
+from experiments.common import attention_config, parallel, validation
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError
 from experiments.common.loop import loop_schedule, train_loop
@@ -37,6 +37,7 @@ from experiments.vision import pictures
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks everything that can be checked without loading data or compiling."""
+    validation.check_ranges(config)
     model, train = config.model, config.train
     attention_config.check(
         model, needs=(), what="the ViT's self-attention", num_heads=model.vit_heads
@@ -246,7 +247,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
             abstract,
             shardings,
         )
-        state, extra = checkpointer.restore(like)
+        state, extra = checkpointer.restore(like, config.checkpoint.restore_step)
         train_iter.set_state(extra["iterator"])
         elapsed_before = extra.get("train_seconds", 0.0)
         flops = extra.get("flops")

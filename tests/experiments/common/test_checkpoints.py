@@ -56,3 +56,40 @@ def test_saved_shapes_come_from_the_metadata(tmp_path):
     os.remove(tmp_path / "checkpoints" / "5" / "state" / "_METADATA")
     with pytest.raises(CheckpointError, match=r"cannot read the metadata of checkpoint .*/5"):
         reopened.saved_shapes()
+
+
+def _overwrite_arrays(step_dir):
+    """Overwrites every array file of a checkpoint with garbage, keeping its metadata."""
+    for root, _, files in os.walk(step_dir / "state"):
+        for name in files:
+            if "ocdbt" in root or root.endswith("/d"):
+                with open(os.path.join(root, name), "wb") as f:
+                    f.write(b"garbage")
+
+
+def test_a_corrupt_checkpoint_names_the_intact_one_and_resumes_from_it_on_request(tmp_path):
+    checkpointer = Checkpointer(str(tmp_path), keep=3)
+    for step in (2, 4):
+        checkpointer.save(step, state(), {"iterator": {"position": step}})
+    checkpointer.close()
+    _overwrite_arrays(tmp_path / "checkpoints" / "4")
+
+    checkpointer = Checkpointer(str(tmp_path), keep=3)
+    with pytest.raises(CheckpointError) as error:
+        checkpointer.restore(state())
+    message = str(error.value)
+    assert "\n" not in message and len(message) < 600, message
+    assert f"cannot restore checkpoint {tmp_path / 'checkpoints' / '4'} (corrupt" in message
+    assert message.endswith(
+        "resume from step 2, the newest intact one, with "
+        "--config.checkpoint.restore_step=2, or delete it"
+    )
+    with pytest.raises(CheckpointError, match=r"restore_step=3: no such checkpoint .* 2, 4$"):
+        checkpointer.restore(state(), 3)
+
+    restored, extra = checkpointer.restore(state(), 2)
+    assert extra == {"iterator": {"position": 2}}
+    assert sorted(os.listdir(tmp_path / "checkpoints_set_aside")) == ["4"]
+    checkpointer.save(4, restored, {"iterator": {"position": 4}})  # the step saves again
+    checkpointer.close()
+    assert Checkpointer(str(tmp_path)).restore(state())[1] == {"iterator": {"position": 4}}

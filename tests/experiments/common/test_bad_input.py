@@ -1,0 +1,229 @@
+"""Bad input to launch.py: one line `error: ...` naming the value and what is valid, exit code 2."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from experiments import classify, translate
+from experiments.common import sweeps, validation
+from experiments.common.errors import ConfigError
+from experiments.configs import language_model
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+CONFIGS = {
+    "translate": f"{ROOT}/experiments/translate.py:additive,tiny",
+    "language_model": f"{ROOT}/experiments/configs/language_model.py:tiny",
+    "classify": f"{ROOT}/experiments/classify.py:conv_stem_attention,tiny",
+}
+
+
+def launch(*args, cwd):
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "launch.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def one_error_line(result) -> str:
+    """The single stderr line of a run that must fail with exit code 2."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert len(lines) == 1, result.stderr[-2000:]
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_workdir_under_a_regular_file(tmp_path):
+    (tmp_path / "notes").write_text("a file")
+    line = one_error_line(
+        launch(f"--config={CONFIGS['translate']}", "--workdir=notes/run", cwd=tmp_path)
+    )
+    assert line == (
+        f"error: --workdir=notes/run: {tmp_path / 'notes'} is a file, not a directory; "
+        f"give a path whose parents are directories"
+    )
+    assert not (tmp_path / "data").exists()  # before any corpus is generated
+
+
+def test_report_on_a_missing_directory_and_on_one_without_trials(tmp_path):
+    line = one_error_line(launch("--report=nowhere", cwd=tmp_path))
+    assert line == "error: --report=nowhere does not exist; give the --workdir of a sweep"
+    (tmp_path / "empty").mkdir()
+    line = one_error_line(launch("--report=empty", cwd=tmp_path))
+    assert line.startswith("error: empty holds no trials") and "--workdir of a sweep" in line
+
+
+@pytest.mark.parametrize("experiment", sorted(CONFIGS))
+def test_negative_learning_rate_in_every_experiment(tmp_path, experiment):
+    result = launch(
+        f"--config={CONFIGS[experiment]}",
+        "--workdir=run",
+        "--config.train.learning_rate=-1",
+        cwd=tmp_path,
+    )
+    line = one_error_line(result)
+    assert line == "error: train.learning_rate must be positive and finite, got -1.0"
+    assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+def test_rnn_multihead_heads_that_do_not_divide_the_decoder_size(tmp_path):
+    result = launch(
+        f"--config={ROOT}/experiments/translate.py:multihead,tiny",
+        "--workdir=run",
+        "--config.model.num_heads=5",
+        f"--config.data.data_dir={tmp_path / 'data'}",
+        cwd=tmp_path,
+    )
+    assert one_error_line(result) == (
+        "error: model.num_heads=5 does not divide model.decoder_sizes[-1]=12; "
+        "valid model.num_heads: 1, 2, 3, 4, 6, 12"
+    )
+    assert not (tmp_path / "data").exists()  # checked before the corpus is generated
+
+
+def _configs():
+    return {
+        "translate": translate.get_config("additive,tiny"),
+        "translate_transformer": translate.get_config("transformer,tiny"),
+        "language_model": language_model.get_config("tiny"),
+        "classify": classify.get_config(),
+    }
+
+
+BAD_VALUES = [
+    ("train.learning_rate", 0.0, "train.learning_rate must be positive and finite, got 0.0"),
+    ("train.learning_rate", float("nan"), "train.learning_rate must be positive and finite"),
+    ("train.batch_size", 0, "train.batch_size must be positive, got 0"),
+    ("train.batch_size", -8, "train.batch_size must be positive, got -8"),
+    ("eval.batch_size", 0, "eval.batch_size must be positive, got 0"),
+    ("train.steps", -1, "train.steps must be positive, got -1"),
+    ("train.log_every_steps", 0, "train.log_every_steps must be positive, got 0"),
+    ("eval.every_steps", -2, "eval.every_steps must be positive, got -2"),
+    ("checkpoint.every_steps", 0, "checkpoint.every_steps must be positive, got 0"),
+    ("checkpoint.keep", 0, "checkpoint.keep must be positive, got 0"),
+    ("train.warmup_steps", -1, "train.warmup_steps must be >= 0"),
+    ("train.weight_decay", -0.1, "train.weight_decay must be >= 0, got -0.1"),
+    ("train.grad_clip_norm", -1.0, "train.grad_clip_norm must be >= 0"),
+    ("train.max_seconds", -5.0, "train.max_seconds must be >= 0"),
+    ("model.dropout_rate", 1.0, r"model.dropout_rate must be in \[0, 1\), got 1.0"),
+    ("model.dropout_rate", -0.1, r"model.dropout_rate must be in \[0, 1\), got -0.1"),
+    ("train.label_smoothing", 1.5, r"train.label_smoothing must be in \[0, 1\)"),
+]
+
+
+@pytest.mark.parametrize("experiment", ["translate", "language_model", "classify"])
+@pytest.mark.parametrize("field, value, message", BAD_VALUES)
+def test_nonsense_sizes_and_rates_are_refused(experiment, field, value, message):
+    config = _configs()[experiment]
+    section, name = field.split(".")
+    if name not in config[section]:
+        pytest.skip(f"{experiment} has no {field}")
+    config[section][name] = value
+    with pytest.raises(ConfigError, match=message):
+        validation.check_ranges(config)
+
+
+def test_transformer_sizes_are_checked_too():
+    config = _configs()["translate_transformer"]
+    config.model.transformer.dropout_rate = 2.0
+    with pytest.raises(ConfigError, match=r"model.transformer.dropout_rate must be in \[0, 1\)"):
+        validation.check_ranges(config)
+    config.model.transformer.dropout_rate = 0.1
+    config.model.decoder_sizes = (16, 0)
+    with pytest.raises(ConfigError, match="every entry of model.decoder_sizes"):
+        validation.check_ranges(config)
+
+
+def test_sensible_configs_and_a_warmup_longer_than_the_run_pass():
+    for config in _configs().values():
+        config.train.warmup_steps = config.train.steps * 10
+        validation.check_ranges(config)
+
+
+def test_sweep_overrides_replace_fixed_values_and_refuse_swept_fields():
+    spec = {"grid": {"model.attention": ["additive", "dot"]}, "fixed": {"train.steps": 2000}}
+    trials = sweeps.expand("s", {"s": spec})
+    changed = sweeps.with_overrides(trials, {"train.steps": "300", "seed": "2"}, "s")
+    assert [t.name for t in changed] == [t.name for t in trials]
+    for trial in changed:
+        assert "--config.train.steps=300" in trial.flag_args()
+        assert "--config.seed=2" in trial.flag_args()
+        assert "--config.train.steps=2000" not in trial.flag_args()
+    with pytest.raises(ValueError, match="--config.model.attention is swept by --sweep=s"):
+        sweeps.with_overrides(trials, {"model.attention": "none"}, "s")
+
+
+SWEEP_CONFIG = """
+from experiments import translate
+
+def get_config(arg="additive,tiny"):
+    config = translate.get_config(arg)
+    config.data.data_dir = {data_dir!r}
+    config.eval.every_steps = 1000
+    config.eval.splits = ("test",)
+    config.eval.attention_sentences = ()
+    return config
+
+def get_sweeps():
+    return {{"one": {{"config": "additive,tiny", "grid": {{"seed": [0]}}}}}}
+"""
+
+
+def test_config_flags_given_with_sweep_are_in_every_trial_command(tmp_path):
+    config_file = tmp_path / "sweep_config.py"
+    config_file.write_text(SWEEP_CONFIG.format(data_dir=str(tmp_path / "data")))
+    result = launch(
+        f"--config={config_file}",
+        "--sweep=one",
+        "--workdir=sweep",
+        "--config.train.steps=3",
+        "--dry_run",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "--config.seed=0 --config.train.steps=3" in result.stdout
+
+
+@pytest.mark.slow  # trains a trial: about a minute on 2 busy cores
+def test_config_flags_given_with_sweep_reach_every_trial(tmp_path):
+    config_file = tmp_path / "sweep_config.py"
+    config_file.write_text(SWEEP_CONFIG.format(data_dir=str(tmp_path / "data")))
+    result = launch(
+        f"--config={config_file}",
+        "--sweep=one",
+        "--workdir=sweep",
+        "--config.train.steps=3",
+        "--config.model.encoder_size",
+        "12",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "sweep" / "sweep.json") as f:
+        recorded = json.load(f)
+    assert recorded["command_line_overrides"] == {"train.steps": "3", "model.encoder_size": "12"}
+    with open(tmp_path / "sweep" / "seed-0" / "config.json") as f:
+        config = json.load(f)
+    assert config["train"]["steps"] == 3 and config["model"]["encoder_size"] == 12
+
+    refused = launch(
+        f"--config={config_file}", "--sweep=one", "--workdir=s2", "--config.seed=1", cwd=tmp_path
+    )
+    assert one_error_line(refused) == (
+        "error: --config.seed is swept by --sweep=one; remove it from the command line or "
+        "use a sweep that does not vary it"
+    )
+    unknown = launch(
+        f"--config={config_file}",
+        "--sweep=one",
+        "--workdir=s3",
+        "--config.train.nope=1",
+        cwd=tmp_path,
+    )
+    assert one_error_line(unknown).startswith("error: no such config field")
+    assert not (tmp_path / "s2").exists() and not (tmp_path / "s3").exists()
