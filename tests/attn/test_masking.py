@@ -63,3 +63,26 @@ def test_padding_masks():
     np.testing.assert_array_equal(
         attn.combine_masks(valid, None, valid[:, ::-1]), valid & valid[:, ::-1]
     )
+
+
+def test_masked_softmax_normalises_over_the_given_axis():
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(3, 4)).astype(np.float32)
+    mask = rng.random((3, 4)) < 0.7
+    mask[0, :] = True
+    mask[:, 0] = True
+    got = np.asarray(attn.masked_softmax(logits, mask, axis=0))
+    np.testing.assert_allclose(got, ref.masked_softmax(logits.T, mask.T).T, atol=1e-6)
+    np.testing.assert_allclose(got.sum(0), 1.0, rtol=1e-5)
+    got = np.asarray(attn.masked_softmax(logits, axis=0))
+    np.testing.assert_allclose(got.sum(0), 1.0, rtol=1e-5)
+
+
+def test_masked_softmax_of_bfloat16_is_computed_in_float32():
+    # bf16 keeps 8 bits: weights computed in bf16 would be rounded to it.
+    logits = jnp.asarray(np.linspace(-3, 3, 7), jnp.bfloat16)
+    mask = jnp.array([True, True, False, True, True, True, True])
+    for got in (attn.masked_softmax(logits, mask), attn.masked_softmax(logits)):
+        assert got.dtype == jnp.float32
+    want = ref.masked_softmax(np.asarray(logits.astype(jnp.float32))[None], np.asarray(mask)[None])
+    np.testing.assert_allclose(attn.masked_softmax(logits, mask), want[0], rtol=1e-6, atol=1e-7)
