@@ -10,6 +10,8 @@ import submitit
 
 from experiments.common import report, runner, sweeps
 
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
 
 def test_grid_random_fixed_and_explicit_trials():
     spec = {
@@ -178,8 +180,16 @@ def test_a_sweep_survives_failures_reruns_nothing_and_reports_everything(tmp_pat
     assert "corpus file not found" in failed["error"]
     diverged = runner.read_status(os.path.join(sweep_dir, names[3]))
     assert diverged["step"] >= 1 and "diverged" in diverged["error"]
-    for name in names[:2]:
-        assert os.path.exists(os.path.join(sweep_dir, name, "eval.json"))
+    finals = {}
+    for name, attention in zip(names[:2], ("additive", "dot")):
+        with open(os.path.join(sweep_dir, name, "eval.json")) as f:
+            finals[name] = final = json.load(f)
+        # Each trial ran its own overrides, for the config's 2 steps.
+        assert final["attention"] == attention and final["steps"] == 2
+        assert runner.read_status(os.path.join(sweep_dir, name))["status"] == "done"
+        assert 0 < final["test"]["loss"] < 20 and final["test"]["examples"] > 0
+    assert finals[names[0]]["parameters"] != finals[names[1]]["parameters"]
+    assert finals[names[0]]["test"]["loss"] != finals[names[1]]["test"]["loss"]
 
     modified = {n: os.path.getmtime(os.path.join(sweep_dir, n, "status.json")) for n in names}
     again = runner.run_sweep(trials, config_path=config_file, sweep_dir=sweep_dir, parallel=2)
@@ -213,10 +223,21 @@ def test_submitit_jobs_carry_each_trial_command(tmp_path, config_file):
     assert len(jobs) == 4
     for job, trial in zip(jobs, trials):
         command = job.submission().function.command
-        assert command == runner.trial_command(
-            trial, config_file, str(tmp_path / "sweep" / trial.name)
-        )
-        assert f"--config={config_file}:additive,tiny" in command
+        assert command[:4] == [
+            sys.executable,
+            os.path.join(ROOT, "launch.py"),
+            f"--config={config_file}:additive,tiny",
+            f"--workdir={tmp_path / 'sweep' / trial.name}",
+        ]
+        assert command[4:] == [f"--config.{f}={v}" for f, v in trial.overrides.items()]
+    assert [job.submission().function.command[4:] for job in jobs][2:] == [
+        [
+            "--config.model.attention=general",
+            "--config.data.name=tsv",
+            "--config.data.path=/no/such.tsv",
+        ],
+        ["--config.model.attention=scaled_dot", "--config.train.learning_rate=1e+39"],
+    ]
 
 
 def test_report_needs_trials(tmp_path):
