@@ -115,6 +115,18 @@ def test_grid_trial_and_drawn_values_override_fixed_ones():
         sweeps.expand("s", {"s": {"trials": [{"a": 1}, {"a": 1}]}})
 
 
+def test_load_sweeps_reads_get_sweeps_and_names_what_is_missing(tmp_path):
+    path = tmp_path / "config.py"
+    path.write_text("def get_sweeps():\n    return {'a': {'grid': {'seed': [0, 1]}}}\n")
+    assert sweeps.load_sweeps(f"{path}:some,arg") == {"a": {"grid": {"seed": [0, 1]}}}
+    plain = tmp_path / "plain.py"
+    plain.write_text("def get_config():\n    return None\n")
+    with pytest.raises(ValueError, match=f"{plain} declares no sweeps"):
+        sweeps.load_sweeps(str(plain))
+    with pytest.raises(ValueError, match="config file not found: /no/such.py"):
+        sweeps.load_sweeps("/no/such.py:arg")
+
+
 def test_trial_names_and_values():
     assert sweeps._trial_name({"model.attention": "dot", "data.split": ("a b", 1)}) == (
         "attention-dot__split-_ab_1_"
