@@ -77,6 +77,9 @@ def test_each_distribution_covers_its_range_and_no_more():
         {"u": ["uniform", 0, 1]}, count=5, seed=2
     )
     assert len(draws({"u": ["uniform", 0, 1]}, count=7)) == 7
+    # Defaults: one draw, seed 0.
+    unseeded = sweeps._random_draws("s", {"fields": {"u": ["uniform", 0, 1]}})
+    assert unseeded == draws({"u": ["uniform", 0, 1]}, count=1, seed=0)
     assert (
         sweeps._random_draws("s", None) == [] and len(draws({"i": ["int_uniform", 0, 9]}, 1)) == 1
     )
@@ -103,6 +106,8 @@ def test_grid_trial_and_drawn_values_override_fixed_ones():
         "size-1__seed-1__lr-0.25",
     ]
     assert trials[0].swept == ("model.size", "seed", "lr")
+    with pytest.raises(AttributeError):  # frozen: a trial keeps its name and overrides
+        trials[0].name = "other"
     assert trials[0].flag_args() == [
         "--config.train.steps=7",
         "--config.seed=0",
@@ -199,9 +204,8 @@ def test_a_sweep_survives_failures_reruns_nothing_and_reports_everything(tmp_pat
         # Each trial ran its own overrides, for the config's 2 steps.
         assert final["attention"] == attention and final["steps"] == 2
         assert runner.read_status(os.path.join(sweep_dir, name))["status"] == "done"
-        assert 0 < final["test"]["loss"] < 20 and final["test"]["examples"] > 0
-    assert finals[names[0]]["parameters"] != finals[names[1]]["parameters"]
-    assert finals[names[0]]["test"]["loss"] != finals[names[1]]["test"]["loss"]
+        assert 0 < final["splits"]["test"]["loss"] < 20 and final["splits"]["test"]["examples"] > 0
+    assert finals[names[0]]["splits"]["test"]["loss"] != finals[names[1]]["splits"]["test"]["loss"]
 
     modified = {n: os.path.getmtime(os.path.join(sweep_dir, n, "status.json")) for n in names}
     again = runner.run_sweep(trials, config_path=config_file, sweep_dir=sweep_dir, parallel=2)
