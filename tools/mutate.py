@@ -226,7 +226,7 @@ def copy_repository(destination):
             shutil.copy(source, target)
 
 
-def mutate_module(module, workdir, *, timeout_factor=3.0):
+def mutate_module(module, workdir, *, lines=(), timeout_factor=3.0):
     test_args = MODULES[module]
     original = open(os.path.join(ROOT, module)).read()
     target = os.path.join(workdir, module)
@@ -235,6 +235,8 @@ def mutate_module(module, workdir, *, timeout_factor=3.0):
         raise SystemExit(f"{module}: its tests fail before any mutation")
     timeout = timeout_factor * (time.monotonic() - start) + 10
     survivors, found = [], mutants(os.path.join(ROOT, module))
+    if lines:
+        found = [m for m in found if m.line in lines]
     print(f"{module}: {len(found)} mutants, tests take {time.monotonic() - start:.0f}s", flush=True)
     for mutant in found:
         with open(target, "w") as f:
@@ -255,6 +257,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", default=list(MODULES))
     parser.add_argument("--list", action="store_true", help="print the mutants, run nothing")
+    parser.add_argument(
+        "--lines", default="", help="only the mutants on these comma-separated lines (recheck)"
+    )
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -271,7 +276,8 @@ def main(argv=None):
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
         os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
         copy_repository(workdir)
-        totals = {module: mutate_module(module, workdir) for module in args.modules}
+        lines = {int(n) for n in args.lines.split(",") if n}
+        totals = {module: mutate_module(module, workdir, lines=lines) for module in args.modules}
     print("\nmodule: killed / mutants")
     for module, (count, survivors) in totals.items():
         print(f"  {module}: {count - len(survivors)}/{count}")
