@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-all lint format tour install clean
+.PHONY: demo test test-all lint format tour install clean mutation
 
 $(STAMP): setup.cfg pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: lint
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+
+# Not part of `make test`: one module at a time against its own tests
+# (MUTATE_ARGS=attn/masking.py for one module, --list to see the mutants).
+mutation: $(STAMP)
+	$(BIN)/python tools/mutate.py $(MUTATE_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

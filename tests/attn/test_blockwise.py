@@ -28,6 +28,8 @@ def lengths_mask(q_lens, kv_lens, q_len, k_len):
 # also covers padded last blocks; the causal cases skip blocks.
 CASES = {
     "mask_bias": dict(mask=True, bias=True),
+    # Non-causal, so keys past k_len would count if lengths were not clipped.
+    "lengths_beyond_the_keys": dict(lengths=True),
     "causal_multi_query_more_keys_key_bias": dict(is_causal=True, kv_heads=1, bias="keys"),
     "causal_grouped_lengths_mask_scale": dict(
         is_causal=True, kv_heads=2, k_len=13, lengths=True, mask="heads", scale=0.3
@@ -79,7 +81,7 @@ def blocked(block_q=4, block_k=8):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_forward_and_gradients_match_reference_and_xla(case):
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(1)
     (q, k, v), kwargs, full_mask = case_arguments(rng, case)
     bias = kwargs.get("bias")
     got, got_grads = forward_and_grads(blocked(), kwargs)(q, k, v, bias)
@@ -104,7 +106,7 @@ def test_forward_and_gradients_match_reference_and_xla(case):
 
 @pytest.mark.parametrize("blocks", [(4, 8), (64, 64)], ids=["blocks", "one_block"])
 def test_fully_masked_rows_are_zero_with_finite_zero_gradients(blocks):
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(2)
     q, k, v = qkv(rng)
     mask = np.ones((2, 4, 13, 19), bool)
     mask[1, 2, 3] = False  # one query of one head sees nothing
@@ -126,7 +128,7 @@ def test_fully_masked_rows_are_zero_with_finite_zero_gradients(blocks):
 
 
 def test_bfloat16_within_its_tolerance():
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(3)
     q, k, v = qkv(rng, kv_heads=2)
     want = ref.dot_product_attention(q, k, v, causal=True)
     bf16 = [jnp.asarray(a, jnp.bfloat16) for a in (q, k, v)]
@@ -142,7 +144,7 @@ def test_bfloat16_within_its_tolerance():
 
 
 def test_unbatched_and_vmapped_with_lengths():
-    rng = np.random.default_rng()
+    rng = np.random.default_rng(4)
     q, k, v = qkv(rng)
     got = jax.jit(lambda q, k, v: blocked()(q, k, v, is_causal=True))(q[0], k[0], v[0])
     want = attn.dot_product_attention(q[0], k[0], v[0], is_causal=True)
@@ -174,7 +176,7 @@ def test_training_memory_is_linear_in_length():
 
 
 def test_bad_arguments_are_named():
-    q, k, v = qkv(np.random.default_rng())
+    q, k, v = qkv(np.random.default_rng(5))
     with pytest.raises(ValueError, match="block_q must be a positive integer, got 0"):
         attn.blockwise_attention(q, k, v, block_q=0)
     with pytest.raises(ValueError, match=r"key_value_seq_lengths .*\(2,\).*\(3,\)"):

@@ -1,13 +1,17 @@
 """Masks and the masked softmax."""
 
+import re
+
 import hypothesis
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import attn
+from attn import masking
 from tests.attn import numpy_reference as ref
 
 logits_and_masks = st.integers(1, 6).flatmap(
@@ -63,3 +67,69 @@ def test_padding_masks():
     np.testing.assert_array_equal(
         attn.combine_masks(valid, None, valid[:, ::-1]), valid & valid[:, ::-1]
     )
+
+
+def test_masked_softmax_normalises_over_the_given_axis():
+    rng = np.random.default_rng(7)
+    logits = rng.normal(size=(3, 4)).astype(np.float32)
+    mask = rng.random((3, 4)) < 0.7
+    mask[0, :] = True
+    mask[:, 0] = True
+    got = np.asarray(attn.masked_softmax(logits, mask, axis=0))
+    np.testing.assert_allclose(got, ref.masked_softmax(logits.T, mask.T).T, atol=1e-6)
+    np.testing.assert_allclose(got.sum(0), 1.0, rtol=1e-5)
+    got = np.asarray(attn.masked_softmax(logits, axis=0))
+    np.testing.assert_allclose(got.sum(0), 1.0, rtol=1e-5)
+
+
+def test_masked_softmax_of_bfloat16_is_computed_in_float32():
+    # bf16 keeps 8 bits: weights computed in bf16 would be rounded to it.
+    logits = jnp.asarray(np.linspace(-3, 3, 7), jnp.bfloat16)
+    mask = jnp.array([True, True, False, True, True, True, True])
+    for got in (attn.masked_softmax(logits, mask), attn.masked_softmax(logits)):
+        assert got.dtype == jnp.float32
+    want = ref.masked_softmax(np.asarray(logits.astype(jnp.float32))[None], np.asarray(mask)[None])
+    np.testing.assert_allclose(attn.masked_softmax(logits, mask), want[0], rtol=1e-6, atol=1e-7)
+
+
+def test_attention_weights_add_the_bias_before_the_softmax():
+    rng = np.random.default_rng(8)
+    logits = rng.normal(size=(2, 3, 5)).astype(np.float32)
+    bias = rng.normal(size=(1, 3, 5)).astype(np.float32)
+    mask = rng.random((2, 1, 5)) < 0.7
+    got = masking.attention_weights(jnp.asarray(logits), mask=mask, bias=bias)
+    np.testing.assert_allclose(got, ref.masked_softmax(logits + bias, mask), atol=1e-6)
+    got = masking.attention_weights(jnp.asarray(logits), mask=mask)
+    np.testing.assert_allclose(got, ref.masked_softmax(logits, mask), atol=1e-6)
+
+
+def test_mask_and_bias_checks_name_what_is_wrong():
+    target, desc = (2, 3, 4, 5), "[batch, heads, q_len, k_len]"
+    for fine in (None, np.ones((4, 5), bool), np.ones((2, 1, 1, 5), bool), np.ones(target, bool)):
+        masking.check_mask(fine, target, target_desc=desc)
+    for fine in (None, np.zeros((5,), np.float32), np.zeros((2, 3, 4, 5), jnp.bfloat16)):
+        masking.check_bias(fine, target, target_desc=desc)
+    with pytest.raises(ValueError, match=r"key_mask must be a boolean .* dtype float32\. For an"):
+        masking.check_mask(np.ones((4, 5), np.float32), target, target_desc=desc, name="key_mask")
+    with pytest.raises(ValueError, match=r"got dtype int32\.$"):
+        masking.check_mask(np.ones((4, 5), np.int32), target, target_desc=desc)
+    with pytest.raises(ValueError, match="got dtype None"):
+        masking.check_mask([[True]], target, target_desc=desc)
+    with pytest.raises(ValueError, match=r"bias must be a float array .* dtype bool"):
+        masking.check_bias(np.ones((4, 5), bool), target, target_desc=desc)
+    with pytest.raises(ValueError, match="got dtype None"):
+        masking.check_bias([[0.0]], target, target_desc=desc)
+    bad_shapes = [(4, 6), (4, 4, 5), (1, 2, 3, 4, 5), (2, 3, 1, 4, 5)]
+    for shape in bad_shapes:
+        message = f"mask of shape {shape} does not broadcast to the logits shape (2, 3, 4, 5) [b"
+        with pytest.raises(ValueError, match=re.escape(message)):
+            masking.check_mask(np.ones(shape, bool), target, target_desc=desc)
+        with pytest.raises(ValueError, match=r"bias of shape .* \(2, 3, 4, 5\) \[batch"):
+            masking.check_bias(np.ones(shape, np.float32), target, target_desc=desc)
+
+
+def test_causal_mask_with_more_keys_and_combined_masks():
+    np.testing.assert_array_equal(attn.causal_mask(2, 3), [[1, 0, 0], [1, 1, 0]])
+    np.testing.assert_array_equal(attn.combine_masks(np.array([True, False])), [True, False])
+    both = attn.combine_masks(np.array([1, 1, 0], bool), None, np.array([1, 0, 1], bool))
+    np.testing.assert_array_equal(both, [True, False, False])

@@ -17,6 +17,10 @@ def test_attention_benchmark_smoke(tmp_path):
         assert record["fwd_ms"] > 0 and record["fwdbwd_ms"] > 0 and record["fwd_tflops"] > 0
         assert record["fwdbwd_peak_bytes"] > 0
         assert record["speed_vs_jax.nn"] > 0 and record["speed_vs_flax"] > 0
+        # The ratios are those of the recorded times.
+        for base in ("jax.nn", "flax"):
+            want = by_impl[("scaled_dot", base)]["fwdbwd_ms"] / record["fwdbwd_ms"]
+            assert record[f"speed_vs_{base}"] == pytest.approx(want, rel=1e-12)
     assert by_impl[("scaled_dot", "jax.nn")]["speed_vs_jax.nn"] == 1.0
     assert by_impl[("additive", "blockwise")]["memory_vs_xla"] > 0
 
@@ -25,6 +29,34 @@ def test_attention_benchmark_smoke(tmp_path):
     table = (tmp_path / "attention.md").read_text()
     assert "| scaled_dot | 24 |" in table and "Machine:" in table
     assert (tmp_path / "attention.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ratios_and_table_cells_come_from_the_timings():
+    def record(variant, impl, fwd, both, cpu, peak):
+        return dict(
+            variant=variant, impl=impl, length=64, batch=2, heads=4, head_dim=8, features=8,
+            dtype="float32", causal=False, fwd_ms=fwd, fwdbwd_ms=both, fwdbwd_cpu_ms=cpu,
+            fwdbwd_peak_bytes=peak,
+        )  # fmt: skip
+
+    records = [
+        record("scaled_dot", "jax.nn", 2.0, 6.0, 12.0, 4 * 2**20),
+        record("scaled_dot", "flax", 4.0, 9.0, 18.0, 8 * 2**20),
+        record("scaled_dot", "blockwise", 1.0, 3.0, 4.0, 2**20),
+    ]
+    attention.add_ratios(records)
+    fast = records[2]
+    assert fast["speed_vs_jax.nn"] == 6.0 / 3.0 and fast["speed_vs_flax"] == 9.0 / 3.0
+    assert fast["fwd_speed_vs_jax.nn"] == 2.0 and fast["cpu_speed_vs_jax.nn"] == 3.0
+    assert fast["memory_vs_jax.nn"] == 0.25 and fast["memory_vs_flax"] == 0.125
+    assert records[0]["speed_vs_jax.nn"] == 1.0 and records[1]["speed_vs_jax.nn"] == 6.0 / 9.0
+    info = dict(cpu="cpu", cores=2, backend="cpu", device="TFRT_CPU_0", jax="0", date="today")
+    rows = [line for line in attention.markdown(records, info).splitlines() if line[:3] == "| s"]
+    assert rows[2] == (
+        "| scaled_dot | 64 | 2 x 4 | 8 | float32 | no | blockwise | 1.0 | 3.0 | - | - | 1.0 "
+        "| 2.00 | 3.00 | 3.00 | 0.250 | - |"
+    )
+    assert "| 0.67 | 1.00 | 0.67 | 2.000 |" in rows[1]
 
 
 def test_random_batches_follow_the_pipeline_layout():

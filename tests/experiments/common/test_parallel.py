@@ -25,12 +25,27 @@ def test_parameter_sharding_rules():
         parallel.leaf_spec((8,), 8, "zero3", 0)
 
 
+BATCH_CHECK = """
+import pytest
+from experiments.common import parallel
+
+mesh = parallel.make_mesh()
+assert mesh.devices.size == 8 and mesh.axis_names == ("data",)
+for ok in (8, 16, 24):
+    parallel.check_batch_size(ok, mesh)
+for bad in (4, 9, 12, 20):
+    with pytest.raises(ValueError, match=f"batch_size={bad} must be divisible by the 8 devices"):
+        parallel.check_batch_size(bad, mesh)
+print("checked")
+"""
+
+
 def test_batch_must_divide_over_devices():
-    mesh = parallel.make_mesh()
-    parallel.check_batch_size(mesh.devices.size * 3, mesh)
-    if mesh.devices.size > 1:
-        with pytest.raises(ValueError, match="must be divisible"):
-            parallel.check_batch_size(mesh.devices.size + 1, mesh)
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", PYTHONPATH=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", BATCH_CHECK], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "checked", result.stderr[-3000:]
 
 
 def run(tmp_path, name, devices, *overrides):

@@ -4,10 +4,13 @@ import json
 import os
 import sys
 
+import numpy as np
 import pytest
 import submitit
 
 from experiments.common import report, runner, sweeps
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def test_grid_random_fixed_and_explicit_trials():
@@ -40,6 +43,101 @@ def test_grid_random_fixed_and_explicit_trials():
     # Strings in a tuple are parsed back as literals, so they travel quoted.
     assert sweeps.format_value(("validation",)) == "('validation',)"
     assert sweeps.format_value("additive") == "additive"
+
+
+def draws(fields, count=400, seed=0):
+    return sweeps._random_draws("s", {"count": count, "seed": seed, "fields": fields})
+
+
+def test_each_distribution_covers_its_range_and_no_more():
+    drawn = draws(
+        {
+            "i": ["int_uniform", 3, 5],
+            "u": ["uniform", 2.0, 5.0],
+            "l": ["log_uniform", 1e-4, 1e-2],
+            "c": ["choice", "a", "b", "c"],
+        }
+    )
+    column = {f: np.array([d[f] for d in drawn]) for f in ("i", "u", "l")}
+    # int_uniform includes both ends, like random.randint.
+    assert set(column["i"].tolist()) == {3, 4, 5}
+    assert min(np.mean(column["i"] == n) for n in (3, 4, 5)) > 0.25
+    u = column["u"]
+    assert 2.0 <= u.min() < 2.2 and 4.8 < u.max() <= 5.0
+    assert abs(np.mean(u < 3.5) - 0.5) < 0.1  # uniform, not skewed
+    log = column["l"]
+    assert 1e-4 <= log.min() and log.max() <= 1e-2
+    # Uniform in log: as many draws below the geometric middle 1e-3 as above.
+    assert abs(np.mean(log < 1e-3) - 0.5) < 0.1
+    assert abs(np.mean(log < 1e-4 * 10**0.5) - 0.25) < 0.07
+    assert {d["c"] for d in drawn} == {"a", "b", "c"}
+    # Three significant digits, so the names stay short.
+    assert all(float(f"{x:.3g}") == x for x in np.concatenate([u, log]))
+    assert draws({"u": ["uniform", 0, 1]}, count=5, seed=1) != draws(
+        {"u": ["uniform", 0, 1]}, count=5, seed=2
+    )
+    assert len(draws({"u": ["uniform", 0, 1]}, count=7)) == 7
+    # Defaults: one draw, seed 0.
+    unseeded = sweeps._random_draws("s", {"fields": {"u": ["uniform", 0, 1]}})
+    assert unseeded == draws({"u": ["uniform", 0, 1]}, count=1, seed=0)
+    assert (
+        sweeps._random_draws("s", None) == [] and len(draws({"i": ["int_uniform", 0, 9]}, 1)) == 1
+    )
+
+
+def test_grid_trial_and_drawn_values_override_fixed_ones():
+    spec = {
+        "fixed": {"train.steps": 7, "seed": 9, "model.size": 1, "lr": 0.5},
+        "grid": {"seed": [0, 1]},
+        "trials": [{"model.size": 2}, {}],
+        "random": {"count": 1, "fields": {"lr": ["choice", 0.25]}},
+    }
+    trials = sweeps.expand("s", {"s": spec})
+    assert [t.overrides for t in trials] == [
+        {"train.steps": 7, "seed": 0, "model.size": 2, "lr": 0.25},
+        {"train.steps": 7, "seed": 1, "model.size": 2, "lr": 0.25},
+        {"train.steps": 7, "seed": 0, "model.size": 1, "lr": 0.25},
+        {"train.steps": 7, "seed": 1, "model.size": 1, "lr": 0.25},
+    ]
+    assert [t.name for t in trials] == [
+        "size-2__seed-0__lr-0.25",
+        "size-2__seed-1__lr-0.25",
+        "size-1__seed-0__lr-0.25",
+        "size-1__seed-1__lr-0.25",
+    ]
+    assert trials[0].swept == ("model.size", "seed", "lr")
+    with pytest.raises(AttributeError):  # frozen: a trial keeps its name and overrides
+        trials[0].name = "other"
+    assert trials[0].flag_args() == [
+        "--config.train.steps=7",
+        "--config.seed=0",
+        "--config.model.size=2",
+        "--config.lr=0.25",
+    ]
+    only_fixed = sweeps.expand("s", {"s": {"fixed": {"a": 1}}})
+    assert [(t.name, t.overrides, t.config_arg) for t in only_fixed] == [("trial", {"a": 1}, "")]
+    with pytest.raises(ValueError, match="duplicate trials"):
+        sweeps.expand("s", {"s": {"trials": [{"a": 1}, {"a": 1}]}})
+
+
+def test_load_sweeps_reads_get_sweeps_and_names_what_is_missing(tmp_path):
+    path = tmp_path / "config.py"
+    path.write_text("def get_sweeps():\n    return {'a': {'grid': {'seed': [0, 1]}}}\n")
+    assert sweeps.load_sweeps(f"{path}:some,arg") == {"a": {"grid": {"seed": [0, 1]}}}
+    plain = tmp_path / "plain.py"
+    plain.write_text("def get_config():\n    return None\n")
+    with pytest.raises(ValueError, match=f"{plain} declares no sweeps"):
+        sweeps.load_sweeps(str(plain))
+    with pytest.raises(ValueError, match="config file not found: /no/such.py"):
+        sweeps.load_sweeps("/no/such.py:arg")
+
+
+def test_trial_names_and_values():
+    assert sweeps._trial_name({"model.attention": "dot", "data.split": ("a b", 1)}) == (
+        "attention-dot__split-_ab_1_"
+    )
+    assert sweeps.format_value(0.1) == "0.1" and sweeps.format_value([1]) == "(1,)"
+    assert sweeps.format_value(True) == "True" and sweeps.format_value(()) == "()"
 
 
 @pytest.mark.parametrize(
@@ -99,8 +197,15 @@ def test_a_sweep_survives_failures_reruns_nothing_and_reports_everything(tmp_pat
     assert "corpus file not found" in failed["error"]
     diverged = runner.read_status(os.path.join(sweep_dir, names[3]))
     assert diverged["step"] >= 1 and "diverged" in diverged["error"]
-    for name in names[:2]:
-        assert os.path.exists(os.path.join(sweep_dir, name, "eval.json"))
+    finals = {}
+    for name, attention in zip(names[:2], ("additive", "dot")):
+        with open(os.path.join(sweep_dir, name, "eval.json")) as f:
+            finals[name] = final = json.load(f)
+        # Each trial ran its own overrides, for the config's 2 steps.
+        assert final["attention"] == attention and final["steps"] == 2
+        assert runner.read_status(os.path.join(sweep_dir, name))["status"] == "done"
+        assert 0 < final["splits"]["test"]["loss"] < 20 and final["splits"]["test"]["examples"] > 0
+    assert finals[names[0]]["splits"]["test"]["loss"] != finals[names[1]]["splits"]["test"]["loss"]
 
     modified = {n: os.path.getmtime(os.path.join(sweep_dir, n, "status.json")) for n in names}
     again = runner.run_sweep(trials, config_path=config_file, sweep_dir=sweep_dir, parallel=2)
@@ -134,10 +239,21 @@ def test_submitit_jobs_carry_each_trial_command(tmp_path, config_file):
     assert len(jobs) == 4
     for job, trial in zip(jobs, trials):
         command = job.submission().function.command
-        assert command == runner.trial_command(
-            trial, config_file, str(tmp_path / "sweep" / trial.name)
-        )
-        assert f"--config={config_file}:additive,tiny" in command
+        assert command[:4] == [
+            sys.executable,
+            os.path.join(ROOT, "launch.py"),
+            f"--config={config_file}:additive,tiny",
+            f"--workdir={tmp_path / 'sweep' / trial.name}",
+        ]
+        assert command[4:] == [f"--config.{f}={v}" for f, v in trial.overrides.items()]
+    assert [job.submission().function.command[4:] for job in jobs][2:] == [
+        [
+            "--config.model.attention=general",
+            "--config.data.name=tsv",
+            "--config.data.path=/no/such.tsv",
+        ],
+        ["--config.model.attention=scaled_dot", "--config.train.learning_rate=1e+39"],
+    ]
 
 
 def test_report_needs_trials(tmp_path):

@@ -77,3 +77,24 @@ def test_tied_embeddings_share_the_table_and_untied_have_an_output_layer():
     untied = _model(tie_embeddings=False).init(jax.random.key(0), tokens)["params"]
     assert "logits" not in tied and "logits" in untied
     assert "cross_attention" not in tied["layer_0"]
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_tied_logits_are_the_embedding_table_applied_to_the_output(tie):
+    """Doubling the table row of a token absent from the input doubles its tied logit only."""
+    tokens = _tokens()
+    unused = VOCAB - 1
+    assert not (tokens == unused).any()
+    model = _model(tie_embeddings=tie)
+    params = model.init(jax.random.key(0), tokens)
+    logits = np.asarray(model.apply(params, tokens))
+    table = params["params"]["embed"]["embedding"]
+    changed = jax.tree.map(lambda x: x, params)
+    changed["params"]["embed"]["embedding"] = table.at[unused].multiply(2.0)
+    new_logits = np.asarray(model.apply(changed, tokens))
+    np.testing.assert_array_equal(new_logits[..., :unused], logits[..., :unused])
+    if tie:
+        assert np.abs(logits[..., unused]).min() > 1e-4
+        np.testing.assert_allclose(new_logits[..., unused], 2 * logits[..., unused], rtol=1e-5)
+    else:
+        np.testing.assert_array_equal(new_logits, logits)

@@ -40,11 +40,27 @@ def test_step_by_step_decoding_reproduces_teacher_forcing(attention):
         assert (weights[1, :, 3:] == 0).all()  # padding after EOS gets no attention
 
 
-def test_attention_changes_the_context_and_none_ignores_source_positions():
-    model = small_model("none")
+@pytest.mark.parametrize("attention", ["none", "additive", "multihead"])
+def test_attention_changes_the_context_and_none_ignores_source_positions(attention):
+    """New per-position encoder states, the same final state: only attention sees them."""
+    model = small_model(attention)
     params = model.init(jax.random.key(0), SOURCE, TARGET_IN)
-    _, weights = model.apply(params, SOURCE, TARGET_IN)
-    assert (weights == 0).all()
+    memory, carry = model.apply(params, SOURCE, method=Seq2Seq.encode)
+    rng = np.random.default_rng(0)
+    moved = dict(memory)
+    for name in ("states", "keys"):
+        moved[name] = jnp.asarray(rng.normal(size=memory[name].shape), memory[name].dtype)
+    token = TARGET_IN[:, 0]
+    _, (logits, weights) = model.apply(params, carry, token, memory, method=Seq2Seq.decode_step)
+    _, (moved_logits, moved_weights) = model.apply(
+        params, carry, token, moved, method=Seq2Seq.decode_step
+    )
+    if attention == "none":
+        assert (weights == 0).all() and (moved_weights == 0).all()
+        np.testing.assert_array_equal(logits, moved_logits)
+    else:
+        assert np.abs(np.asarray(logits - moved_logits)).max() > 1e-3
+        assert np.abs(np.asarray(weights - moved_weights)).max() > 1e-3
 
 
 def test_beam_of_one_equals_greedy():

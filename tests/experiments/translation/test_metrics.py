@@ -25,6 +25,30 @@ def test_bleu_matches_an_independent_sacrebleu_call():
     assert score == pytest.approx(expected)
 
 
+@pytest.mark.parametrize(
+    "hypotheses, references, expected",
+    [
+        # n-gram precisions 4/5, 3/4, 2/3, 1/2; same length, no brevity penalty.
+        (["a b c d e"], ["a b c d f"], 100 * (4 / 5 * 3 / 4 * 2 / 3 * 1 / 2) ** 0.25),
+        # Every n-gram matches, but 4 words for 6: brevity penalty exp(1 - 6/4).
+        (["a b c d"], ["a b c d e f"], 100 * np.exp(1 - 6 / 4)),
+        # Counts add up over the corpus before the precisions are taken:
+        # 7/8, 4/6, 2/4, 1/2 (the second sentence alone has no 3-gram match).
+        (
+            ["a b c d", "e f g h"],
+            ["a b c d", "e f x h"],
+            100 * (7 / 8 * 4 / 6 * 2 / 4 * 1 / 2) ** 0.25,
+        ),
+        # Longer than its reference: no penalty; the repeated "a" is clipped to
+        # the reference's one: 4/6, 3/5, 2/4, 1/3.
+        (["x a b c y a"], ["a b c y"], 100 * (4 / 6 * 3 / 5 * 2 / 4 * 1 / 3) ** 0.25),
+    ],
+    ids=["precisions", "brevity", "corpus_counts", "longer"],
+)
+def test_bleu_matches_hand_computed_values(hypotheses, references, expected):
+    assert metrics.bleu(hypotheses, references) == pytest.approx(expected, rel=1e-9)
+
+
 def test_bleu_scores_the_given_tokens_without_retokenizing():
     # "noir." is one token in the reference; the default 13a tokenizer would
     # split off the period and score these pairs higher.

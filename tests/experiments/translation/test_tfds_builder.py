@@ -69,17 +69,19 @@ def test_preparing_again_reuses_the_files(prepared):
 
 
 def test_config_names_differ_for_different_parameters():
-    names = {
-        tfds_builder.toy_translation_config(**TINY).name,
-        tfds_builder.toy_translation_config(**{**TINY, "seed": 6}).name,
-        tfds_builder.toy_translation_config(**{**TINY, "train_size": 13}).name,
-        tfds_builder.toy_translation_config(**{**TINY, "long_max_words": 11}).name,
+    base = tfds_builder.toy_translation_config(**TINY)
+    # Every parameter in its place, and 8 hex digits of what the generator makes.
+    assert base.name == "seed5-train12-validation4-test4-long3-words6to10-gen58faa3a7"
+    changed = {
+        field: tfds_builder.toy_translation_config(**{**TINY, field: TINY[field] + 1})
+        for field in TINY
     }
-    assert len(names) == 4
-    assert (
-        tfds_builder.toy_translation_config(**TINY).name
-        == tfds_builder.toy_translation_config(**TINY).name
-    )
+    names = [base.name] + [config.name for config in changed.values()]
+    assert len(set(names)) == len(TINY) + 1
+    for field, config in changed.items():
+        assert getattr(config, field) == TINY[field] + 1
+    # A generator that changed its output would change the fingerprint alone.
+    assert changed["seed"].name.rsplit("-gen", 1)[1] != base.name.rsplit("-gen", 1)[1]
 
 
 @pytest.mark.parametrize(
