@@ -5,10 +5,11 @@ import types
 import numpy as np
 import pytest
 
+from experiments.text.token_ids import EOS_ID as EOS
+from experiments.text.token_ids import PAD_ID as PAD
+from experiments.text.tokenizers import WordVocabulary
+from experiments.text.toy_corpus import SentencePair
 from experiments.translation import evaluation, input_pipeline, metrics
-from experiments.translation.model import EOS, PAD
-from experiments.translation.tokenizers import WordVocabulary
-from experiments.translation.toy_corpus import SentencePair
 
 # (source word, target word) links; the first is a 3-cycle, so its transpose
 # is another permutation and reads off different links.
