@@ -15,6 +15,14 @@ Compare the trials of a sweep (writes report.md and report.html there):
 
     python launch.py --report=runs/s
 
+Use a trained run: translate your own sentences and print where attention
+looks (text, or --format=tsv / jsonl; heatmaps with --out), continue a
+language model's prompt, or classify an image (see experiments/use_run.py):
+
+    python launch.py --workdir=runs/demo/attention-additive --translate="i love you"
+    python launch.py --workdir=runs/lm --generate="le petit chat"
+    python launch.py --workdir=runs/vision --classify=image.png --out=/tmp/pictures
+
 Bad input (an unknown variant, dataset or sweep, a missing file, impossible
 sizes) is reported in one line with exit code 2, before anything compiles.
 """
@@ -43,6 +51,33 @@ _SLURM_PARTITION = flags.DEFINE_string("slurm_partition", None, "SLURM partition
 _SLURM_TIMEOUT = flags.DEFINE_integer("slurm_timeout_min", 240, "SLURM time limit per trial.")
 _SLURM_GPUS = flags.DEFINE_integer("slurm_gpus_per_node", 0, "GPUs per SLURM trial.")
 _REPORT = flags.DEFINE_string("report", None, "Sweep directory to write a comparison report for.")
+_TRANSLATE = flags.DEFINE_multi_string(
+    "translate", [], "With --workdir of a translation run: a sentence to translate (repeatable)."
+)
+_INPUT_FILE = flags.DEFINE_string(
+    "input_file", None, "With --workdir: a file of sentences (or prompts), one a line."
+)
+_GENERATE = flags.DEFINE_multi_string(
+    "generate", [], "With --workdir of a language model run: a prompt to continue (repeatable)."
+)
+_CLASSIFY = flags.DEFINE_multi_string(
+    "classify", [], "With --workdir of a vision run: a PNG, or an idx/npz file[:index]."
+)
+_STEP = flags.DEFINE_integer("step", None, "Checkpoint step to use (default: the latest).")
+_BEAM_SIZE = flags.DEFINE_integer("beam_size", 1, "--translate: beam size (1: greedy).")
+_OUT = flags.DEFINE_string(
+    "out", None, "Where to draw the attention pictures: a .png path or a directory."
+)
+_FORMAT = flags.DEFINE_enum("format", "text", ["text", "tsv", "jsonl"], "How to print the results.")
+_LAYER = flags.DEFINE_string(
+    "layer", "", "Transformer/LM/vision: the attention layer to show (1-based, or all)."
+)
+_HEAD = flags.DEFINE_integer("head", 0, "Transformer: the head to show (1-based; 0: the mean).")
+_ROLLOUT = flags.DEFINE_bool("rollout", False, "Transformer: also show the attention rollout.")
+_PIXELS = flags.DEFINE_string(
+    "pixels", "", "--classify: query pixels as row,col fractions, e.g. 0.5,0.5;0.25,0.75."
+)
+_MAX_NEW_TOKENS = flags.DEFINE_integer("max_new_tokens", 0, "--generate: tokens (0: the run's).")
 _COORDINATOR = flags.DEFINE_string(
     "coordinator_address", None, "host:port of process 0, for multi-host training."
 )
@@ -162,6 +197,26 @@ def main(argv):
             with open(paths[0]) as f:
                 print(f.read().split("\n## Curves")[0])
             print("Report: " + ", ".join(paths))
+            return
+        if _TRANSLATE.value or _GENERATE.value or _CLASSIFY.value or _INPUT_FILE.value:
+            from experiments import use_run
+
+            use_run.main(
+                _WORKDIR.value,
+                translate=_TRANSLATE.value,
+                generate=_GENERATE.value,
+                classify=_CLASSIFY.value,
+                input_file=_INPUT_FILE.value,
+                step=_STEP.value,
+                beam_size=_BEAM_SIZE.value,
+                out=_OUT.value,
+                output_format=_FORMAT.value,
+                layer=_LAYER.value,
+                head=_HEAD.value,
+                rollout=_ROLLOUT.value,
+                pixels=_PIXELS.value,
+                max_new_tokens=_MAX_NEW_TOKENS.value,
+            )
             return
         if not _CONFIG.present or not _WORKDIR.value:
             _fail("--config and --workdir are required (or --report=SWEEP_DIR)")

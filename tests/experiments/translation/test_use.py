@@ -1,0 +1,229 @@
+"""Using a trained translation run: launch.py --workdir=RUN --translate=... end to end."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+
+from experiments import translate, use_run
+from experiments.common.trained import UseError
+from experiments.translation import input_pipeline, train
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def train_tiny(tmp_path_factory, variant, **overrides):
+    config = translate.get_config(f"{variant},tiny")
+    config.data.data_dir = str(tmp_path_factory.getbasetemp() / "data")
+    config.eval.every_steps = 100  # only the final evaluation
+    config.eval.splits = ("test",)
+    config.update_from_flattened_dict(overrides)
+    workdir = tmp_path_factory.mktemp(variant) / "run"
+    train.train_and_evaluate(config, str(workdir))
+    return workdir, config
+
+
+@pytest.fixture(scope="module")
+def additive(tmp_path_factory):
+    return train_tiny(tmp_path_factory, "additive")
+
+
+def snapshot(directory):
+    """Every file under `directory` with its size and modification time."""
+    found = {}
+    for root, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            found[path] = (os.path.getsize(path), os.path.getmtime(path))
+    return found
+
+
+def use(workdir, *sentences, **options):
+    return use_run.main(str(workdir), translate=list(sentences), **options)
+
+
+def matrix_lines(text):
+    """The printed matrix: (column labels, [(row label, weights, marked column)])."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    header = lines[1].split()
+    rows = []
+    for line in lines[2:]:
+        label, *cells = line.split()
+        rows.append((label, [float(c.rstrip("*")) for c in cells], cells))
+    return header, rows
+
+
+def test_matrix_is_target_words_by_source_words_and_rows_sum_to_one(additive, capsys):
+    workdir, _ = additive
+    (result,) = use(workdir, "i love you")
+    text = capsys.readouterr().out
+    assert text.splitlines()[0] == f"i love you -> {result.translation}"
+    header, rows = matrix_lines(text)
+    # one column per source word ("love" may be <unk> in a tiny vocabulary), then the end token
+    assert header == result.source_tokens and len(header) == 4 and header[-1] == "</s>"
+    words = result.translation.split()
+    labels = [label for label, _, _ in rows]
+    assert labels[: len(words)] == words
+    # one row per target word, plus the end token when decoding stopped
+    assert labels == result.target_tokens and len(labels) in (len(words), len(words) + 1)
+    for _, weights, cells in rows:
+        assert len(weights) == len(header)
+        assert sum(weights) == pytest.approx(1.0, abs=0.03)  # two decimals each
+        marked = [i for i, cell in enumerate(cells) if cell.endswith("*")]
+        assert marked == [int(np.argmax(weights))] or len(marked) == 1
+    np.testing.assert_allclose(result.weights.sum(-1), 1.0, atol=1e-5)
+
+
+def test_output_equals_the_runs_own_eval_decoding(additive, tmp_path):
+    workdir, config = additive
+    # The test split's decodings the run wrote into eval.json.
+    samples = json.loads((workdir / "eval.json").read_text())["splits"]["test"]["samples"]
+    pairs = input_pipeline.load_splits(config.data)[0]["test"]
+    for sample in samples:
+        sources = [p.source for p in pairs if p.target == sample["reference"]]
+        translations = [r.translation for r in use(workdir, *sources)]
+        assert sample["hypothesis"] in translations
+    # The heatmaps, one per sentence, outside the workdir.
+    use(workdir, *config.eval.attention_sentences[:2], out=str(tmp_path / "pictures"))
+    assert sorted(os.listdir(tmp_path / "pictures")) == [
+        "i_love_you.png",
+        "the_red_car_is_small.png",
+    ]
+
+
+def test_json_lines_and_tsv_for_several_sentences(additive, tmp_path, capsys):
+    workdir, _ = additive
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("i love you\nthe red car is small\n")
+    use_run.main(str(workdir), input_file=str(sentences), output_format="jsonl", beam_size=2)
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["sentence"] for r in records] == ["i love you", "the red car is small"]
+    for record in records:
+        assert record["decoding"] == "beam 2"
+        weights = np.asarray(record["weights"])
+        assert weights.shape == (len(record["target_tokens"]), len(record["source_tokens"]))
+        assert [a["target"] for a in record["alignment"]] == record["target_tokens"]
+        for link, row in zip(record["alignment"], weights):
+            assert link["source"] == record["source_tokens"][int(np.argmax(row))]
+    use_run.main(str(workdir), input_file=str(sentences), output_format="tsv")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split("\t") == ["sentence", "translation", "alignment", "weights"]
+    assert [line.split("\t")[0] for line in lines[1:]] == ["i love you", "the red car is small"]
+
+
+def test_unknown_words_and_long_sentences_are_warned_about(additive, capsys):
+    workdir, config = additive
+    (result,) = use(workdir, "i zorglub you")
+    captured = capsys.readouterr()
+    assert "<unk>" in result.source_tokens and "<unk>" in captured.out.splitlines()[2]
+    warnings = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: sentence 1: 1 word not in the run's source vocabulary: 'zorglub', shown as <unk>"
+    ]
+    long = " ".join(["i"] * (config.data.max_length + 5))
+    (result,) = use(workdir, long)
+    assert len(result.source_tokens) == config.data.max_length + 1
+    assert f"more than the model's data.max_length={config.data.max_length}" in (
+        capsys.readouterr().err
+    )
+
+
+def test_bad_input_is_one_line_naming_the_value(additive, tmp_path):
+    workdir, _ = additive
+    before = snapshot(workdir)
+    empty = tmp_path / "empty_dir"
+    empty.mkdir()
+    (empty / "config.json").write_text((workdir / "config.json").read_text())
+    vision = tmp_path / "vision"
+    vision.mkdir()
+    (vision / "config.json").write_text(json.dumps({"experiment": "vision"}))
+    cases = [
+        (dict(workdir=tmp_path / "missing"), "does not exist"),
+        (dict(workdir=tmp_path), "has no config.json"),
+        (dict(workdir=empty), "has no checkpoint"),
+        (dict(step=3), "--step=3: no such checkpoint"),
+        (dict(workdir=vision), "--translate needs a translation run"),
+        (dict(sentence="  "), "sentence 1 is empty"),
+        (dict(layer="1"), "--layer/--head pick a Transformer's layer"),
+        (dict(out=str(workdir / "pictures")), "lies inside --workdir"),
+    ]
+    for options, message in cases:
+        options = {"workdir": workdir, "sentence": "i love you", **options}
+        with pytest.raises(UseError) as raised:
+            use(options.pop("workdir"), options.pop("sentence"), **options)
+        assert message in str(raised.value) and "\n" not in str(raised.value)
+    with pytest.raises(UseError, match="valid: 2, 4$"):
+        use(workdir, "i love you", step=3)
+    assert snapshot(workdir) == before
+
+
+def test_launch_translates_and_rejects_bad_input_with_exit_code_2(additive, tmp_path):
+    workdir, _ = additive
+    before = snapshot(workdir)
+
+    def launch(*args):
+        return subprocess.run(
+            [sys.executable, os.path.join(ROOT, "launch.py"), f"--workdir={workdir}", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    result = launch("--translate=i love you", f"--out={tmp_path / 'heat.png'}")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("i love you -> ")
+    assert (tmp_path / "heat.png").is_file()
+    for args, message in [
+        (["--translate="], "error: sentence 1 is empty (''); give at least one word to translate"),
+        (["--translate=i love you", "--step=7"], "error: --step=7: no such checkpoint in"),
+        (["--generate=le petit chat"], "error: --generate needs a language_model run, but"),
+    ]:
+        result = launch(*args)
+        assert result.returncode == 2, result.stderr[-2000:]
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and errors[0].startswith(message), result.stderr[-2000:]
+    assert snapshot(workdir) == before
+
+
+@pytest.fixture(scope="module")
+def transformer(tmp_path_factory):
+    return train_tiny(tmp_path_factory, "transformer", **{"eval.attention_rollout": True})
+
+
+def test_transformer_layers_heads_grid_and_rollout(transformer, tmp_path, capsys):
+    workdir, config = transformer
+    (result,) = use(workdir, "i love you", layer="1", head=2, rollout=True)
+    text = capsys.readouterr().out
+    assert "cross-attention, layer 1, head 2" in text and "attention rollout" in text
+    sentences = list(config.eval.attention_sentences)  # one batch, as the run drew them
+    use(workdir, *sentences, layer="all", rollout=True, out=str(tmp_path / "pictures"))
+    text = capsys.readouterr().out
+    heads = config.model.transformer.num_heads
+    assert all(f"cross-attention, layer 1, head {h}" in text for h in range(1, heads + 1))
+    pictures = tmp_path / "pictures"
+    for name in ("i_love_you.png", "layers/i_love_you.cross.png", "rollout/i_love_you.png"):
+        assert (pictures / name).is_file(), name
+    for name in ("layers/i_love_you.cross.png", "rollout/i_love_you.png"):  # as the run drew them
+        np.testing.assert_array_equal(
+            mpimg.imread(pictures / name), mpimg.imread(workdir / "attention" / "final" / name)
+        )
+    with pytest.raises(UseError, match=r"--layer=5: the decoder has 1; valid: 1..1 or all"):
+        use(workdir, "i love you", layer="5")
+    with pytest.raises(UseError, match=rf"--head=9: each layer has {heads}"):
+        use(workdir, "i love you", layer="1", head=9)
+
+
+@pytest.mark.slow
+def test_a_run_without_attention_prints_the_translation_only(tmp_path_factory, capsys):
+    workdir, _ = train_tiny(tmp_path_factory, "none")
+    (result,) = use(workdir, "i love you")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"i love you -> {result.translation}",
+        "(attention none: this run has no attention to show)",
+    ]
