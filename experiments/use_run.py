@@ -18,6 +18,7 @@ raises trained.UseError (one line, exit code 2 from launch.py).
 
 from __future__ import annotations
 
+import importlib
 import os
 
 from experiments.common import trained
@@ -77,9 +78,10 @@ def main(
     trained.check_out_path(out, workdir)
     if out and not out.lower().endswith(".png") and os.path.isfile(out):
         raise UseError(f"--out={out} is a file; give a directory or a .png path")
+    # Each experiment's part is its package's `use` module (the experiment's name
+    # is its package's), found by name as experiments/__init__.py finds training.
+    use = importlib.import_module(f"experiments.{experiment}.use")
     if experiment == "translation":
-        from experiments.translation import use
-
         return use.main(
             workdir,
             inputs,
@@ -92,8 +94,6 @@ def main(
             rollout=rollout,
         )
     if experiment == "language_model":
-        from experiments.language_model import use
-
         return use.main(
             workdir,
             inputs,
@@ -103,8 +103,6 @@ def main(
             layer=layer,
             max_new_tokens=max_new_tokens,
         )
-    from experiments.vision import use
-
     return use.main(
         workdir,
         inputs,

@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 
 import jax
 import ml_collections
+import numpy as np
 from flax.training import train_state
 
 from experiments.common.checkpoints import Checkpointer
@@ -136,7 +138,27 @@ def png_path(out: str, name: str, count: int) -> str:
     return os.path.join(out, f"{name}.png")
 
 
+# What the commands print: the end token's row label and the output formats.
+END = "</s>"
+FORMATS = ("text", "tsv", "jsonl")
+
+
+def format_matrix(weights: np.ndarray, rows: Sequence[str], columns: Sequence[str]) -> str:
+    """Target words down, source words across, two decimals, each row's largest marked *."""
+    label = max(len(w) for w in rows) + 2
+    width = max(6, *(len(w) + 2 for w in columns))
+    lines = [" " * label + "".join(f"{w:>{width}}" for w in columns)]
+    for word, row in zip(rows, weights):
+        best = int(np.argmax(row))
+        cells = "".join(f"{x:{width - 1}.2f}{'*' if j == best else ' '}" for j, x in enumerate(row))
+        lines.append(f"{word:<{label}}{cells}".rstrip())
+    return "\n".join(lines)
+
+
 __all__ = [
+    "END",
+    "FORMATS",
+    "format_matrix",
     "UseError",
     "check_out_path",
     "choose_step",

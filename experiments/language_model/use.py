@@ -24,12 +24,11 @@ import numpy as np
 from attn import viz
 from experiments.common import trained
 from experiments.common.optimizers import make_optimizer
-from experiments.common.trained import UseError
+from experiments.common.trained import END, FORMATS, UseError, format_matrix
 from experiments.language_model.generate import Continuer, greedy_tokens
 from experiments.models.transformer_layers import DecoderLayer
 from experiments.text import corpora
 from experiments.text import tokenizers as tokenizers_lib
-from experiments.translation.use import END, FORMATS, format_matrix
 
 
 @dataclasses.dataclass

@@ -26,16 +26,13 @@ import numpy as np
 from attn import viz
 from experiments.common import trained
 from experiments.common.optimizers import make_optimizer
-from experiments.common.trained import UseError
+from experiments.common.trained import END, FORMATS, UseError, format_matrix
 from experiments.models.transformer import Transformer
 from experiments.text import corpora
 from experiments.text import tokenizers as tokenizers_lib
 from experiments.text.token_ids import BOS_ID as BOS
 from experiments.text.token_ids import EOS_ID as EOS
 from experiments.translation import evaluation
-
-END = "</s>"
-FORMATS = ("text", "tsv", "jsonl")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,18 +249,6 @@ def parse_layer(layer: str, head: int, run: Run) -> tuple[str | int | None, int]
 # -- printing -------------------------------------------------------------------
 
 
-def format_matrix(weights: np.ndarray, rows: Sequence[str], columns: Sequence[str]) -> str:
-    """Target words down, source words across, two decimals, each row's largest marked *."""
-    label = max(len(w) for w in rows) + 2
-    width = max(6, *(len(w) + 2 for w in columns))
-    lines = [" " * label + "".join(f"{w:>{width}}" for w in columns)]
-    for word, row in zip(rows, weights):
-        best = int(np.argmax(row))
-        cells = "".join(f"{x:{width - 1}.2f}{'*' if j == best else ' '}" for j, x in enumerate(row))
-        lines.append(f"{word:<{label}}{cells}".rstrip())
-    return "\n".join(lines)
-
-
 def _slug(sentence: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", sentence.lower()).strip("_")[:60] or "sentence"
 
@@ -407,4 +392,4 @@ def _draw(result, matrices, out, count, kind, *, every_layer: bool) -> None:
         print(f"wrote {path}", file=sys.stderr)
 
 
-__all__ = ["FORMATS", "Run", "Translation", "load", "main", "translate"]
+__all__ = ["Run", "Translation", "load", "main", "translate"]

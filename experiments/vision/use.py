@@ -27,9 +27,8 @@ import numpy as np
 
 from attn import viz
 from experiments.common import trained
-from experiments.common.trained import UseError
+from experiments.common.trained import FORMATS, UseError
 from experiments.models import vision as models
-from experiments.translation.use import FORMATS
 from experiments.vision import data as data_lib
 from experiments.vision import pictures
 
