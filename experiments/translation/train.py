@@ -165,7 +165,7 @@ def _check_heads(config) -> None:
     if size % heads:
         divisors = [h for h in range(1, size + 1) if size % h == 0]
         raise ConfigError(
-            f"{heads_field}={heads} does not divide {size_field}={size}; valid "
+            f"{size_field}={size} is not divisible by num_heads={heads}; valid "
             f"{heads_field}: {', '.join(map(str, divisors))}"
         )
 

@@ -81,7 +81,7 @@ def test_rnn_multihead_heads_that_do_not_divide_the_decoder_size(tmp_path):
         cwd=tmp_path,
     )
     assert one_error_line(result) == (
-        "error: model.num_heads=5 does not divide model.decoder_sizes[-1]=12; "
+        "error: model.decoder_sizes[-1]=12 is not divisible by num_heads=5; "
         "valid model.num_heads: 1, 2, 3, 4, 6, 12"
     )
     assert not (tmp_path / "data").exists()  # checked before the corpus is generated
