@@ -194,7 +194,7 @@ def build_model(config, source_vocab_size: int, target_vocab_size: int):
         bidirectional=config.model.bidirectional,
         attention=config.model.attention,
         attention_options=tuple(sorted(options.items())),
-        implementation=config.model.implementation,
+        implementation=config.model.get("implementation", "xla"),  # runs saved before it existed
         num_heads=config.model.num_heads,
         input_feeding=config.model.input_feeding,
         dropout_rate=config.model.dropout_rate,

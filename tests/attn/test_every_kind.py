@@ -180,7 +180,8 @@ def test_bfloat16_inputs_stay_close_to_float32(kind):
     # the weights moved by at most 4.3e-3 and the contexts (|c| <= 3.6, whose
     # own rounding to bf16 costs up to 1.4e-2) by at most 1.5e-2.
     np.testing.assert_allclose(weights.astype(np.float32), want_weights, atol=1e-2)
-    np.testing.assert_allclose(context.astype(np.float32), want_context, atol=1e-2, rtol=2**-7)
+    # (cosine's scale of 10 sharpens its weights: 1.2e-2 seen on a context of 0.09.)
+    np.testing.assert_allclose(context.astype(np.float32), want_context, atol=2e-2, rtol=2**-7)
 
 
 @pytest.mark.parametrize("kind", KINDS)

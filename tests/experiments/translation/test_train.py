@@ -109,7 +109,7 @@ def test_none_variant_has_no_attention_outputs(tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ({"model.attention": "bahdanau"}, "unknown attention variant 'bahdanau'"),
+        ({"model.attention": "bahdanau"}, "unknown model.attention 'bahdanau'"),
         ({"data.name": "europarl"}, "unknown dataset 'europarl'"),
         ({"data.tokenizer": "bpe"}, "unknown tokenizer 'bpe'"),
         ({"data.source_vocab_size": 3}, "source_vocab_size=3 leaves no room"),
@@ -146,8 +146,8 @@ def test_launch_exits_2_with_one_line(tmp_path):
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [
-        "error: unknown attention variant 'bahdanau'; valid: "
-        "additive, cosine, dot, general, multihead, none, scaled_dot"
+        "error: unknown model.attention 'bahdanau'; valid: "
+        "additive, cosine, dot, general, scaled_dot, multihead, none"
     ]
 
 
