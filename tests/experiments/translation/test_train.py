@@ -86,6 +86,7 @@ RECORDED = {
 }
 
 
+@pytest.mark.slow  # test_resume.py resumes a killed run; this one resumes in-process
 def test_restart_resumes_from_the_checkpoint(tmp_path):
     config = tiny_config(tmp_path, "dot")
     config.eval.every_steps = 100

@@ -192,9 +192,15 @@ def test_launch_translates_and_rejects_bad_input_with_exit_code_2(additive, tmp_
 
 @pytest.fixture(scope="module")
 def transformer(tmp_path_factory):
-    return train_tiny(tmp_path_factory, "transformer", **{"eval.attention_rollout": True})
+    # One sentence to draw: every layer and head of it is what the test compares.
+    return train_tiny(
+        tmp_path_factory,
+        "transformer",
+        **{"eval.attention_rollout": True, "eval.attention_sentences": ("i love you",)},
+    )
 
 
+@pytest.mark.slow  # test_transformer_run.py draws the same grids inside the run
 def test_transformer_layers_heads_grid_and_rollout(transformer, tmp_path, capsys):
     workdir, config = transformer
     (result,) = use(workdir, "i love you", layer="1", head=2, rollout=True)
