@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -44,6 +45,7 @@ from flax.training import train_state
 
 from benchmarks.attention import machine, machine_line
 from experiments import EXPERIMENTS
+from experiments.common import trainer
 from experiments.common.optimizers import make_optimizer
 from experiments.configs import language_model, translation, vision
 from experiments.language_model import data as lm_data
@@ -113,11 +115,10 @@ def translation_case(config, name: str, length: int, seed: int = 0) -> Case:
     model = translation_train.build_model(config, vocab, vocab)
     batch = random_batch(np.random.default_rng(seed), config.train.batch_size, length, vocab)
     params = model.init(jax.random.key(seed), batch["source"], batch["target_input"])["params"]
-    smoothing = config.train.label_smoothing
-    step = jax.jit(
-        lambda s, b, k: translation_train.train_step(s, b, k, label_smoothing=smoothing),
-        donate_argnums=0,
+    loss = functools.partial(
+        translation_train.loss, model, label_smoothing=config.train.label_smoothing
     )
+    step = jax.jit(functools.partial(trainer.train_step, loss_fn=loss), donate_argnums=0)
     return Case(
         experiment="translation",
         model=name,
@@ -161,9 +162,12 @@ def vision_case(variant: str, preset: str, seed: int = 0) -> Case:
         "labels": rng.integers(0, info.num_classes, size=size).astype(np.int32),
     }
     params = model.init(jax.random.key(seed), np.zeros((1, *shape), np.float32))["params"]
-    smoothing = config.train.label_smoothing
+    loss = functools.partial(
+        vision_train.loss, model, info=info, label_smoothing=config.train.label_smoothing
+    )
+    # The trainer's step; the classifiers ignore its dropout key.
     step = jax.jit(
-        lambda s, b: vision_train.train_step(s, b, info=info, label_smoothing=smoothing),
+        functools.partial(trainer.train_step, loss_fn=lambda p, b, k: loss(p, b)),
         donate_argnums=0,
     )
     return Case(
@@ -171,9 +175,8 @@ def vision_case(variant: str, preset: str, seed: int = 0) -> Case:
         model=variant,
         preset=preset,
         step=step,
-        # The vision experiment's own optimizer: its config has no `schedule`.
-        state=_state(model, params, vision_train.make_optimizer(config.train)),
-        args=(batch,),
+        state=_state(model, params, make_optimizer(config.train)),
+        args=(batch, jax.random.key(seed + 1)),
         shape=batch["images"].shape,
         units=size,
         examples=size,
@@ -189,7 +192,7 @@ def language_model_case(preset: str, seed: int = 0) -> Case:
     config = language_model.get_config(preset)
     vocab, length = config.data.vocab_size, config.data.max_length
     model = lm_model.build_model(
-        config.model, vocab, lm_train.COMPUTE_DTYPES[config.train.compute_dtype]
+        config.model, vocab, trainer.COMPUTE_DTYPES[config.train.compute_dtype]
     )
     size = config.train.batch_size
     words = sentences(np.random.default_rng(seed), size, length, vocab)
@@ -199,7 +202,15 @@ def language_model_case(preset: str, seed: int = 0) -> Case:
         experiment="language_model",
         model=f"causal {config.model.attention}",
         preset=preset,
-        step=jax.jit(lm_train.train_step, donate_argnums=0),
+        step=jax.jit(
+            functools.partial(
+                trainer.train_step,
+                loss_fn=functools.partial(
+                    lm_train.loss, model, label_smoothing=config.train.label_smoothing
+                ),
+            ),
+            donate_argnums=0,
+        ),
         state=_state(model, params, make_optimizer(config.train)),
         args=(batch, jax.random.key(seed + 1)),
         shape=batch["inputs"].shape,

@@ -30,7 +30,7 @@ from __future__ import annotations
 import ml_collections
 
 import attn
-from experiments.common import attention_config
+from experiments.common import attention_config, sections
 
 PRESETS = ("demo", "tiny")
 
@@ -79,19 +79,8 @@ def get_config(arg: str = "demo") -> ml_collections.ConfigDict:
     # attention_options, implementation and num_kv_heads.
     config.model.update(attention_config.fields("scaled_dot"))
 
-    config.train = ml_collections.ConfigDict(
-        dict(
-            steps=1500,
-            max_seconds=0.0,  # wall-clock training budget in seconds; 0: none
-            batch_size=64,
-            learning_rate=3e-3,
-            warmup_steps=100,
-            schedule="cosine",  # cosine | constant | rsqrt
-            grad_clip_norm=1.0,
-            weight_decay=0.0,
-            log_every_steps=50,
-            compute_dtype="float32",  # float32 | bfloat16 (parameters stay float32)
-        )
+    config.train = sections.train_section(
+        steps=1500, batch_size=64, learning_rate=3e-3, warmup_steps=100, log_every_steps=50
     )
 
     config.eval = ml_collections.ConfigDict(
@@ -104,7 +93,7 @@ def get_config(arg: str = "demo") -> ml_collections.ConfigDict:
         )
     )
 
-    config.checkpoint = ml_collections.ConfigDict(dict(every_steps=500, keep=3, restore_step=0))
+    config.checkpoint = sections.checkpoint_section(every_steps=500, keep=3)
 
     if arg == "tiny":
         config.data.update(

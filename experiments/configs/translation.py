@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments.common import attention_config
+from experiments.common import attention_config, sections
 from experiments.models.rnn import attention_variants
 from experiments.models.transformer import TRANSFORMER_PRESETS
 
@@ -89,24 +89,14 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
     # attention_options, implementation and num_kv_heads (the Transformer's).
     config.model.update(attention_config.fields(variant if architecture == "rnn" else "scaled_dot"))
 
-    config.train = ml_collections.ConfigDict(
-        dict(
-            steps=20000,
-            max_seconds=0.0,  # wall-clock training budget in seconds; 0: none
-            batch_size=64,
-            learning_rate=1e-3,
-            warmup_steps=200,
-            schedule="cosine",  # cosine | constant | rsqrt
-            grad_clip_norm=1.0,
-            label_smoothing=0.0,
-            weight_decay=0.0,
-            log_every_steps=100,
-            length_multiple=8,
-            bucket_window_batches=8,  # batch sentences of similar length
-            compute_dtype="float32",  # float32 | bfloat16 (parameters stay float32)
-            param_sharding="replicate",  # replicate | fsdp, over all devices
-            min_shard_size=2**14,  # fsdp: arrays smaller than this stay replicated
-        )
+    config.train = sections.train_section(
+        steps=20000,
+        batch_size=64,
+        learning_rate=1e-3,
+        warmup_steps=200,
+        log_every_steps=100,
+        length_multiple=8,
+        bucket_window_batches=8,  # batch sentences of similar length
     )
 
     config.eval = ml_collections.ConfigDict(
@@ -129,7 +119,7 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
         )
     )
 
-    config.checkpoint = ml_collections.ConfigDict(dict(every_steps=1000, keep=3, restore_step=0))
+    config.checkpoint = sections.checkpoint_section(every_steps=1000, keep=3)
 
     # The Transformer's own sizes; its attention kind is model.attention.
     config.model.transformer = ml_collections.ConfigDict(

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from experiments.common import attention_config
+from experiments.common import attention_config, sections
 
 PRESETS = ("digits", "fashion_mnist", "tiny")
 VARIANTS = ("conv", "conv_stem_attention", "full_attention", "vit")
@@ -104,20 +104,13 @@ def get_config(arg: str = "conv_stem_attention") -> ml_collections.ConfigDict:
     # implementation and num_kv_heads (the local 2-D layers are their own).
     config.model.update(attention_config.fields("scaled_dot"))
 
-    config.train = ml_collections.ConfigDict(
-        dict(
-            steps=600,
-            batch_size=64,
-            learning_rate=3e-3,
-            warmup_steps=50,
-            weight_decay=1e-4,
-            grad_clip_norm=1.0,
-            label_smoothing=0.0,
-            max_seconds=0.0,  # wall-clock training budget in seconds; 0: none
-            log_every_steps=50,
-            param_sharding="replicate",  # replicate | fsdp, over all devices
-            min_shard_size=2**14,
-        )
+    config.train = sections.train_section(
+        steps=600,
+        batch_size=64,
+        learning_rate=3e-3,
+        warmup_steps=50,
+        weight_decay=1e-4,
+        log_every_steps=50,
     )
 
     config.eval = ml_collections.ConfigDict(
@@ -132,7 +125,7 @@ def get_config(arg: str = "conv_stem_attention") -> ml_collections.ConfigDict:
         )
     )
 
-    config.checkpoint = ml_collections.ConfigDict(dict(every_steps=200, keep=2, restore_step=0))
+    config.checkpoint = sections.checkpoint_section(every_steps=200, keep=2)
 
     if preset == "fashion_mnist":
         config.data.update(name="fashion_mnist", validation_size=5000)

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from flax.core import FrozenDict
 
 import attn
+from experiments.models.from_config import construct
 from experiments.models.transformer import POSITIONS
 from experiments.models.transformer_layers import (
     DecoderLayer,
@@ -36,23 +37,6 @@ from experiments.models.transformer_layers import (
 from experiments.text.token_ids import PAD_ID
 
 # The fields of the config's `model` section the model is built from.
-MODEL_FIELDS = (
-    "d_model",
-    "num_heads",
-    "num_layers",
-    "d_ff",
-    "dropout_rate",
-    "attention_dropout_rate",
-    "attention",
-    "pre_layer_norm",
-    "positions",
-    "tie_embeddings",
-    "max_length",
-    "max_relative_distance",
-    "attention_options",
-    "implementation",
-    "num_kv_heads",
-)
 
 
 def check_sizes(model_config) -> None:
@@ -210,22 +194,23 @@ class CausalLM(nn.Module):
 
 
 def build_model(model_config, vocab_size: int, dtype=jnp.float32) -> CausalLM:
-    """A CausalLM from the config's `model` section (ConfigDict or dict).
+    """`CausalLM(**config.model)`: every field of the section is a field of the model.
 
     Raises:
-      ValueError: a missing field or a bad value, before anything is traced.
+      ValueError: an unknown or missing field, or a bad value, in one line,
+        before anything is traced.
     """
-    missing = [name for name in MODEL_FIELDS if name not in model_config]
-    if missing:
-        raise ValueError(f"the model config lacks {', '.join(missing)}")
+    values = dict(model_config)
+    if "attention_options" in values:  # unset options (None) keep the kind's defaults
+        given = dict(values["attention_options"] or {})
+        values["attention_options"] = tuple(
+            sorted((k, v) for k, v in given.items() if v is not None)
+        )
+    if "num_kv_heads" in values:
+        values["num_kv_heads"] = values["num_kv_heads"] or None  # 0: one per head
+    model = construct(CausalLM, values, section_name="model", vocab_size=vocab_size, dtype=dtype)
     check_sizes(model_config)
-    fields = {name: model_config[name] for name in MODEL_FIELDS}
-    given = dict(fields["attention_options"] or {})  # unset options (None) keep the kind's defaults
-    fields.update(
-        attention_options=tuple(sorted((k, v) for k, v in given.items() if v is not None))
-    )
-    fields.update(num_kv_heads=fields["num_kv_heads"] or None)
-    return CausalLM(vocab_size=vocab_size, dtype=dtype, **fields)
+    return model
 
 
-__all__ = ["MODEL_FIELDS", "CausalLM", "build_model", "check_sizes"]
+__all__ = ["CausalLM", "build_model", "check_sizes"]

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from flax.core import FrozenDict
 
 import attn
+from experiments.models.from_config import construct
 from experiments.models.transformer_layers import (
     DecoderLayer,
     EncoderLayer,
@@ -387,40 +388,21 @@ def count_layers(params: Mapping[str, Any]) -> dict[str, int]:
 def build_transformer(
     model_config, source_vocab_size: int, target_vocab_size: int, dtype=jnp.float32
 ) -> Transformer:
-    """A Transformer from `model_config` (an ml_collections ConfigDict or dict).
+    """`Transformer(**model_config)`: `config.model.transformer` with the attention
+    fields of `config.model` (attention_options, implementation, num_kv_heads).
 
-    Reads d_model, num_heads, num_encoder_layers, num_decoder_layers, d_ff,
-    dropout_rate, attention_dropout_rate, attention, pre_layer_norm, positions,
-    share_embeddings, max_length and, if present, max_relative_distance. Bad
-    values raise ValueError here, before anything is traced.
+    Every field of the section is a field of the Transformer; max_relative_distance
+    and the attention fields may be left to its defaults. Unknown or missing
+    fields and bad values raise a one-line ValueError, before anything is traced.
     """
-    fields = (
-        "d_model",
-        "num_heads",
-        "num_encoder_layers",
-        "num_decoder_layers",
-        "d_ff",
-        "dropout_rate",
-        "attention_dropout_rate",
-        "attention",
-        "pre_layer_norm",
-        "positions",
-        "share_embeddings",
-        "max_length",
-    )
-    missing = [name for name in fields if name not in model_config]
-    if missing:
-        raise ValueError(
-            f"the model config lacks {', '.join(missing)}; it needs {', '.join(fields)}."
-        )
-    options = {name: model_config[name] for name in fields}
-    optional = ("max_relative_distance", "attention_options", "implementation", "num_kv_heads")
-    options.update({name: model_config[name] for name in optional if name in model_config})
-    model = Transformer(
+    model = construct(
+        Transformer,
+        model_config,
+        section_name="model.transformer",
+        optional=("max_relative_distance", "attention_options", "implementation", "num_kv_heads"),
         source_vocab_size=source_vocab_size,
         target_vocab_size=target_vocab_size,
         dtype=dtype,
-        **options,
     )
     validate(model)
     return model

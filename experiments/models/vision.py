@@ -251,10 +251,11 @@ class ViT(nn.Module):
         return nn.Dense(self.num_classes, name="head")(jnp.mean(x, axis=1))
 
 
-def build(model_config, num_classes: int, *, unroll: bool = False) -> nn.Module:
+def build(model_config, num_classes: int, *, unroll: bool = False, dtype=jnp.float32) -> nn.Module:
     """The classifier `model_config.variant` names, sized by `model_config`.
 
     unroll: unroll the local attention loops (same function), for FLOP counts.
+    dtype: the compute dtype (train.compute_dtype); parameters stay float32.
     """
     variant = model_config.variant
     if variant not in VARIANTS:
@@ -282,6 +283,7 @@ def build(model_config, num_classes: int, *, unroll: bool = False) -> nn.Module:
             ),
             implementation=model_config.get("implementation", "xla"),
             num_kv_heads=model_config.get("num_kv_heads") or None,
+            dtype=dtype,
         )
     return ResNet(
         num_classes=num_classes,
@@ -299,6 +301,7 @@ def build(model_config, num_classes: int, *, unroll: bool = False) -> nn.Module:
         attention_stem=model_config.attention_stem,
         form=model_config.attention_form,
         unroll=unroll,
+        dtype=dtype,
     )
 
 

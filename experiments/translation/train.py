@@ -14,10 +14,7 @@ A workdir ends up holding:
 
 from __future__ import annotations
 
-import functools
-import json
 import os
-import resource
 from typing import Any
 
 import jax
@@ -26,16 +23,12 @@ import ml_collections
 import numpy as np
 import optax
 import tensorflow_datasets as tfds
-from flax.training import train_state
 
 import attn
-from experiments.common import attention_config, parallel, validation
-from experiments.common.checkpoints import Checkpointer, CheckpointError
+from experiments.common import attention_config, parallel, sections, trainer, validation
+from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError
-from experiments.common.loop import loop_schedule, train_loop
-from experiments.common.optimizers import SCHEDULES, make_optimizer
 from experiments.common.preemption import file_lock
-from experiments.common.writers import MetricWriter
 from experiments.models.rnn import (
     MULTI_HEAD,
     NO_ATTENTION,
@@ -47,13 +40,14 @@ from experiments.text import tokenizers as tokenizers_lib
 from experiments.text.token_ids import PAD_ID as PAD
 from experiments.translation import evaluation, input_pipeline
 
-COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+COMPUTE_DTYPES = trainer.COMPUTE_DTYPES
 CELLS = ("gru", "lstm")
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
     """Checks everything that can be checked without data or compilation."""
     validation.check_ranges(config)
+    sections.check_train(config)
     architectures = ("rnn", "transformer")
     if config.model.architecture not in architectures:
         raise ConfigError(
@@ -96,29 +90,10 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             config.model.cell in CELLS,
             f"unknown cell {config.model.cell!r}; valid: {', '.join(CELLS)}",
         ),
-        (
-            config.train.schedule in SCHEDULES,
-            f"unknown schedule {config.train.schedule!r}; valid: {', '.join(SCHEDULES)}",
-        ),
-        (config.train.steps > 0, f"train.steps must be positive, got {config.train.steps}"),
-        (
-            config.train.batch_size > 0,
-            f"train.batch_size must be positive, got {config.train.batch_size}",
-        ),
         (config.eval.beam_size >= 1, f"eval.beam_size must be >= 1, got {config.eval.beam_size}"),
         (
             config.data.max_length >= 1,
             f"data.max_length must be >= 1, got {config.data.max_length}",
-        ),
-        (
-            config.train.param_sharding in parallel.PARAM_RULES,
-            f"unknown train.param_sharding {config.train.param_sharding!r}; valid: "
-            f"{', '.join(parallel.PARAM_RULES)}",
-        ),
-        (
-            config.train.compute_dtype in COMPUTE_DTYPES,
-            f"unknown train.compute_dtype {config.train.compute_dtype!r}; valid: "
-            f"{', '.join(COMPUTE_DTYPES)}",
         ),
         (
             len(config.model.decoder_sizes) >= 1,
@@ -140,10 +115,6 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         if not ok:
             raise ConfigError(message)
     _check_heads(config)
-    try:
-        parallel.check_batch_size(config.train.batch_size, parallel.make_mesh())
-    except ValueError as error:
-        raise ConfigError(str(error)) from error
     if config.data.name in ("tsv",) and not os.path.isfile(config.data.path):
         raise ConfigError(f"corpus file not found: data.path={config.data.path!r}")
     for side in ("source", "target"):
@@ -213,32 +184,22 @@ def cross_entropy(logits, labels, label_smoothing: float):
     return jnp.sum(losses * mask), jnp.sum(mask)
 
 
-def train_step(state: train_state.TrainState, batch, dropout_key, *, label_smoothing: float):
-    """One optimizer step with teacher forcing; returns (state, metrics)."""
-    key = jax.random.fold_in(dropout_key, state.step)
-
-    def loss_fn(params):
-        logits, _ = state.apply_fn(
-            {"params": params},
-            batch["source"],
-            batch["target_input"],
-            deterministic=False,
-            rngs={"dropout": key},
-        )
-        logits = logits.astype(jnp.float32)  # the loss is always taken in float32
-        loss_sum, tokens = cross_entropy(logits, batch["target_output"], label_smoothing)
-        correct = jnp.sum(
-            (jnp.argmax(logits, -1) == batch["target_output"]) & (batch["target_output"] != PAD)
-        )
-        return loss_sum / tokens, (tokens, correct)
-
-    (loss, (tokens, correct)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    state = state.apply_gradients(grads=grads)
-    return state, {
-        "loss": loss,
-        "token_accuracy": correct / tokens,
-        "grad_norm": optax.global_norm(grads),
-    }
+def loss(model, params, batch, dropout_key, *, label_smoothing: float):
+    """Teacher-forced token cross-entropy of `batch` ("source", "target_input",
+    "target_output", each `[batch, length]`): (mean loss, {"token_accuracy"})."""
+    logits, _ = model.apply(
+        {"params": params},
+        batch["source"],
+        batch["target_input"],
+        deterministic=False,
+        rngs={"dropout": dropout_key},
+    )
+    logits = logits.astype(jnp.float32)  # the loss is always taken in float32
+    loss_sum, tokens = cross_entropy(logits, batch["target_output"], label_smoothing)
+    correct = jnp.sum(
+        (jnp.argmax(logits, -1) == batch["target_output"]) & (batch["target_output"] != PAD)
+    )
+    return loss_sum / tokens, {"token_accuracy": correct / tokens}
 
 
 def _prepare(config, workdir):
@@ -302,167 +263,112 @@ def check_checkpoint_layers(config, checkpointer: Checkpointer) -> None:
         )
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-    """Trains, evaluates and writes everything into `workdir`; returns eval.json's dict."""
-    os.makedirs(workdir, exist_ok=True)
-    splits, data_stats, source_tok, target_tok, model = _prepare(config, workdir)
-    checkpointer = Checkpointer(workdir, keep=config.checkpoint.keep)
-    try:
-        check_checkpoint_layers(config, checkpointer)
-    except (ConfigError, CheckpointError):
-        checkpointer.close()
-        raise
-    writes = parallel.is_writer()  # multi-host: process 0 writes files, all save checkpoints
-    if writes:
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(config.to_json_best_effort(indent=2))
+class TranslationTask(trainer.Task):
+    """The translation experiment for the shared trainer (common/trainer.py)."""
 
-    rng = jax.random.key(config.seed)
-    init_key, dropout_key = jax.random.split(rng)
-    sample = {k: np.zeros((2, 8), np.int32) for k in ("source", "target_input")}
-    params = model.init(init_key, sample["source"], sample["target_input"])
-    for side, tokenizer in (("source", source_tok), ("target", target_tok)):
-        path = config.model[f"{side}_embeddings"]
-        if path:
-            params, found = load_pretrained_embeddings(params, path, tokenizer, side=side)
-            print(f"{side} embeddings: {found} of {tokenizer.vocab_size} words found in {path}")
-    state = train_state.TrainState.create(
-        apply_fn=model.apply, params=params["params"], tx=make_optimizer(config.train)
-    )
-    parameter_count = sum(x.size for x in jax.tree.leaves(state.params))
-    mesh = parallel.make_mesh()
-    shardings = parallel.state_shardings(
-        state, mesh, config.train.param_sharding, config.train.min_shard_size
-    )
-    state = jax.device_put(state, shardings)
-
-    train_iter, train_truncation = input_pipeline.train_iterator(
-        splits["train"],
-        source_tok,
-        target_tok,
-        batch_size=config.train.batch_size,
-        max_length=config.data.max_length,
-        seed=config.data.seed + config.seed,
-        length_multiple=config.train.length_multiple,
-        bucket_window_batches=config.train.bucket_window_batches,
-    )
-
-    elapsed_before = 0.0
-    if checkpointer.latest_step() is not None:
-        state, extra = checkpointer.restore(state, config.checkpoint.restore_step)
-        train_iter.set_state(extra["iterator"])
-        elapsed_before = extra.get("train_seconds", 0.0)
-        print(f"Resumed from {checkpointer.directory}/{int(state.step)}")
-
-    writer = MetricWriter(workdir, enabled=writes)
-    step_fn = jax.jit(
-        lambda s, b, k: train_step(s, b, k, label_smoothing=config.train.label_smoothing),
-        in_shardings=(shardings, parallel.batch_sharding(mesh), parallel.replicated(mesh)),
-        out_shardings=(shardings, parallel.replicated(mesh)),
-        donate_argnums=0,
-    )
-    eval_sets = {
-        name: input_pipeline.eval_batches(
-            splits[name][: config.eval.max_examples or None],
+    def __init__(self, config, workdir):
+        self.config, self.workdir = config, workdir
+        splits, data_stats, source_tok, target_tok, model = _prepare(config, workdir)
+        self.splits, self.data_stats, self.model = splits, data_stats, model
+        self.source_tok, self.target_tok = source_tok, target_tok
+        self.train_iterator, self.train_truncation = input_pipeline.train_iterator(
+            splits["train"],
             source_tok,
             target_tok,
-            batch_size=config.eval.batch_size,
+            batch_size=config.train.batch_size,
             max_length=config.data.max_length,
+            seed=config.data.seed + config.seed,
             length_multiple=config.train.length_multiple,
-        )[0]
-        for name in ("validation",)
-        if name in splits
-    }
-    # Maps, AER and pictures need the weights, which only the plain form makes.
-    has_attention = config.model.attention != NO_ATTENTION and (
-        config.model.implementation == "xla"
-        and (
-            config.model.attention == MULTI_HEAD
-            or attn.lookup(config.model.attention).supports("weights")
+            bucket_window_batches=config.train.bucket_window_batches,
         )
-    )
+        self.eval_sets = {
+            name: input_pipeline.eval_batches(
+                splits[name][: config.eval.max_examples or None],
+                source_tok,
+                target_tok,
+                batch_size=config.eval.batch_size,
+                max_length=config.data.max_length,
+                length_multiple=config.train.length_multiple,
+            )[0]
+            for name in ("validation",)
+            if name in splits
+        }
+        # Maps, AER and pictures need the weights, which only the plain form makes.
+        self.has_attention = config.model.attention != NO_ATTENTION and (
+            config.model.implementation == "xla"
+            and (
+                config.model.attention == MULTI_HEAD
+                or attn.lookup(config.model.attention).supports("weights")
+            )
+        )
 
-    periodic_eval = functools.partial(
-        _periodic_eval,
-        config,
-        workdir,
-        writer,
-        model,
-        eval_sets,
-        splits,
-        source_tok,
-        target_tok,
-        has_attention,
-    )
+    def init_params(self, seed_key):
+        init_key = jax.random.split(seed_key)[0]  # the second half is the dropout key
+        sample = np.zeros((2, 8), np.int32)
+        return self.model.init(init_key, sample, sample)["params"]
 
-    result = train_loop(
-        state,
-        lambda state, batch: step_fn(state, batch, dropout_key),
-        train_iter,
-        mesh,
-        **loop_schedule(config),
-        writer=writer,
-        checkpointer=checkpointer,
-        elapsed_before=elapsed_before,
-        evaluate=periodic_eval,
-        description=os.path.basename(os.path.abspath(workdir)),
-    )
-    state = result.state
+    def after_init(self, params):
+        variables = {"params": params}
+        for side, tokenizer in (("source", self.source_tok), ("target", self.target_tok)):
+            path = self.config.model[f"{side}_embeddings"]
+            if path:
+                variables, found = load_pretrained_embeddings(variables, path, tokenizer, side=side)
+                print(f"{side} embeddings: {found} of {tokenizer.vocab_size} words found in {path}")
+        return variables["params"]
 
-    final = final_evaluation(
-        config, workdir, writer, model, state, splits, source_tok, target_tok, has_attention
-    )
-    final.update(
-        headline=[
-            "test/bleu",
-            "test/exact_match",
-            "test/aer",
-            "test_long/bleu",
-            "test_long/exact_match",
-        ],
-        selection="validation/bleu",
-        attention=config.model.attention,
-        steps=int(state.step),
-        parameters=int(parameter_count),
-        train_seconds=result.train_seconds,
-        seconds_per_step=result.seconds_per_step,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        data=data_stats,
-        truncation={"train": vars(train_truncation)},
-    )
-    if writes:
-        with open(os.path.join(workdir, "eval.json"), "w") as f:
-            json.dump(final, f, indent=2, default=float)
-    writer.close()
-    return final
+    def check_checkpoint(self, checkpointer):
+        check_checkpoint_layers(self.config, checkpointer)
 
-
-def _periodic_eval(
-    config,
-    workdir,
-    writer,
-    model,
-    eval_sets,
-    splits,
-    source_tok,
-    target_tok,
-    has_attention,
-    step,
-    state,
-):
-    params = {"params": state.params}
-    scalars = {}
-    for name, batches in eval_sets.items():
-        result = evaluation.evaluate_split(
-            model,
+    def loss(self, params, batch, dropout_key):
+        return loss(
+            self.model,
             params,
-            splits[name],
+            batch,
+            dropout_key,
+            label_smoothing=self.config.train.label_smoothing,
+        )
+
+    def evaluate(self, step, params, writer):
+        _periodic_eval(self, writer, step, params)
+
+    def final_evaluation(self, step, params, writer):
+        final = final_evaluation(self, writer, step, params)
+        final.update(
+            headline=[
+                "test/bleu",
+                "test/exact_match",
+                "test/aer",
+                "test_long/bleu",
+                "test_long/exact_match",
+            ],
+            selection="validation/bleu",
+            attention=self.config.model.attention,
+            data=self.data_stats,
+            truncation={"train": vars(self.train_truncation)},
+        )
+        return final
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Trains, evaluates and writes everything into `workdir` (the layout of the
+    module docstring); returns eval.json's dict."""
+    return trainer.train_and_evaluate(TranslationTask, config, workdir)
+
+
+def _periodic_eval(task: TranslationTask, writer, step, params):
+    config, params = task.config, {"params": params}
+    scalars = {}
+    for name, batches in task.eval_sets.items():
+        result = evaluation.evaluate_split(
+            task.model,
+            params,
+            task.splits[name],
             batches,
-            target_tok,
-            source_tok,
+            task.target_tok,
+            task.source_tok,
             config.eval,
             max_length=config.data.max_length,
-            has_attention=has_attention,
+            has_attention=task.has_attention,
         )
         scalars.update(
             {
@@ -472,40 +378,30 @@ def _periodic_eval(
             }
         )
     writer.write_scalars(step, scalars)
-    if has_attention:
+    if task.has_attention:
         _draw_attention_maps(
-            config,
-            workdir,
-            writer,
-            model,
-            params,
-            source_tok,
-            target_tok,
-            step,
-            folder=f"step_{step:06d}",
-            title_prefix=f"step {step}: ",
+            task, writer, params, step, folder=f"step_{step:06d}", title_prefix=f"step {step}: "
         )
 
 
-def _draw_attention_maps(
-    config, workdir, writer, model, params, source_tok, target_tok, step, *, folder, title_prefix
-):
+def _draw_attention_maps(task: TranslationTask, writer, params, step, *, folder, title_prefix):
     """Pictures of config.eval.attention_sentences: PNGs under attention/<folder>, TensorBoard.
 
     The Transformer adds every layer and head (attention/<folder>/layers/) and,
     with eval.attention_rollout, the rollout (attention/<folder>/rollout/).
     """
+    config = task.config
     if not writer.enabled or not config.eval.attention_sentences:
         return  # in multi-host runs process 0 draws them
     transformer = config.model.architecture == "transformer"
     images = evaluation.attention_maps(
-        model,
+        task.model,
         params,
         list(config.eval.attention_sentences),
-        source_tok,
-        target_tok,
+        task.source_tok,
+        task.target_tok,
         max_length=config.data.max_length,
-        directory=os.path.join(workdir, "attention", folder),
+        directory=os.path.join(task.workdir, "attention", folder),
         title_prefix=title_prefix,
         layers=transformer,
         rollout=transformer and config.eval.attention_rollout,
@@ -513,36 +409,33 @@ def _draw_attention_maps(
     writer.write_images(step, {f"attention/{folder}/{k}": v for k, v in images.items()})
 
 
-def final_evaluation(
-    config, workdir, writer, model, state, splits, source_tok, target_tok, has_attention
-) -> dict[str, Any]:
+def final_evaluation(task: TranslationTask, writer, step, params) -> dict[str, Any]:
     """Evaluates every configured split in full and draws the final attention maps."""
-    params = {"params": state.params}
+    config, params = task.config, {"params": params}
     results, truncation = {}, {}
     for name in config.eval.splits:
-        if name not in splits:
+        if name not in task.splits:
             continue
         batches, truncated = input_pipeline.eval_batches(
-            splits[name],
-            source_tok,
-            target_tok,
+            task.splits[name],
+            task.source_tok,
+            task.target_tok,
             batch_size=config.eval.batch_size,
             max_length=config.data.max_length,
             length_multiple=config.train.length_multiple,
         )
         truncation[name] = vars(truncated)
         results[name] = evaluation.evaluate_split(
-            model,
+            task.model,
             params,
-            splits[name],
+            task.splits[name],
             batches,
-            target_tok,
-            source_tok,
+            task.target_tok,
+            task.source_tok,
             config.eval,
             max_length=config.data.max_length,
-            has_attention=has_attention,
+            has_attention=task.has_attention,
         )
-    step = int(state.step)
     writer.write_scalars(
         step,
         {
@@ -558,20 +451,11 @@ def final_evaluation(
         for s in r["samples"]
     )
     writer.write_text(step, {"samples": samples})
-    if has_attention:
+    if task.has_attention:
         _draw_attention_maps(
-            config,
-            workdir,
-            writer,
-            model,
-            params,
-            source_tok,
-            target_tok,
-            step,
-            folder="final",
-            title_prefix=f"{config.model.attention}: ",
+            task, writer, params, step, folder="final", title_prefix=f"{config.model.attention}: "
         )
     return {"splits": results, "eval_truncation": truncation}
 
 
-__all__ = ["train_and_evaluate", "validate_config"]
+__all__ = ["TranslationTask", "loss", "train_and_evaluate", "validate_config"]

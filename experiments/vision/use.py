@@ -27,6 +27,7 @@ import numpy as np
 
 from attn import viz
 from experiments.common import trained
+from experiments.common.optimizers import make_optimizer
 from experiments.common.trained import FORMATS, UseError
 from experiments.models import vision as models
 from experiments.vision import data as data_lib
@@ -162,7 +163,7 @@ def main(
     params, step = trained.restore_params(
         workdir,
         lambda: model.init(jax.random.key(0), sample)["params"],
-        train.make_optimizer(config.train),
+        make_optimizer(config.train),
         step,
     )
     normalized = train.normalize(batch, info)

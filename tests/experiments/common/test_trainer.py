@@ -1,0 +1,139 @@
+"""The shared trainer on a task of its own: a line fitted by least squares."""
+
+import json
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from experiments.common import sections, trainer
+from experiments.common.errors import ConfigError
+from experiments.common.writers import read_metrics
+
+SLOPE, OFFSET = 3.0, -1.0
+
+
+class Batches:
+    """Noisy points of y = 3x - 1, as many as asked, from a seeded position."""
+
+    def __init__(self, seed):
+        self.seed, self.position = seed, 0
+
+    def __next__(self):
+        rng = np.random.default_rng([self.seed, self.position])
+        self.position += 1
+        x = rng.normal(size=(8, 1)).astype(np.float32)
+        return {"x": x, "y": SLOPE * x + OFFSET + 0.01 * rng.normal(size=(8, 1)).astype(np.float32)}
+
+    def get_state(self):
+        return {"position": self.position}
+
+    def set_state(self, state):
+        self.position = int(state["position"])
+
+
+class LineTask(trainer.Task):
+    fresh_starts = 0
+
+    def __init__(self, config, workdir):
+        if config.model.features != 1:
+            raise ConfigError(f"model.features must be 1, got {config.model.features}")
+        self.model = nn.Dense(config.model.features)
+        self.train_iterator = Batches(config.seed)
+
+    def init_params(self, seed_key):
+        return self.model.init(seed_key, jnp.zeros((1, 1)))["params"]
+
+    def after_init(self, params):
+        LineTask.fresh_starts += 1
+        return params
+
+    def loss(self, params, batch, dropout_key):
+        error = self.model.apply({"params": params}, batch["x"]) - batch["y"]
+        return jnp.mean(error**2), {"abs_error": jnp.mean(jnp.abs(error))}
+
+    def evaluate(self, step, params, writer):
+        writer.write_scalars(step, {"validation/slope": float(params["kernel"][0, 0])})
+
+    def final_evaluation(self, step, params, writer):
+        return {
+            "splits": {"test": {"slope": float(params["kernel"][0, 0])}},
+            "headline": ["test/slope"],
+            "selection": "test/slope",
+        }
+
+
+def config(steps=120):
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+    c.model = ml_collections.ConfigDict(dict(features=1))
+    c.train = sections.train_section(
+        steps=steps,
+        batch_size=8,
+        learning_rate=0.15,
+        schedule="constant",
+        warmup_steps=1,
+        log_every_steps=20,
+    )
+    c.eval = ml_collections.ConfigDict(dict(every_steps=40, batch_size=8))
+    c.checkpoint = sections.checkpoint_section(every_steps=20, keep=2)
+    return c
+
+
+def test_a_task_trains_writes_its_workdir_and_resumes(tmp_path):
+    LineTask.fresh_starts = 0
+    workdir = tmp_path / "run"
+    short = trainer.train_and_evaluate(LineTask, config(steps=40), str(workdir))
+    assert short["steps"] == 40 and short["parameters"] == 2
+    final = trainer.train_and_evaluate(LineTask, config(steps=120), str(workdir))
+    assert LineTask.fresh_starts == 1  # the second call resumed from step 40's checkpoint
+    assert final["steps"] == 120
+    assert abs(final["splits"]["test"]["slope"] - SLOPE) < 0.1  # it learned the line
+    assert json.loads((workdir / "eval.json").read_text())["splits"] == final["splits"]
+    assert json.loads((workdir / "config.json").read_text())["train"]["steps"] == 120
+    records = read_metrics(workdir)
+    train_steps = [r["step"] for r in records if "train/loss" in r]
+    assert train_steps == [20, 40, 60, 80, 100, 120]  # no step ran twice
+    assert {"train/loss", "train/abs_error", "train/grad_norm"} <= set(records[0])
+    # Step 40 was the first run's last (the final evaluation's); 120 is this one's.
+    assert [r["step"] for r in records if "validation/slope" in r] == [80]
+
+    # The same 120 steps in one go give the same parameters: the batches resumed too.
+    whole = trainer.train_and_evaluate(LineTask, config(steps=120), str(tmp_path / "whole"))
+    assert whole["splits"] == final["splits"]
+
+
+def test_bad_input_stops_before_anything_is_written(tmp_path):
+    bad = config()
+    bad.model.features = 2
+    with pytest.raises(ConfigError, match=r"^model.features must be 1, got 2$"):
+        trainer.train_and_evaluate(LineTask, bad, str(tmp_path / "run"))
+    assert list((tmp_path / "run").iterdir()) == []
+
+
+def test_a_non_finite_loss_stops_the_run(tmp_path):
+    from experiments.common.errors import Diverged
+
+    class Diverging(LineTask):
+        def loss(self, params, batch, dropout_key):
+            value, metrics = super().loss(params, batch, dropout_key)
+            return value * jnp.inf, metrics
+
+    with pytest.raises(Diverged):
+        trainer.train_and_evaluate(Diverging, config(steps=20), str(tmp_path / "run"))
+
+
+def test_the_shared_train_checks_name_the_field_and_the_valid_values():
+    for field, value, message in [
+        ("schedule", "linear", "unknown train.schedule 'linear'; valid: cosine, constant, rsqrt"),
+        ("compute_dtype", "fp16", "unknown train.compute_dtype 'fp16'; valid: float32, bfloat16"),
+        ("param_sharding", "zero3", "unknown train.param_sharding 'zero3'; valid: replicate"),
+    ]:
+        c = config()
+        c.train[field] = value
+        with pytest.raises(ConfigError, match=f"^{message}"):
+            sections.check_train(c)
+    sections.check_train(config())
