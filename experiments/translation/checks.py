@@ -1,0 +1,151 @@
+"""What the translation experiment checks before it reads data or compiles.
+
+`validate_config` (every field, with one-line errors naming the valid values)
+and `check_checkpoint_layers` (a resumed Transformer asks for the layers its
+checkpoint holds).
+"""
+
+from __future__ import annotations
+
+import os
+
+import ml_collections
+
+from experiments.common import attention_config, sections, validation
+from experiments.common.checkpoints import Checkpointer
+from experiments.common.errors import ConfigError
+from experiments.models.rnn import MULTI_HEAD, NO_ATTENTION
+from experiments.models.transformer import count_layers
+from experiments.text import tokenizers as tokenizers_lib
+from experiments.translation import input_pipeline
+
+CELLS = ("gru", "lstm")
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """Checks everything that can be checked without data or compilation."""
+    validation.check_ranges(config)
+    sections.check_train(config)
+    architectures = ("rnn", "transformer")
+    if config.model.architecture not in architectures:
+        raise ConfigError(
+            f"unknown model.architecture {config.model.architecture!r}; valid: "
+            f"{', '.join(architectures)}"
+        )
+    transformer = config.model.architecture == "transformer"
+    if transformer:
+        attention_config.check(
+            config.model,
+            needs=("causal", "cross", "padding", "decode"),
+            what="the Transformer (padded source, causal cached decoder, cross-attention)",
+            num_heads=config.model.transformer.num_heads,
+        )
+    else:
+        attention_config.check(
+            config.model,
+            needs=("cross", "padding"),
+            what="the RNN's attention unit (padded source)",
+            extra_kinds=(MULTI_HEAD, NO_ATTENTION),
+        )
+    if transformer and (config.model.source_embeddings or config.model.target_embeddings):
+        raise ConfigError("pretrained embeddings are supported by the rnn architecture only")
+    if transformer and config.model.transformer.max_length < config.data.max_length + 1:
+        raise ConfigError(
+            f"model.transformer.max_length={config.model.transformer.max_length} must be at "
+            f"least data.max_length + 1 = {config.data.max_length + 1} (decoding runs that long)"
+        )
+    checks = [
+        (
+            config.data.name in input_pipeline.DATASET_NAMES,
+            f"unknown dataset {config.data.name!r}; valid: {', '.join(input_pipeline.DATASET_NAMES)}",
+        ),
+        (
+            config.data.tokenizer in tokenizers_lib.TOKENIZER_KINDS,
+            f"unknown tokenizer {config.data.tokenizer!r}; valid: "
+            f"{', '.join(tokenizers_lib.TOKENIZER_KINDS)}",
+        ),
+        (
+            config.model.cell in CELLS,
+            f"unknown cell {config.model.cell!r}; valid: {', '.join(CELLS)}",
+        ),
+        (config.eval.beam_size >= 1, f"eval.beam_size must be >= 1, got {config.eval.beam_size}"),
+        (
+            config.data.max_length >= 1,
+            f"data.max_length must be >= 1, got {config.data.max_length}",
+        ),
+        (
+            len(config.model.decoder_sizes) >= 1,
+            f"model.decoder_sizes needs at least one layer, got {config.model.decoder_sizes}",
+        ),
+    ]
+    for side in ("source", "target"):
+        size = config.data[f"{side}_vocab_size"]
+        checks.append(
+            (
+                size > len(tokenizers_lib.SPECIAL_TOKENS),
+                f"data.{side}_vocab_size={size} leaves no room for words: the "
+                f"{len(tokenizers_lib.SPECIAL_TOKENS)} special tokens "
+                f"{list(tokenizers_lib.SPECIAL_TOKENS)} take that many; use at least "
+                f"{len(tokenizers_lib.SPECIAL_TOKENS) + 1}",
+            )
+        )
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    _check_heads(config)
+    if config.data.name in ("tsv",) and not os.path.isfile(config.data.path):
+        raise ConfigError(f"corpus file not found: data.path={config.data.path!r}")
+    for side in ("source", "target"):
+        path = config.model[f"{side}_embeddings"]
+        if path and not os.path.isfile(path):
+            raise ConfigError(f"embeddings file not found: model.{side}_embeddings={path!r}")
+
+
+def _check_heads(config) -> None:
+    """The heads must divide the size they split, checked before any data is made."""
+    if config.model.architecture == "transformer":
+        heads_field, size_field = "model.transformer.num_heads", "model.transformer.d_model"
+        heads, size = config.model.transformer.num_heads, config.model.transformer.d_model
+    elif config.model.attention == MULTI_HEAD:
+        heads_field, size_field = "model.num_heads", "model.decoder_sizes[-1]"
+        heads, size = config.model.num_heads, config.model.decoder_sizes[-1]
+    else:
+        return
+    if size % heads:
+        divisors = [h for h in range(1, size + 1) if size % h == 0]
+        raise ConfigError(
+            f"{size_field}={size} is not divisible by num_heads={heads}; valid "
+            f"{heads_field}: {', '.join(map(str, divisors))}"
+        )
+
+
+def check_checkpoint_layers(config, checkpointer: Checkpointer) -> None:
+    """A resumed Transformer must ask for the layers its checkpoint holds.
+
+    Restoring would fail too, but only after the model is built, and with array
+    paths rather than the config field to change; this reads the checkpoint's
+    metadata only and runs before anything is traced.
+    """
+    step = checkpointer.latest_step()
+    if step is None or config.model.architecture != "transformer":
+        return
+    saved = count_layers(checkpointer.saved_shapes(step).get("params", {}))
+    if not any(saved.values()):
+        return  # not a Transformer's checkpoint: restoring names what differs
+    problems, fixes = [], []
+    for side, held in saved.items():
+        field = f"model.transformer.num_{side}_layers"
+        asked = config.model.transformer[f"num_{side}_layers"]
+        if asked != held:
+            problems.append(
+                f"{field}={asked} asks for {'more' if asked > held else 'fewer'} {side} layers "
+                f"than checkpoint {checkpointer.path(step)} holds ({held})"
+            )
+            fixes.append(f"--config.{field}={held}")
+    if problems:
+        raise ConfigError(
+            f"{'; '.join(problems)}; resume with {' '.join(fixes)} or use another --workdir"
+        )
+
+
+__all__ = ["CELLS", "check_checkpoint_layers", "validate_config"]
