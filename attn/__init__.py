@@ -27,7 +27,8 @@ from attn.functional import dot_product_attention, dot_product_attention_weights
 from attn.implementations import available_implementations
 from attn.local2d import LocalSelfAttention2D
 from attn.masking import causal_mask, combine_masks, lengths_to_valid, masked_softmax, padding_mask
-from attn.modules import Attention, MultiHeadAttention, get
+from attn.modules import Attention, get
+from attn.multihead import MultiHeadAttention
 from attn.pallas_attention import flash_attention
 from attn.registry import (
     CAPABILITIES,

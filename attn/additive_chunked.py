@@ -20,7 +20,7 @@ from __future__ import annotations
 import flax.linen as nn
 import jax.numpy as jnp
 
-from attn import blockwise, masking, registry
+from attn import blockwise, inputs, masking, registry
 from attn import scores as _scores  # noqa: F401  (the kind this form registers with)
 
 # Elements of float32 hidden activations one chunk may hold: batch x heads x
@@ -109,7 +109,7 @@ def additive_attention(
     target, desc = (batch, heads, q_len, k_len), "[batch, heads, q_len, k_len]"
     masking.check_mask(mask, target, target_desc=desc)
     masking.check_bias(bias, target, target_desc=desc)
-    blockwise.check_lengths(
+    inputs.check_lengths(
         batch, query_seq_lengths=query_seq_lengths, key_value_seq_lengths=key_value_seq_lengths
     )
     auto_q, auto_k = default_blocks(batch * heads, q_len, k_len, features)

@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from attn import masking
+from attn.local2d_windows import pad, relative_logits, window_logits, window_sum
 
 Array = Any
 FORMS = ("lean", "unfold")
@@ -116,143 +117,10 @@ def border_mask(height: int, width: int, kernel_size: int) -> np.ndarray:
     return mask
 
 
-def _pad(x, r: int):
-    """Zero-pads the two spatial axes of `[batch, H, W, heads, d]` by r on each side."""
-    return jnp.pad(x, ((0, 0), (r, r), (r, r), (0, 0), (0, 0)))
-
-
-def _relative_logits(query, row_embedding, col_embedding):
-    """`q . r_ab` for every offset: `[batch, H, W, heads, k * k]`.
-
-    query `[batch, H, W, heads, d]` (already scaled); row_embedding and
-    col_embedding `[k, heads, d / 2]`. The row part depends on `a` only and
-    the column part on `b` only, so they are formed apart and broadcast.
-    """
-    half = query.shape[-1] // 2
-    rows = jnp.einsum("bxyhd,khd->bxyhk", query[..., :half], row_embedding)
-    cols = jnp.einsum("bxyhd,khd->bxyhk", query[..., half:], col_embedding)
-    k = row_embedding.shape[0]
-    return (rows[..., :, None] + cols[..., None, :]).reshape(*rows.shape[:-1], k * k)
-
-
-def _window(x_pad, n, kernel_size: int, height: int, width: int):
-    """The `[batch, H, W, heads, d]` slice of padded `x_pad` seen at window position n."""
-    a, b = n // kernel_size, n % kernel_size
-    start = (0, a, b) + (0,) * (x_pad.ndim - 3)
-    return jax.lax.dynamic_slice(x_pad, start, (x_pad.shape[0], height, width, *x_pad.shape[3:]))
-
-
-def _add_window(x_pad, n, kernel_size: int, update):
-    """`x_pad` with `update` added to the slice `_window` reads at n."""
-    a, b = n // kernel_size, n % kernel_size
-    start = (0, a, b) + (0,) * (x_pad.ndim - 3)
-    current = jax.lax.dynamic_slice(x_pad, start, update.shape)
-    return jax.lax.dynamic_update_slice(x_pad, current + update, start)
-
-
-def _loop(kernel_size: int, body, init, unroll: bool):
-    """`body(n, carry)` over the k * k window positions, as a loop or unrolled."""
-    steps = kernel_size * kernel_size
-    return jax.lax.fori_loop(0, steps, body, init, unroll=steps if unroll else 1)
-
-
-# The two custom-VJP loops below are the whole of the lean form. Each visits the
-# k * k window positions one at a time, in the forward pass and in the backward
-# pass, so neither pass keeps more than one shifted copy of keys or values;
-# their residuals are their own inputs. Plain autodiff of the same loops would
-# save one shifted copy per position for the backward pass.
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _window_logits(query, key_pad, kernel_size: int, unroll: bool):
-    """`q_ij . k_{i+a, j+b}` for every window position: `[batch, H, W, heads, k * k]`.
-
-    query `[batch, H, W, heads, d]`, key_pad the keys padded by k // 2 on both
-    spatial sides. Logits are float32 or wider.
-    """
-    return _window_logits_fwd(query, key_pad, kernel_size, unroll)[0]
-
-
-def _window_logits_fwd(query, key_pad, kernel_size, unroll):
-    height, width = query.shape[1:3]
-    dtype = jnp.promote_types(query.dtype, jnp.float32)
-
-    def body(n, logits):
-        dots = jnp.sum(query * _window(key_pad, n, kernel_size, height, width), -1, dtype=dtype)
-        return jax.lax.dynamic_update_index_in_dim(logits, dots, n, 0)
-
-    # Position-major while filling, so each step writes one contiguous block.
-    logits = jnp.zeros((kernel_size * kernel_size, *query.shape[:-1]), dtype)
-    logits = _loop(kernel_size, body, logits, unroll)
-    return jnp.moveaxis(logits, 0, -1), (query, key_pad)
-
-
-def _window_logits_bwd(kernel_size, unroll, residuals, grad):
-    query, key_pad = residuals
-    height, width = query.shape[1:3]
-    grad = jnp.moveaxis(grad, -1, 0)
-
-    def body(n, carry):
-        d_query, d_key_pad = carry
-        g = jax.lax.dynamic_index_in_dim(grad, n, 0, keepdims=False)[..., None]
-        d_query = d_query + g * _window(key_pad, n, kernel_size, height, width)
-        d_key_pad = _add_window(d_key_pad, n, kernel_size, g * query)
-        return d_query, d_key_pad
-
-    zeros = (jnp.zeros(query.shape, grad.dtype), jnp.zeros(key_pad.shape, grad.dtype))
-    d_query, d_key_pad = _loop(kernel_size, body, zeros, unroll)
-    return d_query.astype(query.dtype), d_key_pad.astype(key_pad.dtype)
-
-
-_window_logits.defvjp(_window_logits_fwd, _window_logits_bwd)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _window_sum(weights, value_pad, kernel_size: int, unroll: bool):
-    """`sum_n w_ij[n] v_{(i, j) + offset n}`: `[batch, H, W, heads, d]`.
-
-    weights `[batch, H, W, heads, k * k]` in the values' dtype, value_pad the
-    values padded by k // 2 on both spatial sides.
-    """
-    return _window_sum_fwd(weights, value_pad, kernel_size, unroll)[0]
-
-
-def _window_sum_fwd(weights, value_pad, kernel_size, unroll):
-    height, width = weights.shape[1:3]
-    by_position = jnp.moveaxis(weights, -1, 0)
-
-    def body(n, context):
-        w = jax.lax.dynamic_index_in_dim(by_position, n, 0, keepdims=False)[..., None]
-        return context + w * _window(value_pad, n, kernel_size, height, width)
-
-    shape = (*weights.shape[:-1], value_pad.shape[-1])
-    context = _loop(kernel_size, body, jnp.zeros(shape, value_pad.dtype), unroll)
-    return context, (by_position, value_pad)
-
-
-def _window_sum_bwd(kernel_size, unroll, residuals, grad):
-    by_position, value_pad = residuals
-    height, width = grad.shape[1:3]
-
-    def body(n, carry):
-        d_weights, d_value_pad = carry
-        w = jax.lax.dynamic_index_in_dim(by_position, n, 0, keepdims=False)[..., None]
-        dots = jnp.sum(grad * _window(value_pad, n, kernel_size, height, width), -1)
-        d_weights = jax.lax.dynamic_update_index_in_dim(d_weights, dots, n, 0)
-        return d_weights, _add_window(d_value_pad, n, kernel_size, w * grad)
-
-    zeros = (jnp.zeros(by_position.shape, grad.dtype), jnp.zeros(value_pad.shape, grad.dtype))
-    d_weights, d_value_pad = _loop(kernel_size, body, zeros, unroll)
-    return jnp.moveaxis(d_weights, 0, -1).astype(by_position.dtype), d_value_pad
-
-
-_window_sum.defvjp(_window_sum_fwd, _window_sum_bwd)
-
-
 def _lean(query, key_pad, value_pad, relative, mask, kernel_size, unroll):
-    content = _window_logits(query, key_pad, kernel_size, unroll)
+    content = window_logits(query, key_pad, kernel_size, unroll)
     weights = masking.masked_softmax(content + relative, mask)
-    context = _window_sum(weights.astype(value_pad.dtype), value_pad, kernel_size, unroll)
+    context = window_sum(weights.astype(value_pad.dtype), value_pad, kernel_size, unroll)
     return context, weights
 
 
@@ -360,7 +228,7 @@ def _query_terms(query, row_embedding, col_embedding, bias, logit_scale):
     height, width, _, d = query.shape[1:]
     scale = d**-0.5 if logit_scale is None else logit_scale
     query = query * jnp.asarray(scale, query.dtype)
-    relative = _relative_logits(query, row_embedding, col_embedding)
+    relative = relative_logits(query, row_embedding, col_embedding)
     if bias is not None:
         relative = relative + bias
     mask = border_mask(height, width, kernel_size)[None, :, :, None, :]  # [1, H, W, 1, k * k]
@@ -376,7 +244,7 @@ def _attend(query, key, value, row_embedding, col_embedding, bias, *, logit_scal
     r = kernel_size // 2
     attend = _lean if form == "lean" else _unfold
     context, weights = attend(
-        query, _pad(key, r), _pad(value, r), relative, mask, kernel_size, unroll
+        query, pad(key, r), pad(value, r), relative, mask, kernel_size, unroll
     )
     return context, weights.transpose(0, 3, 1, 2, 4)
 
@@ -402,7 +270,7 @@ def local_attention_weights(
     query, relative, mask = _query_terms(
         query, row_embedding, col_embedding, relative_bias, logit_scale
     )
-    content = _window_logits(query, _pad(key, kernel_size // 2), kernel_size, unroll)
+    content = window_logits(query, pad(key, kernel_size // 2), kernel_size, unroll)
     return masking.masked_softmax(content + relative, mask)
 
 
@@ -417,8 +285,8 @@ def local_window_sum(weights, values, *, unroll: bool = False):
     kernel_size = math.isqrt(weights.shape[-1])
     if kernel_size**2 != weights.shape[-1]:
         raise ValueError(f"weights' last axis must be k * k, got {weights.shape[-1]}.")
-    return _window_sum(
-        weights.astype(values.dtype), _pad(values, kernel_size // 2), kernel_size, unroll
+    return window_sum(
+        weights.astype(values.dtype), pad(values, kernel_size // 2), kernel_size, unroll
     )
 
 

@@ -24,181 +24,13 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.experimental import pallas as pl
 
-from attn import blockwise, masking
-
-# Finite masked logits and log-sum-exp of empty rows, as in `attn.blockwise`
-# (whose backward pass reads this forward's log-sum-exp).
-_MASKED = masking.MASKED_LOGIT
-_FLOOR = masking.SHIFT_FLOOR
-
-
-class _Config(NamedTuple):
-    block_q: int
-    block_k: int
-    group: int  # query heads per key/value head
-    scale: float
-    is_causal: bool
-    k_len: int  # before padding
-    has_bias: bool
-    has_mask: bool
-    has_q_lens: bool
-    has_kv_lens: bool
-    interpret: bool
-
-
-def _scores(cfg, q, k, i, j, bias, mask, q_len, kv_len):
-    """Masked, scaled logits of query block i against key block j, float32."""
-    s = (
-        jax.lax.dot_general(q, k, (((1,), (1,)), ((), ())), preferred_element_type=jnp.float32)
-        * cfg.scale
-    )
-    if bias is not None:
-        s = s + bias.astype(jnp.float32)
-    q_pos = i * cfg.block_q + jax.lax.broadcasted_iota(jnp.int32, s.shape, 0)
-    k_pos = j * cfg.block_k + jax.lax.broadcasted_iota(jnp.int32, s.shape, 1)
-    valid = k_pos < kv_len
-    if mask is not None:
-        valid = valid & (mask != 0)
-    if cfg.is_causal:
-        valid = valid & (k_pos <= q_pos)
-    if q_len is not None:
-        valid = valid & (q_pos < q_len)
-    return jnp.where(valid, s, _MASKED)
-
-
-def _key_blocks(cfg, i, n_k, kv_len):
-    """Key blocks query block i needs: those before the causal edge and the length."""
-    stop = jnp.minimum(n_k, (kv_len + cfg.block_k - 1) // cfg.block_k)
-    if cfg.is_causal:
-        stop = jnp.minimum(stop, ((i + 1) * cfg.block_q + cfg.block_k - 1) // cfg.block_k)
-    return stop
-
-
-def _unpack(cfg, refs):
-    """Splits kernel refs into the fixed inputs and the optional ones, by config."""
-    refs = list(refs)
-    fixed = [refs.pop(0) for _ in range(3)]
-    optional = {}
-    for name in ("bias", "mask", "q_lens", "kv_lens"):
-        if getattr(cfg, f"has_{name}"):
-            optional[name] = refs.pop(0)
-    return fixed, optional, refs
-
-
-def _limits(cfg, optional):
-    q_len = optional["q_lens"][0] if cfg.has_q_lens else None
-    kv_len = optional["kv_lens"][0] if cfg.has_kv_lens else cfg.k_len
-    return q_len, kv_len
-
-
-def _row_slice(ref, j, size):
-    """Columns j*size.. of a `[rows or 1, k_pad]` mask or bias block."""
-    return ref[:, pl.ds(j * size, size)]
-
-
-def _forward_kernel(cfg, n_k, *refs):
-    (q_ref, k_ref, v_ref), optional, (o_ref, lse_ref) = _unpack(cfg, refs)
-    i = pl.program_id(2)
-    q_len, kv_len = _limits(cfg, optional)
-    q = q_ref[...]
-    bq, bk = cfg.block_q, cfg.block_k
-
-    def body(j, carry):
-        m, total, acc = carry
-        k = k_ref[pl.ds(j * bk, bk), :]
-        v = v_ref[pl.ds(j * bk, bk), :]
-        bias = _row_slice(optional["bias"], j, bk) if cfg.has_bias else None
-        mask = _row_slice(optional["mask"], j, bk) if cfg.has_mask else None
-        s = _scores(cfg, q, k, i, j, bias, mask, q_len, kv_len)
-        m_new = jnp.maximum(m, s.max(axis=1))
-        shift = jnp.maximum(m_new, _FLOOR)
-        p = jnp.exp(s - shift[:, None])
-        rescale = jnp.exp(m - shift)
-        pv = jnp.dot(p.astype(v.dtype), v, preferred_element_type=jnp.float32)
-        return m_new, total * rescale + p.sum(axis=1), acc * rescale[:, None] + pv
-
-    init = (
-        jnp.full((bq,), _MASKED, jnp.float32),
-        jnp.zeros((bq,), jnp.float32),
-        jnp.zeros((bq, v_ref.shape[-1]), jnp.float32),
-    )
-    m, total, acc = jax.lax.fori_loop(0, _key_blocks(cfg, i, n_k, kv_len), body, init)
-    o_ref[...] = (acc * (1.0 / jnp.maximum(total, 1.0))[:, None]).astype(o_ref.dtype)
-    lse_ref[...] = jnp.where(
-        total == 0.0, blockwise.EMPTY_ROW_LSE, m + jnp.log(jnp.maximum(total, 1.0))
-    )
-
-
-def _dq_kernel(cfg, n_k, *refs):
-    (q_ref, k_ref, v_ref), optional, (do_ref, lse_ref, delta_ref, dq_ref) = _unpack(cfg, refs)
-    i = pl.program_id(2)
-    q_len, kv_len = _limits(cfg, optional)
-    q, do, lse, delta = q_ref[...], do_ref[...], lse_ref[...], delta_ref[...]
-    bk = cfg.block_k
-
-    def body(j, dq):
-        k = k_ref[pl.ds(j * bk, bk), :]
-        v = v_ref[pl.ds(j * bk, bk), :]
-        mask = _row_slice(optional["mask"], j, bk) if cfg.has_mask else None
-        s = _scores(cfg, q, k, i, j, None, mask, q_len, kv_len)
-        p = jnp.exp(s - lse[:, None])
-        dp = jax.lax.dot_general(
-            do, v, (((1,), (1,)), ((), ())), preferred_element_type=jnp.float32
-        )
-        ds = p * (dp - delta[:, None])
-        return dq + jnp.dot(ds.astype(k.dtype), k, preferred_element_type=jnp.float32)
-
-    dq = jnp.zeros(q.shape, jnp.float32)
-    dq = jax.lax.fori_loop(0, _key_blocks(cfg, i, n_k, kv_len), body, dq)
-    dq_ref[...] = (dq * cfg.scale).astype(dq_ref.dtype)
-
-
-def _dkdv_kernel(cfg, n_q, *refs):
-    (q_ref, k_ref, v_ref), optional, rest = _unpack(cfg, refs)
-    do_ref, lse_ref, delta_ref, dk_ref, dv_ref = rest
-    j = pl.program_id(2)
-    q_len, kv_len = _limits(cfg, optional)
-    k, v = k_ref[...], v_ref[...]
-    bq = cfg.block_q
-
-    def body(i, carry):
-        dk, dv = carry
-        rows = pl.ds(i * bq, bq)
-        q, do, lse, delta = q_ref[rows, :], do_ref[rows, :], lse_ref[rows], delta_ref[rows]
-        mask = None
-        if cfg.has_mask:
-            mask_ref = optional["mask"]
-            mask = mask_ref[rows, :] if mask_ref.shape[0] > 1 else mask_ref[...]
-        s = _scores(cfg, q, k, i, j, None, mask, q_len, kv_len)
-        p = jnp.exp(s - lse[:, None])
-        dv = dv + jax.lax.dot_general(
-            p.astype(do.dtype), do, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32
-        )
-        dp = jax.lax.dot_general(
-            do, v, (((1,), (1,)), ((), ())), preferred_element_type=jnp.float32
-        )
-        ds = p * (dp - delta[:, None])
-        dk = dk + jax.lax.dot_general(
-            ds.astype(q.dtype), q, (((0,), (0,)), ((), ())), preferred_element_type=jnp.float32
-        )
-        return dk, dv
-
-    start = (j * cfg.block_k) // bq if cfg.is_causal else 0
-    stop = n_q
-    if q_len is not None:
-        stop = jnp.minimum(stop, (q_len + bq - 1) // bq)
-    stop = jnp.where(j * cfg.block_k < kv_len, stop, start)  # a block of padding keys
-    init = (jnp.zeros(k.shape, jnp.float32), jnp.zeros(v.shape, jnp.float32))
-    dk, dv = jax.lax.fori_loop(start, stop, body, init)
-    # Key blocks past the length get exactly zero, like the keys they hold.
-    dk_ref[...] = (dk * cfg.scale).astype(dk_ref.dtype)
-    dv_ref[...] = dv.astype(dv_ref.dtype)
+from attn import blockwise, inputs
+from attn.pallas_kernels import Config, dkdv_kernel, dq_kernel, forward_kernel
 
 
 def _optional_specs(cfg, bias, mask, q_lens, kv_lens, *, by_key_block):
@@ -265,7 +97,7 @@ def _forward(cfg, q, k, v, bias, mask, q_lens, kv_lens):
     row = lambda b, h, i: (b, h, i)
     return _call(
         cfg,
-        functools.partial(_forward_kernel, cfg, n_k),
+        functools.partial(forward_kernel, cfg, n_k),
         (batch, heads, n_q),
         [q_spec, k_spec, v_spec, *opt_specs],
         [q, k, v, *opt_arrays],
@@ -293,7 +125,7 @@ def _backward_kernels(cfg, q, k, v, mask, q_lens, kv_lens, out, lse, d_out):
     row_spec = pl.BlockSpec((None, None, cfg.block_q), lambda b, h, i: (b, h, i))
     dq = _call(
         cfg,
-        functools.partial(_dq_kernel, cfg, n_k),
+        functools.partial(dq_kernel, cfg, n_k),
         (batch, heads, n_q),
         [q_spec, k_spec, v_spec, *opt_specs, do_spec, row_spec, row_spec],
         [q, k, v, *opt_arrays, d_out, lse, delta],
@@ -311,7 +143,7 @@ def _backward_kernels(cfg, q, k, v, mask, q_lens, kv_lens, out, lse, d_out):
     key_block = lambda d: pl.BlockSpec((None, None, cfg.block_k, d), lambda b, h, j: (b, h, j, 0))
     dk, dv = _call(
         cfg,
-        functools.partial(_dkdv_kernel, cfg, n_q),
+        functools.partial(dkdv_kernel, cfg, n_q),
         (batch, heads, n_k),
         [q_spec, k_spec, v_spec, *opt_specs, do_spec, rows_spec, rows_spec],
         [q, k, v, *opt_arrays, d_out, lse, delta],
@@ -334,7 +166,7 @@ def _to_engine(array, group):
 def _blockwise_backward(cfg, q, k, v, bias, mask, q_lens, kv_lens, out, lse, d_out):
     """The JAX backward pass of attn.blockwise on this kernel's residuals."""
     g = cfg.group
-    grouped = lambda a: None if a is None else blockwise.group_heads(a, k.shape[1])
+    grouped = lambda a: None if a is None else inputs.group_heads(a, k.shape[1])
     dq, dk, dv, _, dbias = blockwise.backward_pass(
         blockwise.scaled_dot_score(cfg.scale),
         _to_engine(q, g),
@@ -400,7 +232,7 @@ def _power_of_two_at_least(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
-@blockwise.accepts_unbatched
+@inputs.accepts_unbatched
 def flash_attention(
     query,
     key,
@@ -436,7 +268,7 @@ def flash_attention(
       `[batch, q_len, heads, v_dim]` in the value's dtype; zero for a query
       with no valid key.
     """
-    blockwise.check_inputs(query, key, value, bias, mask, query_seq_lengths, key_value_seq_lengths)
+    inputs.check_inputs(query, key, value, bias, mask, query_seq_lengths, key_value_seq_lengths)
     for name, size in (("block_q", block_q), ("block_k", block_k)):
         if not isinstance(size, int) or size < 1 or size & (size - 1):
             raise ValueError(f"{name} must be a power of two, got {size!r}.")
@@ -446,7 +278,7 @@ def flash_attention(
         interpret = jax.default_backend() == "cpu"
     block_q = min(block_q, _power_of_two_at_least(q_len))
     block_k = min(block_k, _power_of_two_at_least(k_len))
-    cfg = _Config(
+    cfg = Config(
         block_q=block_q,
         block_k=block_k,
         group=heads // kv_heads,

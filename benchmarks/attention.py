@@ -25,12 +25,10 @@ prints the markdown table and a suggested `the kinds' auto tables (attn.dot_prod
 from __future__ import annotations
 
 import argparse
-import datetime
 import functools
 import json
 import math
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -42,39 +40,15 @@ import jax.numpy as jnp
 import attn
 from attn import additive_chunked, implementations, masking
 from attn.modules import Score
+from benchmarks.attention_report import BASELINES, config_of, plot, write
+from benchmarks.common import machine, machine_line, mib, plan_bytes, with_gradients
 
-BASELINES = ("jax.nn", "flax")
 # The materialising forms' peak RSS reached 2.7x their compiled plan (jax.nn,
 # N = 8192 and 16384, causal or not); runs that would not fit in free memory
 # are skipped.
 RSS_OVER_PLAN = 2.7
 TOKENS = 16384  # batch x length held constant, so every length does similar work
 HEADS = 2
-
-
-def machine() -> dict:
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    device = jax.devices()[0]
-    return dict(
-        cpu=cpu,
-        cores=os.cpu_count(),
-        backend=jax.default_backend(),
-        device=getattr(device, "device_kind", str(device)),
-        jax=jax.__version__,
-        date=datetime.date.today().isoformat(),
-    )
-
-
-def machine_line(m: dict) -> str:
-    return (
-        f"{m['cpu']}, {m['cores']} cores, backend {m['backend']} ({m['device']}), "
-        f"jax {m['jax']}, {m['date']}"
-    )
 
 
 # --- the functions measured -------------------------------------------------
@@ -113,23 +87,6 @@ def additive_fn(impl: str, causal: bool):
         return materialising
     return lambda q, k, v, kernels: additive_chunked.additive_attention(
         q, k, v, **kernels, is_causal=causal
-    )
-
-
-def with_gradients(fn, argnums):
-    def loss(*args):
-        return jnp.sum(fn(*args).astype(jnp.float32))
-
-    return jax.grad(loss, argnums=argnums)
-
-
-def plan_bytes(compiled) -> int:
-    stats = compiled.memory_analysis()
-    return int(
-        stats.argument_size_in_bytes
-        + stats.output_size_in_bytes
-        + stats.temp_size_in_bytes
-        - stats.alias_size_in_bytes
     )
 
 
@@ -330,150 +287,6 @@ def dot_product_impls() -> list[str]:
 # --- reports ----------------------------------------------------------------
 
 
-def _mib(value) -> str:
-    return "-" if value is None else f"{value / 2**20:,.1f}"
-
-
-def _num(value, fmt="{:.2f}") -> str:
-    return "-" if value is None else fmt.format(value)
-
-
-def markdown(records: list[dict], info: dict) -> str:
-    lines = [
-        f"Machine: {machine_line(info)}.",
-        "",
-        "Times: best of the repeats, ms. Speed: baseline time / this time (above 1 is "
-        "faster; CPU-time speed: the same from the process's CPU time, less disturbed by "
-        "other load); the baseline is jax.nn.dot_product_attention for scaled_dot and the "
-        "materialising form (xla) for additive. Peak memory: XLA's compiled plan for "
-        "forward+backward (arguments + outputs + temporaries), MiB; mem vs baseline = "
-        "this / baseline's. Peak RSS rise (with --rss): a fresh process's peak RSS during "
-        "one fwd+bwd call (VmHWM, reset after compiling) over its RSS before the call.",
-        "",
-        "| variant | N | B x H | D | dtype | causal | impl | fwd ms | fwd+bwd ms | "
-        "fwd TFLOP/s | fwd+bwd TFLOP/s | fwd+bwd peak MiB | speed vs jax.nn | "
-        "speed vs flax | CPU-time speed vs jax.nn | mem vs baseline | peak RSS rise MiB |",
-        "|" + "---|" * 17,
-    ]
-    for r in records:
-        base = "xla" if r["variant"] == "additive" else "jax.nn"
-        cells = [
-            r["variant"] + (f" F={r['features']}" if r["variant"] == "additive" else ""),
-            str(r["length"]),
-            f"{r['batch']} x {r['heads']}",
-            str(r["head_dim"]),
-            r["dtype"],
-            "yes" if r["causal"] else "no",
-            r["impl"],
-        ]
-        if "error" in r:
-            cells += [r["error"]] + ["-"] * 9
-        else:
-            cells += [
-                _num(r.get("fwd_ms"), "{:,.1f}"),
-                _num(r.get("fwdbwd_ms"), "{:,.1f}"),
-                _num(r.get("fwd_tflops"), "{:.4f}"),
-                _num(r.get("fwdbwd_tflops"), "{:.4f}"),
-                _mib(r.get("fwdbwd_peak_bytes")),
-                _num(r.get(f"speed_vs_{base}")) + ("" if base == "jax.nn" else " (vs xla)"),
-                _num(r.get("speed_vs_flax")),
-                _num(r.get(f"cpu_speed_vs_{base}")),
-                _num(r.get(f"memory_vs_{base}"), "{:.3f}"),
-                _mib(r.get("rss_rise_bytes")),
-            ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def suggest_auto_table(records: list[dict]) -> dict:
-    """Per score family and head size, the fastest fwd+bwd implementation by length.
-
-    Votes over dtypes and causal or not (auto's data: the kinds' auto tables (attn.dot_product_forms.DOT_PRODUCT_AUTO)).
-    """
-    fastest: dict[str, dict[int, dict[int, dict[str, int]]]] = {}
-    groups: dict[tuple, list[dict]] = {}
-    for r in records:
-        if "fwdbwd_ms" in r and r["impl"] not in (*BASELINES, "auto"):
-            key = (r["variant"], r["head_dim"], r["length"], r["dtype"], r["causal"])
-            groups.setdefault(key, []).append(r)
-    for (variant, head_dim, length, *_), group in groups.items():
-        best = min(group, key=lambda r: r["fwdbwd_ms"])["impl"]
-        family = "additive" if variant == "additive" else "dot_product"
-        by_dim = fastest.setdefault(family, {}).setdefault(head_dim, {})
-        votes = by_dim.setdefault(length, {})
-        votes[best] = votes.get(best, 0) + 1
-    return {
-        family: {
-            dim: {n: max(votes, key=votes.get) for n, votes in sorted(by_len.items())}
-            for dim, by_len in sorted(by_dim.items())
-        }
-        for family, by_dim in fastest.items()
-    }
-
-
-def plot(records: list[dict], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
-    series: dict[tuple, list] = {}
-    for r in records:
-        if "fwdbwd_ms" in r:
-            label = f"{r['variant']} {r['impl']}" + (" causal" if r["causal"] else "")
-            key = (label, r["head_dim"], r["dtype"])
-            series.setdefault(key, []).append(r)
-    headline = next((r for r in records if r["variant"] == "scaled_dot"), None)
-    for (label, head_dim, dtype), rows in sorted(series.items()):
-        if (
-            rows[0]["variant"] == "scaled_dot"
-            and headline
-            and (head_dim != headline["head_dim"] or dtype != headline["dtype"])
-        ):
-            continue
-        rows = sorted(rows, key=lambda r: r["length"])
-        n = [r["length"] for r in rows]
-        ax = 2 if rows[0]["variant"] == "additive" else 0
-        axes[ax].loglog(n, [r["fwdbwd_ms"] for r in rows], marker="o", label=label)
-        if rows[0]["variant"] == "scaled_dot":
-            axes[1].loglog(
-                n, [r["fwdbwd_peak_bytes"] / 2**20 for r in rows], marker="o", label=label
-            )
-    titles = (
-        f"scaled dot, fwd+bwd ms (D={headline and headline['head_dim']}, {headline and headline['dtype']})",
-        "scaled dot, fwd+bwd peak MiB (XLA plan)",
-        "additive, fwd+bwd ms",
-    )
-    for ax, title in zip(axes, titles):
-        ax.set_title(title, fontsize=9)
-        ax.set_xlabel("sequence length")
-        ax.grid(True, which="both", alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-# --- main -------------------------------------------------------------------
-
-
-def _config_of(record: dict) -> dict:
-    keys = ("variant", "length", "batch", "heads", "head_dim", "dtype", "causal", "features")
-    return {k: record[k] for k in keys if k in record}
-
-
-def write(out: str, records: list[dict], info: dict):
-    os.makedirs(out, exist_ok=True)
-    table, suggestion = markdown(records, info), suggest_auto_table(records)
-    with open(os.path.join(out, "attention.json"), "w") as f:
-        json.dump(dict(machine=info, records=records, auto_suggestion=suggestion), f, indent=1)
-    with open(os.path.join(out, "attention.md"), "w") as f:
-        f.write(table)
-    return table, suggestion
-
-
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repeat (tests)")
@@ -543,11 +356,11 @@ def main(argv=None) -> list[dict]:
     if args.resume and os.path.exists(saved):
         with open(saved) as f:
             records = json.load(f)["records"]
-    done = {json.dumps(_config_of(r), sort_keys=True) for r in records}
+    done = {json.dumps(config_of(r), sort_keys=True) for r in records}
     if args.remeasure_rss:
         for row in records:
             if "error" not in row and row["length"] >= args.rss_from:
-                row["rss_rise_bytes"] = rss_in_subprocess(_config_of(row), row["impl"])
+                row["rss_rise_bytes"] = rss_in_subprocess(config_of(row), row["impl"])
                 print(row["impl"], row["length"], row["causal"], row["rss_rise_bytes"], flush=True)
         write(args.out, records, info)
     work = [(c, dot_product_impls()) for c in dot] + [(c, ["xla", "blockwise"]) for c in additive]
@@ -563,7 +376,7 @@ def main(argv=None) -> list[dict]:
         for r in rows:
             shown = r.get("error") or (
                 f"fwd {r['fwd_ms']:9.1f} ms  fwd+bwd {r['fwdbwd_ms']:9.1f} ms  "
-                f"peak {_mib(r['fwdbwd_peak_bytes']):>9} MiB"
+                f"peak {mib(r['fwdbwd_peak_bytes']):>9} MiB"
             )
             print(
                 f"{r['variant']:10} N={r['length']:<6} D={r['head_dim']:<4} {r['dtype']:9} "

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 
 import attn
 from attn import implementations
-from benchmarks.attention import _mib, _num, machine, machine_line, plan_bytes, with_gradients
+from benchmarks.common import machine, machine_line, mib, num, plan_bytes, with_gradients
 
 BASELINE = ("scaled_dot", "xla")
 SETTINGS = ("length", "causal", "batch", "heads", "d_model", "dtype")
@@ -194,14 +194,14 @@ def table_row(r: dict) -> list[str]:
     if "skipped" in r:
         cells += [f"skipped: {r['skipped']}", "-"]
     else:
-        cells += [_num(r.get("fwd_ms"), "{:,.2f}"), _num(r.get("fwdbwd_ms"), "{:,.2f}")]
+        cells += [num(r.get("fwd_ms"), "{:,.2f}"), num(r.get("fwdbwd_ms"), "{:,.2f}")]
     return cells + [
-        _mib(r.get("fwd_peak_bytes")),
-        _mib(r.get("fwdbwd_peak_bytes")),
-        _num(r.get("fwd_speed")),
-        _num(r.get("fwdbwd_speed")),
-        _num(r.get("fwd_memory"), "{:.3f}"),
-        _num(r.get("fwdbwd_memory"), "{:.3f}"),
+        mib(r.get("fwd_peak_bytes")),
+        mib(r.get("fwdbwd_peak_bytes")),
+        num(r.get("fwd_speed")),
+        num(r.get("fwdbwd_speed")),
+        num(r.get("fwd_memory"), "{:.3f}"),
+        num(r.get("fwdbwd_memory"), "{:.3f}"),
     ]
 
 
@@ -294,8 +294,8 @@ def main(argv=None) -> list[dict]:
                 or (r.get("skipped") and f"skipped: {r['skipped']}")
                 or (
                     f"fwd {r['fwd_ms']:9.2f} ms  fwd+bwd {r['fwdbwd_ms']:9.2f} ms  "
-                    f"peak {_mib(r['fwdbwd_peak_bytes']):>9} MiB  "
-                    f"speed {_num(r.get('fwdbwd_speed'))}"
+                    f"peak {mib(r['fwdbwd_peak_bytes']):>9} MiB  "
+                    f"speed {num(r.get('fwdbwd_speed'))}"
                 )
             )
             print(

@@ -43,7 +43,7 @@ import jax
 import numpy as np
 from flax.training import train_state
 
-from benchmarks.attention import machine, machine_line
+from benchmarks.common import machine, machine_line
 from experiments import EXPERIMENTS
 from experiments.common import trainer
 from experiments.common.optimizers import make_optimizer

@@ -8,8 +8,8 @@ Real corpora carry no word alignment, so `alignment` is always `()`.
 Sources:
 
 * `read_tsv`: tab-separated files such as Tatoeba's English-French export.
-* `read_ding`: the full sentences inside the ding German-English dictionary
-  that Debian's package trans-de-en installs.
+* `experiments.text.ding.read_ding`: the full sentences inside the ding
+  German-English dictionary that Debian's package trans-de-en installs.
 * `load_tfds`: any TensorFlow Datasets translation corpus by name.
 
 Readers skip bad lines instead of failing on them and report what they
@@ -146,12 +146,12 @@ class ReadStats:
         return text
 
 
-def _check_max_pairs(max_pairs: int | None) -> None:
+def check_max_pairs(max_pairs: int | None) -> None:
     if max_pairs is not None and max_pairs < 1:
         raise ValueError(f"max_pairs must be a positive int or None, got {max_pairs!r}")
 
 
-def _decoded_lines(
+def decoded_lines(
     path: pathlib.Path, stats: ReadStats, missing_hint: str = ""
 ) -> Iterator[tuple[int, str]]:
     """Yields (line_number, text) for each UTF-8 line; counts every line and the undecodable ones."""
@@ -169,7 +169,7 @@ def _decoded_lines(
             yield line_number, text.rstrip("\r\n")
 
 
-def _fail_if_no_pairs(path: pathlib.Path, pairs: list[SentencePair], stats: ReadStats) -> None:
+def fail_if_no_pairs(path: pathlib.Path, pairs: list[SentencePair], stats: ReadStats) -> None:
     if not pairs:
         raise ValueError(f"no usable sentence pairs in {path}: {stats}")
 
@@ -204,7 +204,7 @@ def read_tsv(
     """
     _check_language(source_language)
     _check_language(target_language)
-    _check_max_pairs(max_pairs)
+    check_max_pairs(max_pairs)
     if min(source_column, target_column) < 0 or source_column == target_column:
         raise ValueError(
             f"source_column={source_column} and target_column={target_column} must be distinct and non-negative"
@@ -213,7 +213,7 @@ def read_tsv(
     needed_columns = max(source_column, target_column) + 1
     stats = ReadStats()
     pairs: list[SentencePair] = []
-    for line_number, line in _decoded_lines(path, stats):
+    for line_number, line in decoded_lines(path, stats):
         if not line.strip():
             stats.empty += 1
             continue
@@ -233,158 +233,8 @@ def read_tsv(
         if len(pairs) == max_pairs:
             break
     stats.pairs = len(pairs)
-    _fail_if_no_pairs(path, pairs, stats)
+    fail_if_no_pairs(path, pairs, stats)
     return pairs, stats
-
-
-# --- ding dictionary ---------------------------------------------------------
-#
-# A ding line is "German :: English". Each side lists the same number of
-# sub-entries separated by " | " (headword, inflections, usage examples), so
-# the i-th German sub-entry translates the i-th English one. Usage examples
-# are often full sentences; those are what `read_ding` extracts.
-
-_DING_ANNOTATIONS = (
-    re.compile(r"\{[^{}]*\}"),  # grammar: {m}, {vt}, {+Dat.}
-    re.compile(r"\[[^\[\]]*\]"),  # labels: [ugs.], [Am.], [übtr.]
-    re.compile(r"\([^()]*\)"),  # optional words and explanations
-    re.compile(r"(?:^|\s)/[^/\s](?:[^/]*[^/\s])?/(?=\s|$)"),  # abbreviations: /WTHDTM/, /d. J./
-)
-# Several translations of one example, each a full sentence: "A.; B."
-_DING_VARIANT_SEPARATOR = re.compile(r"(?<=[.!?])\s*;\s*")
-_OPENING_QUOTES = "\"'„“‚‘«»¿¡"
-_SENTENCE_END = re.compile(r"[.!?][\"'“”‘’«»]*$")
-_SENTENCE_END_ANYWHERE = re.compile(r"[!?]|\.(?!\w)")
-# Slashes give alternatives whose extent is ambiguous ("in Briefkontakt/
-# brieflichem Kontakt"); ellipses and placeholders mark templates, not
-# sentences.
-_NOT_A_SENTENCE = re.compile(
-    r"/|\.\.\.|…|\b(?:etw|jd|jdm|jdn|jds|sb|sth)\.|\bsb[’']s\b|\bsth[’']s\b", re.IGNORECASE
-)
-
-
-def _clean_ding_text(text: str) -> str:
-    for annotation in _DING_ANNOTATIONS:
-        # Repeated to remove nested brackets from the inside out.
-        previous = None
-        while previous != text:
-            previous, text = text, annotation.sub(" ", text)
-    text = re.sub(r"\s+([.!?,;:])", r"\1", text)  # "Jungfrau ." left by a removed "(...)"
-    return " ".join(text.split())
-
-
-def _starts_like_a_sentence(text: str) -> bool:
-    first = text.lstrip(_OPENING_QUOTES)[:1]
-    return first.isupper() or first.isdigit()
-
-
-def _is_sentence(text: str, min_words: int) -> bool:
-    return (
-        len(text.split()) >= min_words
-        and _starts_like_a_sentence(text)
-        and _SENTENCE_END.search(text) is not None
-        and _NOT_A_SENTENCE.search(text) is None
-    )
-
-
-def _ding_sentence_pairs(german: str, english: str, min_words: int) -> Iterator[tuple[str, str]]:
-    """Yields the (German, English) full-sentence pairs of one pair of sub-entries."""
-    if not _SENTENCE_END_ANYWHERE.search(german) or not _SENTENCE_END_ANYWHERE.search(english):
-        return  # Most sub-entries are words or phrases; skipping them early saves most of the time.
-    german_variants = _DING_VARIANT_SEPARATOR.split(_clean_ding_text(german))
-    english_variants = _DING_VARIANT_SEPARATOR.split(_clean_ding_text(english))
-    if len(german_variants) != len(english_variants):
-        # Unequal lists do not say which translates which; the first of each
-        # is the main translation.
-        german_variants, english_variants = german_variants[:1], english_variants[:1]
-    for german_sentence, english_sentence in zip(german_variants, english_variants):
-        if _is_sentence(german_sentence, min_words) and _is_sentence(english_sentence, min_words):
-            yield german_sentence, english_sentence
-
-
-def read_ding(
-    path: str | os.PathLike = DEFAULT_DING_PATH,
-    *,
-    max_pairs: int | None = None,
-    reverse: bool = False,
-    min_words: int = 3,
-) -> tuple[list[SentencePair], ReadStats]:
-    """Extracts the full-sentence pairs of the ding German-English dictionary.
-
-    A pair is kept when both sides, after removing annotations ({m},
-    [ugs.], (...)), start with a capital letter, end in . ! or ?, have at
-    least `min_words` words, and contain no slash alternatives, ellipses or
-    placeholders (etw., jdm., sb., sth.). Repeated pairs are kept once.
-
-    Args:
-      path: str | PathLike, a ding-format file; the default is where Debian's
-        trans-de-en package installs it.
-      max_pairs: int | None, stop after this many pairs.
-      reverse: bool, False gives German source and English target, True the
-        opposite.
-      min_words: int >= 1, fewest words on each side.
-
-    Returns:
-      (pairs, stats): list[SentencePair] in file order with tokenized sides
-      and `alignment=()`, and ReadStats where `empty` counts blank and
-      comment lines and `malformed` lines that are not "German :: English"
-      with as many " | " sub-entries on each side.
-
-    Raises:
-      FileNotFoundError: if `path` does not exist (with the install hint).
-      ValueError: for bad arguments, or if the file holds no sentence pair.
-    """
-    _check_max_pairs(max_pairs)
-    if min_words < 1:
-        raise ValueError(f"min_words must be at least 1, got {min_words}")
-    path = pathlib.Path(path)
-    stats = ReadStats()
-    pairs: list[SentencePair] = []
-    seen: set[tuple[str, str]] = set()
-    lines = _decoded_lines(
-        path, stats, missing_hint=" (install the dictionary with: apt-get install trans-de-en)"
-    )
-    for line_number, line in lines:
-        if not line.strip() or line.startswith("#"):
-            stats.empty += 1
-            continue
-        sides = line.split(" :: ")
-        if len(sides) != 2:
-            stats.note_malformed(
-                line_number, f"expected one ' :: ' separator, found {len(sides) - 1}"
-            )
-            continue
-        german_entries, english_entries = sides[0].split(" | "), sides[1].split(" | ")
-        if len(german_entries) != len(english_entries):
-            stats.note_malformed(
-                line_number,
-                f"{len(german_entries)} German sub-entries but {len(english_entries)} English ones",
-            )
-            continue
-        for german_entry, english_entry in zip(german_entries, english_entries):
-            for german, english in _ding_sentence_pairs(german_entry, english_entry, min_words):
-                german, english = (
-                    tokenize_words(german, language="de"),
-                    tokenize_words(english, language="en"),
-                )
-                if (german, english) in seen:
-                    stats.duplicates += 1
-                    continue
-                seen.add((german, english))
-                source, target = (english, german) if reverse else (german, english)
-                pairs.append(SentencePair(source=source, target=target, alignment=()))
-                if len(pairs) == max_pairs:
-                    break
-            if len(pairs) == max_pairs:
-                break
-        if len(pairs) == max_pairs:
-            break
-    stats.pairs = len(pairs)
-    _fail_if_no_pairs(path, pairs, stats)
-    return pairs, stats
-
-
-# --- TensorFlow Datasets -------------------------------------------------------
 
 
 def _text(value) -> str:
@@ -426,7 +276,7 @@ def load_tfds(
     """
     import tensorflow_datasets as tfds  # Imported here: slow, and only this reader needs it.
 
-    _check_max_pairs(max_pairs)
+    check_max_pairs(max_pairs)
     if source_key is None or target_key is None:
         supervised_keys = tfds.builder(name, data_dir=data_dir).info.supervised_keys
         if not supervised_keys or len(supervised_keys) != 2:

@@ -65,7 +65,7 @@ def evaluate_split(
     max_length: int,
     has_attention: bool,
 ) -> dict[str, Any]:
-    """Every metric of one split; `batches` come from input_pipeline.eval_batches."""
+    """Every metric of one split; `batches` come from batching.eval_batches."""
     loss = correct = tokens = 0.0
     hypotheses, references, source_lengths = [], [], []
     predicted_links, true_links = [], []

@@ -37,7 +37,7 @@ from experiments.models.rnn import (
 from experiments.models.transformer import build_transformer
 from experiments.text import tokenizers as tokenizers_lib
 from experiments.text.token_ids import PAD_ID as PAD
-from experiments.translation import evaluation, input_pipeline
+from experiments.translation import batching, evaluation, input_pipeline
 from experiments.translation.checks import check_checkpoint_layers, validate_config
 
 COMPUTE_DTYPES = trainer.COMPUTE_DTYPES
@@ -144,7 +144,7 @@ class TranslationTask(trainer.Task):
         splits, data_stats, source_tok, target_tok, model = _prepare(config, workdir)
         self.splits, self.data_stats, self.model = splits, data_stats, model
         self.source_tok, self.target_tok = source_tok, target_tok
-        self.train_iterator, self.train_truncation = input_pipeline.train_iterator(
+        self.train_iterator, self.train_truncation = batching.train_iterator(
             splits["train"],
             source_tok,
             target_tok,
@@ -155,7 +155,7 @@ class TranslationTask(trainer.Task):
             bucket_window_batches=config.train.bucket_window_batches,
         )
         self.eval_sets = {
-            name: input_pipeline.eval_batches(
+            name: batching.eval_batches(
                 splits[name][: config.eval.max_examples or None],
                 source_tok,
                 target_tok,
@@ -289,7 +289,7 @@ def final_evaluation(task: TranslationTask, writer, step, params) -> dict[str, A
     for name in config.eval.splits:
         if name not in task.splits:
             continue
-        batches, truncated = input_pipeline.eval_batches(
+        batches, truncated = batching.eval_batches(
             task.splits[name],
             task.source_tok,
             task.target_tok,

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks import attention, train_step
+from benchmarks import attention, attention_report, train_step
 
 
 def test_attention_benchmark_smoke(tmp_path):
@@ -61,7 +61,9 @@ def test_ratios_and_table_cells_come_from_the_timings():
     assert fast["memory_vs_jax.nn"] == 0.25 and fast["memory_vs_flax"] == 0.125
     assert records[0]["speed_vs_jax.nn"] == 1.0 and records[1]["speed_vs_jax.nn"] == 6.0 / 9.0
     info = dict(cpu="cpu", cores=2, backend="cpu", device="TFRT_CPU_0", jax="0", date="today")
-    rows = [line for line in attention.markdown(records, info).splitlines() if line[:3] == "| s"]
+    rows = [
+        line for line in attention_report.markdown(records, info).splitlines() if line[:3] == "| s"
+    ]
     assert rows[2] == (
         "| scaled_dot | 64 | 2 x 4 | 8 | float32 | no | blockwise | 1.0 | 3.0 | - | - | 1.0 "
         "| 2.00 | 3.00 | 3.00 | 0.250 | - |"

@@ -23,12 +23,11 @@ from experiments.text.toy_corpus.lexicon import (
     ADJECTIVE_LIST,
     ANYTHING,
     COMPLEMENT_PREPOSITIONS,
-    NOUNS,
     PERSONS,
     PREPOSITIONS,
     TENSES,
-    Noun,
 )
+from experiments.text.toy_corpus.nouns import NOUNS, Noun
 from experiments.text.toy_corpus.verbs import VERB_LIST
 
 

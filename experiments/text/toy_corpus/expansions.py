@@ -42,11 +42,10 @@ from experiments.text.toy_corpus.lexicon import (
     BE_MODIFIER_PREPOSITIONS,
     CONJUNCTIONS,
     NOUN_MODIFIER_PREPOSITIONS,
-    NOUNS,
     PREPOSITIONS,
     TENSES,
-    Noun,
 )
+from experiments.text.toy_corpus.nouns import NOUNS, Noun
 from experiments.text.toy_corpus.verbs import VERBS
 
 # Adverbs that fit a clause, by (tense, whether the verb is an action: "quickly" needs one).

@@ -10,9 +10,6 @@ item list, since they depend on the neighbouring word.
 
 from __future__ import annotations
 
-import types
-from typing import NamedTuple
-
 from experiments.text.toy_corpus.description import (
     Clause,
     NounPhrase,
@@ -24,97 +21,43 @@ from experiments.text.toy_corpus.description import (
 from experiments.text.toy_corpus.lexicon import (
     ADJECTIVES,
     ADVERBS,
-    CONJUNCTIONS,
     DETERMINERS,
-    FREQUENCY_ADVERBS,
-    NOUNS,
     PREPOSITIONS,
-    PRONOUNS,
     TENSES,
-    Adjective,
-    Adverb,
-    PronounForms,
 )
+from experiments.text.toy_corpus.nouns import NOUNS
 from experiments.text.toy_corpus.verbs import (
     AVOIR,
-    ENGLISH_BE_PAST,
-    ENGLISH_BE_PRESENT,
     ETRE,
-    ETRE_FUTURE,
-    ETRE_IMPERFECT,
     VERBS,
     Verb,
 )
-
-
-def _lookup(table, key, what):
-    """Returns table[key], or raises ValueError naming the key and the valid ones."""
-    try:
-        return table[key]
-    except (KeyError, TypeError):
-        valid = ", ".join(sorted(map(repr, table)))
-        raise ValueError(f"unknown {what} {key!r}; valid values: {valid}") from None
-
-
-class Agreement(NamedTuple):
-    person: int
-    gender: str
-    plural: bool
-
-
-class _Antecedent(NamedTuple):
-    agreement: Agreement
-    is_person: bool
-
-
-_VOWEL_INITIALS = frozenset("aeiouàâäéèêëîïôöùûüœh")
-# English words spelled with a vowel but sounding with a consonant ("a university").
-_ENGLISH_CONSONANT_SOUND = frozenset({"university"})
-_MASCULINE_SINGULAR = Agreement(2, "m", False)
-
-
-def _render_pronoun(pronoun: Pronoun, en: list[str], position: str) -> tuple[list, PronounForms]:
-    """Renders a pronoun as "subject", "clitic" (object before the verb) or after a preposition."""
-    forms = _lookup(PRONOUNS, pronoun.person, "pronoun")
-    index = len(en)
-    if position == "subject":
-        en.append(pronoun.person)
-        return [
-            (forms.french_subject, (index,), "j'" if pronoun.person == "i" else None, False)
-        ], forms
-    en.append(forms.english_object)
-    if position == "clitic":
-        elided = forms.clitic[0] + "'" if forms.clitic in ("me", "te", "le", "la") else None
-        return [(forms.clitic, (index,), elided, False)], forms
-    return [(forms.disjunctive, (index,), None, False)], forms
-
-
-def _split_adjectives(noun_phrase: NounPhrase) -> tuple[Adjective | None, Adjective | None]:
-    if not noun_phrase.adjectives:
-        return None, None
-    entries = [_lookup(ADJECTIVES, word, "adjective") for word in noun_phrase.adjectives]
-    preposed = [a for a in entries if a.preposed]
-    postposed = [a for a in entries if not a.preposed]
-    if (
-        len(preposed) > 1
-        or len(postposed) > 1
-        or (entries and len(entries) == 2 and not entries[0].preposed)
-    ):
-        raise ValueError(
-            f"adjectives {noun_phrase.adjectives!r}: at most one adjective French places before the "
-            f"noun, then at most one it places after it"
-        )
-    return (preposed[0] if preposed else None), (postposed[0] if postposed else None)
+from experiments.text.toy_corpus.word_forms import (
+    ENGLISH_CONSONANT_SOUND,
+    MASCULINE_SINGULAR,
+    Agreement,
+    Antecedent,
+    agree,
+    apply_elision_and_contractions,
+    conjunction_items,
+    english_auxiliary,
+    french_verb_group,
+    lookup,
+    render_adverb,
+    render_be,
+    render_pronoun,
+    split_adjectives,
+)
 
 
 def _render_noun_phrase(noun_phrase: NounPhrase, en: list[str]) -> tuple[list, Agreement, bool]:
     """Returns the French items, the agreement features and whether the noun is a person."""
-    noun = _lookup(NOUNS, noun_phrase.noun, "noun")
-    determiner = _lookup(DETERMINERS, noun_phrase.determiner, "determiner")
+    noun = lookup(NOUNS, noun_phrase.noun, "noun")
+    determiner = lookup(DETERMINERS, noun_phrase.determiner, "determiner")
     plural = noun_phrase.plural
     if determiner.english is None and not plural:
         raise ValueError(f"determiner {noun_phrase.determiner!r} needs plural=True")
-    before, after = _split_adjectives(noun_phrase)
+    before, after = split_adjectives(noun_phrase)
     feminine = noun.gender == "f"
     noun_word = noun.english_plural if plural else noun.english
     english_det = determiner.english_plural if plural else determiner.english
@@ -122,7 +65,7 @@ def _render_noun_phrase(noun_phrase: NounPhrase, en: list[str]) -> tuple[list, A
     if (
         english_det == "a"
         and first_word[0] in "aeiou"
-        and first_word not in _ENGLISH_CONSONANT_SOUND
+        and first_word not in ENGLISH_CONSONANT_SOUND
     ):
         english_det = "an"
 
@@ -168,14 +111,12 @@ def _render_noun_phrase(noun_phrase: NounPhrase, en: list[str]) -> tuple[list, A
             raise ValueError(
                 f"relative clause gap {relative.gap!r}; valid values: 'object', 'subject'"
             )
-        items += _render_clause(
-            relative.clause, en, relative.gap, _Antecedent(agreement, is_person)
-        )
+        items += _render_clause(relative.clause, en, relative.gap, Antecedent(agreement, is_person))
     return items, agreement, is_person
 
 
 def _render_prep_phrase(phrase: PrepPhrase, en: list[str]) -> list:
-    preposition = _lookup(PREPOSITIONS, phrase.preposition, "preposition")
+    preposition = lookup(PREPOSITIONS, phrase.preposition, "preposition")
     if phrase.preposition == "without" and getattr(phrase.object, "determiner", None) == "a":
         raise ValueError(
             "'without' with 'a'/'some' is outside the grammar (French drops the article after 'sans')"
@@ -185,29 +126,21 @@ def _render_prep_phrase(phrase: PrepPhrase, en: list[str]) -> list:
     links = tuple(range(start, len(en)))
     items = [(word, links, alt, False) for word, alt in preposition.french]
     if isinstance(phrase.object, Pronoun):
-        items += _render_pronoun(phrase.object, en, "disjunctive")[0]
+        items += render_pronoun(phrase.object, en, "disjunctive")[0]
     else:
         items += _render_noun_phrase(phrase.object, en)[0]
     return items
 
 
-def agree(participle: str, agreement: Agreement) -> str:
-    if agreement.gender == "f":
-        participle += "e"
-    if agreement.plural and not participle.endswith("s"):
-        participle += "s"
-    return participle
-
-
 def _render_clause(
-    clause: Clause, en: list[str], gap: str | None = None, antecedent: _Antecedent | None = None
+    clause: Clause, en: list[str], gap: str | None = None, antecedent: Antecedent | None = None
 ) -> list:
     """Renders one clause; `gap` and `antecedent` are set for relative clauses."""
     if clause.tense not in TENSES:
         raise ValueError(f"tense {clause.tense!r}; valid values: {', '.join(TENSES)}")
     items, agreement = _render_clause_subject(clause, en, gap, antecedent)
     if clause.verb == "be":
-        items += _render_be(clause, en, agreement)
+        items += render_be(clause, en, agreement)
     else:
         items += _render_verb(clause, en, agreement, gap, antecedent)
     items += _render_clause_end(clause, en, agreement)
@@ -215,7 +148,7 @@ def _render_clause(
 
 
 def _render_clause_subject(
-    clause: Clause, en: list[str], gap: str | None, antecedent: _Antecedent | None
+    clause: Clause, en: list[str], gap: str | None, antecedent: Antecedent | None
 ) -> tuple[list, Agreement]:
     """Renders the subject, or the relative pronoun, and returns what the verb agrees with."""
     if gap == "subject":
@@ -229,7 +162,7 @@ def _render_clause_subject(
         items.append(("que", (len(en) - 1,), "qu'", False))
     subject = clause.subject
     if isinstance(subject, Pronoun):
-        subject_items, forms = _render_pronoun(subject, en, "subject")
+        subject_items, forms = render_pronoun(subject, en, "subject")
         return items + subject_items, Agreement(forms.person, forms.gender, forms.plural)
     if not isinstance(subject, NounPhrase):
         raise ValueError(
@@ -240,74 +173,15 @@ def _render_clause_subject(
     return items + subject_items, agreement
 
 
-class _Auxiliary(NamedTuple):
-    """English indices of the auxiliary, "not" and the frequency adverb; None when absent."""
-
-    auxiliary: int | None
-    negation: int | None
-    frequency: int | None
-
-
-def _english_auxiliary(en: list[str], auxiliary: str | None, clause: Clause) -> _Auxiliary:
-    """Appends "[auxiliary] [not] [frequency adverb]", e.g. "does not often", "is often"."""
-    indices = [None, None, None]
-    for slot, word in enumerate((auxiliary, "not" if clause.negated else None, clause.frequency)):
-        if word is not None:
-            indices[slot] = len(en)
-            en.append(word)
-    return _Auxiliary(*indices)
-
-
-def _french_verb_group(
-    clause: Clause,
-    english: _Auxiliary,
-    finite: tuple,
-    clitic_items: list = (),
-    participle: tuple | None = None,
-) -> list:
-    """Arranges "[ne] [object pronoun] finite-verb [pas] [frequency adverb] [participle]"."""
-    items = []
-    if english.negation is not None:
-        items.append(("ne", (english.negation,), "n'", False))
-    items += clitic_items
-    items.append(finite)
-    if english.negation is not None:
-        items.append(("pas", (english.negation,), None, False))
-    if english.frequency is not None:
-        french = _lookup(FREQUENCY_ADVERBS, clause.frequency, "frequency adverb")
-        items.append((french, (english.frequency,), None, False))
-    if participle is not None:
-        items.append(participle)
-    return items
-
-
-def _render_be(clause: Clause, en: list[str], agreement: Agreement) -> list:
-    """Renders "is [not] [often]" / "will [not] [often] be"; the complement comes later."""
-    if clause.object is not None or clause.complement is None:
-        raise ValueError("a clause with verb 'be' takes a complement and no object")
-    person = agreement.person
-    if clause.tense == "future":
-        english = _english_auxiliary(en, "will", clause)
-        en.append("be")
-        finite = (ETRE_FUTURE[person], (english.auxiliary, len(en) - 1), None, False)
-    else:
-        past = clause.tense == "past"
-        english = _english_auxiliary(
-            en, (ENGLISH_BE_PAST if past else ENGLISH_BE_PRESENT)[person], clause
-        )
-        finite = ((ETRE_IMPERFECT if past else ETRE)[person], (english.auxiliary,), None, False)
-    return _french_verb_group(clause, english, finite)
-
-
 def _render_verb(
     clause: Clause,
     en: list[str],
     agreement: Agreement,
     gap: str | None,
-    antecedent: _Antecedent | None,
+    antecedent: Antecedent | None,
 ) -> list:
     """Renders the verb group and the direct object of a clause whose verb is not "be"."""
-    verb = _lookup(VERBS, clause.verb, "verb")
+    verb = lookup(VERBS, clause.verb, "verb")
     tense, person = clause.tense, agreement.person
     if tense not in verb.tenses:
         raise ValueError(
@@ -323,10 +197,10 @@ def _render_verb(
             auxiliary = "will"
         else:
             auxiliary = "did" if tense == "past" else "does" if person == 2 else "do"
-        english = _english_auxiliary(en, auxiliary, clause)
+        english = english_auxiliary(en, auxiliary, clause)
         first_word = verb.english[0]
     else:
-        english = _english_auxiliary(en, None, clause)  # only "often", before the verb
+        english = english_auxiliary(en, None, clause)  # only "often", before the verb
         first_word = (
             verb.past if tense == "past" else verb.third if person == 2 else verb.english[0]
         )
@@ -347,7 +221,7 @@ def _render_verb(
         )
         # With "être" the participle agrees with the subject; with "avoir", with a
         # direct object placed before it ("je l' ai vue", "la voiture qu' il a achetée").
-        target = agreement if verb.auxiliary == "être" else preceding_object or _MASCULINE_SINGULAR
+        target = agreement if verb.auxiliary == "être" else preceding_object or MASCULINE_SINGULAR
         participle = (agree(verb.participle, target), verb_indices, None, False)
     else:
         finite_links = (
@@ -360,11 +234,11 @@ def _render_verb(
             False,
         )
         participle = None
-    return _french_verb_group(clause, english, finite, clitic_items, participle) + object_items
+    return french_verb_group(clause, english, finite, clitic_items, participle) + object_items
 
 
 def _render_object(
-    clause: Clause, verb: Verb, en: list[str], gap: str | None, antecedent: _Antecedent | None
+    clause: Clause, verb: Verb, en: list[str], gap: str | None, antecedent: Antecedent | None
 ) -> tuple[list, list, Agreement | None]:
     """Returns (object pronoun items, object noun phrase items, agreement of an object before the verb)."""
     obj = clause.object
@@ -383,7 +257,7 @@ def _render_object(
     if not verb.objects:
         raise ValueError(f"verb {clause.verb!r} takes no object")
     if isinstance(obj, Pronoun):
-        clitic_items, forms = _render_pronoun(obj, en, "clitic")
+        clitic_items, forms = render_pronoun(obj, en, "clitic")
         return clitic_items, [], Agreement(forms.person, forms.gender, forms.plural)
     if clause.negated and obj.determiner == "a":
         raise ValueError(
@@ -400,65 +274,20 @@ def _render_clause_end(clause: Clause, en: list[str], agreement: Agreement) -> l
     if isinstance(complement, PrepPhrase):
         items += _render_prep_phrase(complement, en)
     elif complement is not None:
-        adjective = _lookup(ADJECTIVES, complement, "adjective")
+        adjective = lookup(ADJECTIVES, complement, "adjective")
         en.append(adjective.english)
         form = adjective.forms[(agreement.gender == "f") + 2 * agreement.plural]
         items.append((form, (len(en) - 1,), None, False))
     # Manner adverbs follow the verb and its object ("ate the apple quickly in the
     # garden"); time and place adverbs close the clause ("... in the garden today").
-    adverb = None if clause.adverb is None else _lookup(ADVERBS, clause.adverb, "adverb")
+    adverb = None if clause.adverb is None else lookup(ADVERBS, clause.adverb, "adverb")
     if adverb is not None and adverb.manner:
-        items += _render_adverb(adverb, en)
+        items += render_adverb(adverb, en)
     for modifier in clause.modifiers:
         items += _render_prep_phrase(modifier, en)
     if adverb is not None and not adverb.manner:
-        items += _render_adverb(adverb, en)
+        items += render_adverb(adverb, en)
     return items
-
-
-def _render_adverb(adverb: Adverb, en: list[str]) -> list:
-    start = len(en)
-    en.extend(adverb.english)
-    links = tuple(range(start, len(en)))
-    return [(word, links, None, False) for word in adverb.french]
-
-
-_CONTRACTIONS = types.MappingProxyType(
-    {
-        ("à", "le"): "au",
-        ("à", "les"): "aux",
-        ("de", "le"): "du",
-        ("de", "les"): "des",
-        # "de" + indefinite plural drops the article: "près de maisons", "près de petites maisons".
-        ("de", "des"): "de",
-        ("de", "de"): "de",
-    }
-)
-
-
-def _apply_elision_and_contractions(items: list) -> list[tuple[str, tuple[int, ...]]]:
-    """Returns (word, links) after elision ("je aime" -> "j' aime") and contraction ("à le" -> "au")."""
-    words = []
-    for i, (text, links, before_vowel, is_article) in enumerate(items):
-        if before_vowel is not None and i + 1 < len(items):
-            following = items[i + 1][0]
-            # "si" only elides before "il"/"ils": "s' il" but "si elle".
-            if following[0] in _VOWEL_INITIALS and (text != "si" or following in ("il", "ils")):
-                text = before_vowel
-        merged = _CONTRACTIONS.get((words[-1][0], text)) if is_article and words else None
-        if merged is not None:
-            words[-1] = (merged, words[-1][1] + links)
-        else:
-            words.append((text, links))
-    return words
-
-
-def _conjunction_items(conjunction: str, en: list[str]) -> list:
-    french = _lookup(CONJUNCTIONS, conjunction, "conjunction")
-    en.append(conjunction)
-    links = (len(en) - 1,)
-    alternatives = {"que": "qu'", "si": "s'"}
-    return [(word, links, alternatives.get(word), False) for word in french]
 
 
 def render(description: Sentence | Clause) -> SentencePair:
@@ -484,9 +313,9 @@ def render(description: Sentence | Clause) -> SentencePair:
     en: list[str] = []
     items = _render_clause(clauses[0], en)
     for conjunction, clause in zip(conjunctions, clauses[1:]):
-        items += _conjunction_items(conjunction, en)
+        items += conjunction_items(conjunction, en)
         items += _render_clause(clause, en)
-    words = _apply_elision_and_contractions(items)
+    words = apply_elision_and_contractions(items)
     targets_of = [[] for _ in en]
     for target, (_, links) in enumerate(words):
         for source in links:

@@ -9,12 +9,11 @@ from experiments.text.toy_corpus.lexicon import (
     CONJUNCTIONS,
     DETERMINERS,
     FREQUENCY_ADVERBS,
-    NOUNS,
     PERSONS,
     PREPOSITIONS,
     PRONOUNS,
 )
-from experiments.text.toy_corpus.rendering import Agreement, agree
+from experiments.text.toy_corpus.nouns import NOUNS
 from experiments.text.toy_corpus.verbs import (
     AVOIR,
     ENGLISH_BE_PAST,
@@ -24,6 +23,7 @@ from experiments.text.toy_corpus.verbs import (
     ETRE_IMPERFECT,
     VERB_LIST,
 )
+from experiments.text.toy_corpus.word_forms import Agreement, agree
 
 
 def vocabulary() -> tuple[set[str], set[str]]:

@@ -11,10 +11,10 @@ from experiments.text import corpora
 from experiments.text.corpora import (
     ReadStats,
     load_tfds,
-    read_ding,
     read_tsv,
     tokenize_words,
 )
+from experiments.text.ding import read_ding
 from experiments.text.toy_corpus import SentencePair
 
 

@@ -9,7 +9,7 @@ from experiments.text.token_ids import EOS_ID as EOS
 from experiments.text.token_ids import PAD_ID as PAD
 from experiments.text.tokenizers import WordVocabulary
 from experiments.text.toy_corpus import SentencePair
-from experiments.translation import evaluation, input_pipeline, metrics
+from experiments.translation import batching, evaluation, metrics
 
 # (source word, target word) links; the first is a 3-cycle, so its transpose
 # is another permutation and reads off different links.
@@ -36,7 +36,7 @@ def stub_weights(batch, pairs):
 def split(monkeypatch):
     source_tokenizer = WordVocabulary.build([p.source for p in PAIRS])
     target_tokenizer = WordVocabulary.build([p.target for p in PAIRS])
-    batches, _ = input_pipeline.eval_batches(
+    batches, _ = batching.eval_batches(
         PAIRS, source_tokenizer, target_tokenizer, batch_size=2, max_length=None
     )
     assert batches[-1]["index"].tolist() == [2, -1]  # a padding row

@@ -8,7 +8,7 @@ import pytest
 
 from experiments.text import tokenizers
 from experiments.text.toy_corpus import SentencePair
-from experiments.translation import input_pipeline
+from experiments.translation import batching, input_pipeline
 
 PAD, BOS, EOS = tokenizers.PAD_ID, tokenizers.BOS_ID, tokenizers.EOS_ID
 
@@ -40,13 +40,13 @@ TARGET_TOKENIZER = tokenizers.make_tokenizer("word", [p.target for p in PAIRS], 
 def _train(pairs=PAIRS, **kwargs):
     options = dict(batch_size=8, max_length=None, seed=0)
     options.update(kwargs)
-    return input_pipeline.train_iterator(pairs, SOURCE_TOKENIZER, TARGET_TOKENIZER, **options)
+    return batching.train_iterator(pairs, SOURCE_TOKENIZER, TARGET_TOKENIZER, **options)
 
 
 def _eval(pairs=PAIRS, **kwargs):
     options = dict(batch_size=8, max_length=None)
     options.update(kwargs)
-    return input_pipeline.eval_batches(pairs, SOURCE_TOKENIZER, TARGET_TOKENIZER, **options)
+    return batching.eval_batches(pairs, SOURCE_TOKENIZER, TARGET_TOKENIZER, **options)
 
 
 def _assert_batches_equal(first, second):
@@ -104,7 +104,7 @@ def test_truncation_is_applied_and_counted():
     long_sources = sum(len(p.source.split()) > max_length for p in PAIRS)
     long_targets = sum(len(p.target.split()) > max_length for p in PAIRS)
     assert long_sources > 0 and long_targets > 0
-    assert stats == input_pipeline.TruncationStats(
+    assert stats == batching.TruncationStats(
         examples=len(PAIRS), source_truncated=long_sources, target_truncated=long_targets
     )
     for batch in batches:
