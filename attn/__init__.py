@@ -19,6 +19,7 @@ and the modules (`attn.available_implementations()` lists what runs here).
 """
 
 from attn import dot_product_forms as _dot_product_forms  # their faster forms
+from attn import mechanisms as _mechanisms  # registers the attend mechanisms
 from attn import scores as _scores  # registers the built-in kinds
 from attn.additive_chunked import additive_attention
 from attn.attention_stem import SpatiallyAwareStem2D
@@ -75,4 +76,4 @@ __all__ = [
     "set_auto",
     "unregister",
 ]
-del _scores, _dot_product_forms
+del _scores, _dot_product_forms, _mechanisms

@@ -98,7 +98,7 @@ def check_use(kind: str, *, mask=None, bias=None, is_causal=False, cross=False, 
     ]
     if mask is not None and not spec.supports("mask"):
         shape = tuple(getattr(mask, "shape", ()))
-        per_key = len(shape) < 2 or (shape[-2] == 1 and (len(shape) < 3 or shape[-3] == 1))
+        per_key = len(shape) < 2 or shape[-2] == 1  # the same for every query: padding
         needed.append("padding" if per_key else "mask")
     registry.check_capabilities(kind, needed, what="this call")
 

@@ -187,7 +187,7 @@ def get_sweeps() -> dict[str, dict]:
     python launch.py --config=experiments/configs/translation.py --sweep=demo --workdir=runs/demo
     python launch.py --report=runs/demo
     """
-    every_kind = attention_variants()  # every registered kind, multihead and none
+    every_kind = attention_variants()  # every kind with weights, multihead and none
     return {
         # make demo: Bahdanau, Luong and no attention, about 3 minutes each on 2 cores.
         "demo": {

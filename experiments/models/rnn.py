@@ -29,8 +29,10 @@ MULTI_HEAD = "multihead"
 
 
 def attention_variants() -> list[str]:
-    """Every value `attention` accepts: registered kinds, multihead and none."""
-    return sorted(attn.available() + [MULTI_HEAD, NO_ATTENTION])
+    """Every value `attention` accepts: the registered kinds that return weights
+    and take keys from another sequence (the decoder reads its weights every
+    step, for the pictures and the alignment metrics), multihead and none."""
+    return sorted(attn.available("weights", "cross") + [MULTI_HEAD, NO_ATTENTION])
 
 
 def _cell(kind: str, features: int, name: str, dtype=jnp.float32) -> nn.RNNCellBase:
@@ -190,8 +192,13 @@ class Seq2Seq(nn.Module):
 
     def setup(self):
         if self.attention not in attention_variants():
+            why = (
+                "it never forms the weights the RNN decoder reads (use it in the Transformer)"
+                if self.attention in attn.available()
+                else "unknown"
+            )
             raise ValueError(
-                f"Unknown attention variant {self.attention!r}; valid "
+                f"attention variant {self.attention!r} cannot run in the RNN: {why}; valid "
                 f"variants: {', '.join(attention_variants())}."
             )
         self.encoder = Encoder(

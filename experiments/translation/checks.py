@@ -43,8 +43,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     else:
         attention_config.check(
             config.model,
-            needs=("cross", "padding"),
-            what="the RNN's attention unit (padded source)",
+            needs=("cross", "padding", "weights"),
+            what="the RNN's attention unit (padded source, its weights read every step)",
             extra_kinds=(MULTI_HEAD, NO_ATTENTION),
         )
     if transformer and (config.model.source_embeddings or config.model.target_embeddings):

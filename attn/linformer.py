@@ -1,0 +1,83 @@
+"""Linformer attention (Wang et al. 2020): keys and values projected along the sequence.
+
+"Linformer: Self-Attention with Linear Complexity", 2020: learned `[k, n]`
+matrices E and F map the n keys and values to k rows each (`E K`, `F V`),
+and the queries attend to those k rows, so the logits are `[n, k]`: O(N k)
+time and memory. The projections are shared by the heads of a layer (the
+paper's head-wise sharing) and sized for `max_length` keys; shorter
+sequences use their first columns. Padded keys are zeroed before the
+projection, so their content cannot reach the output. Each projected row
+mixes every position, so there is no causal form.
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from attn import registry
+from attn.kernelized import key_valid
+
+
+class SequenceProjection(nn.Module):
+    """A learned `[projected_length, max_length]` matrix applied along the sequence."""
+
+    projected_length: int
+    max_length: int
+
+    @nn.compact
+    def __call__(self, x):
+        """`x` `[batch, heads, length, features]` -> `[batch, heads, projected_length, features]`."""
+        length = x.shape[2]
+        if length > self.max_length:
+            raise ValueError(
+                f"linformer was built for at most max_length={self.max_length} keys; got "
+                f"{length}. Set the option max_length to at least {length}."
+            )
+        init = nn.initializers.normal(stddev=1.0 / math.sqrt(self.max_length))
+        matrix = self.param("kernel", init, (self.projected_length, self.max_length), jnp.float32)
+        return jnp.einsum("pn,bhnf->bhpf", matrix[:, :length].astype(x.dtype), x)
+
+
+@registry.register_mechanism(
+    "linformer", capabilities=("cross", "padding", "linear_memory"), has_params=True
+)
+def linformer_attention(
+    query,
+    key,
+    value,
+    *,
+    mask=None,
+    is_causal=False,
+    projected_length: int = 64,
+    max_length: int = 512,
+    scale: float | None = None,
+):
+    """Linformer (Wang et al. 2020): learned projections of keys and values along the sequence.
+
+    query `[batch, heads, q_len, d]`, key `[batch, heads, k_len, d]`, value
+    `[batch, heads, k_len, dv]` -> `[batch, heads, q_len, dv]`.
+    `projected_length`: k rows; `max_length`: the most keys it takes; `scale`:
+    default `1/sqrt(d)`. Non-causal.
+    """
+    if is_causal:
+        raise ValueError(
+            "linformer mixes every position into each projected key, so it cannot be "
+            "causal; use a causal kind (attn.available('causal'))."
+        )
+    batch, heads, k_len, _ = key.shape
+    valid = key_valid(mask, batch, heads, k_len)[..., None]
+    key, value = (jnp.where(valid, a, 0).astype(a.dtype) for a in (key, value))
+    projected_key = SequenceProjection(projected_length, max_length, name="key_projection")(key)
+    projected_value = SequenceProjection(projected_length, max_length, name="value_projection")(
+        value
+    )
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    dtype = jnp.promote_types(query.dtype, jnp.float32)
+    logits = jnp.einsum("bhqd,bhpd->bhqp", query, projected_key, preferred_element_type=dtype)
+    weights = jax.nn.softmax(logits * scale, axis=-1)
+    # A sequence with no valid key has zero projected values: its output is zero.
+    return jnp.einsum("bhqp,bhpd->bhqd", weights.astype(value.dtype), projected_value)

@@ -1,0 +1,122 @@
+"""Performer's FAVOR+ attention (Choromanski et al. 2021).
+
+"Rethinking Attention with Performers", ICLR 2021: `exp(q . k / sqrt(d))`
+equals the expectation over Gaussian `w` of `phi(q) . phi(k)` with the
+positive random features `phi(x) = exp(w . x - |x|^2 / 2) / sqrt(m)` (x
+scaled by `d^-1/4`). With `m` orthogonal random features the estimate of
+softmax attention is unbiased up to the normalisation and its error shrinks
+as `m` grows; attention then costs O(N m) through `attn.kernelized`,
+bidirectional or causal.
+
+The features are drawn from an explicit PRNG key: `random_projection(key,
+num_features, dim)`. In the modules the key is `jax.random.key(feature_seed)`
+unless the call passes a 'features' rng (`module.apply(..., rngs={"features":
+key})`), which redraws them, as the paper does during training.
+"""
+
+from __future__ import annotations
+
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from attn import registry
+from attn.kernelized import as_4d, kernel_attention
+
+
+def random_projection(key, num_features: int, dim: int):
+    """`[num_features, dim]` orthogonal Gaussian features (blocks of `dim` orthogonal rows).
+
+    Each row is a row of a random orthogonal matrix scaled by the norm of an
+    independent `N(0, I_dim)` vector, so that rows are marginally Gaussian.
+    """
+    blocks = -(-num_features // dim)
+    block_key, norm_key = jax.random.split(key)
+    gaussian = jax.random.normal(block_key, (blocks, dim, dim))
+    orthogonal = jnp.linalg.qr(gaussian)[0].transpose(0, 2, 1)  # rows orthonormal
+    rows = orthogonal.reshape(blocks * dim, dim)[:num_features]
+    norms = jnp.linalg.norm(jax.random.normal(norm_key, (num_features, dim)), axis=-1)
+    return rows * norms[:, None]
+
+
+def favor_features(x, projection, *, valid=None, per_row: bool):
+    """Positive random features `[..., length, m]` of `x` `[..., length, d]`.
+
+    A max subtracted inside the exponential keeps it finite; it is a constant
+    factor per row (queries, `per_row`) or per batch and head (keys, over the
+    valid keys only) that cancels in the attention's normalisation, so no
+    gradient flows through it.
+    """
+    x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+    x = x * x.shape[-1] ** -0.25
+    wx = jnp.einsum("...ld,md->...lm", x, projection.astype(x.dtype))
+    half_norm = 0.5 * jnp.sum(x * x, axis=-1, keepdims=True)
+    exponent = wx - half_norm
+    if per_row:
+        shift = exponent.max(-1, keepdims=True)
+    else:
+        masked = exponent if valid is None else jnp.where(valid[..., None], exponent, -jnp.inf)
+        shift = masked.max(axis=(-2, -1), keepdims=True)
+        shift = jnp.where(jnp.isfinite(shift), shift, 0.0)
+    features = jnp.exp(exponent - jax.lax.stop_gradient(shift))
+    return features / math.sqrt(projection.shape[0])
+
+
+def favor_attention(
+    query, key, value, projection, *, mask=None, is_causal=False, chunk_size: int = 64
+):
+    """FAVOR+ attention with a given `[m, d]` projection; layout as `performer_attention`."""
+    mask = as_4d(mask)
+    valid = None
+    if mask is not None and mask.shape[-2] == 1:
+        valid = jnp.broadcast_to(mask[:, :, 0], key.shape[:3])
+    phi_q = favor_features(query, projection, per_row=True)
+    phi_k = favor_features(key, projection, valid=valid, per_row=False)
+    out = kernel_attention(
+        phi_q, phi_k, value, mask=mask, is_causal=is_causal, chunk_size=chunk_size
+    )
+    return out.astype(value.dtype)
+
+
+class RandomFeatures(nn.Module):
+    """The projection of a Performer layer: drawn from the 'features' rng when
+    the call has one, else from `jax.random.key(seed)`. Holds no parameters."""
+
+    num_features: int
+    seed: int = 0
+
+    @nn.compact
+    def __call__(self, dim: int):
+        key = self.make_rng("features") if self.has_rng("features") else jax.random.key(self.seed)
+        return random_projection(key, self.num_features, dim)
+
+
+@registry.register_mechanism(
+    "performer", capabilities=("causal", "cross", "padding", "mask", "decode", "linear_memory")
+)
+def performer_attention(
+    query,
+    key,
+    value,
+    *,
+    mask=None,
+    is_causal=False,
+    num_features: int = 256,
+    feature_seed: int = 0,
+    chunk_size: int = 64,
+):
+    """Performer FAVOR+ (Choromanski et al. 2021): softmax by positive orthogonal random features.
+
+    query `[batch, heads, q_len, d]`, key `[batch, heads, k_len, d]`, value
+    `[batch, heads, k_len, dv]` -> `[batch, heads, q_len, dv]`.
+    `num_features`: random features m; `feature_seed`: the features' key
+    unless the call passes a 'features' rng; `chunk_size`: causal chunks.
+    """
+    if not isinstance(num_features, int) or num_features < 1:
+        raise ValueError(f"num_features must be a positive integer, got {num_features!r}.")
+    projection = RandomFeatures(num_features, feature_seed, name="features")(query.shape[-1])
+    return favor_attention(
+        query, key, value, projection, mask=mask, is_causal=is_causal, chunk_size=chunk_size
+    )

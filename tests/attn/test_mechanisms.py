@@ -1,0 +1,222 @@
+"""The attend mechanisms against float64 NumPy references, and what only they have.
+
+Every mechanism registered with `attn.register_mechanism` runs here, as the
+single-head module `attn.get(kind)`, on fresh random float64 inputs, with
+and without padding and, where it declares it, causally; its output must
+match `mechanism_reference` (loops over the papers' formulas) to float64
+rounding. The approximations (Performer, Nyström) are also held to the
+softmax attention they approximate, with an error that must shrink as their
+features or landmarks grow.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import attn
+from attn import performer
+from tests.attn import mechanism_reference as ref
+
+# Options small enough that the tiny test lengths exercise the blocks,
+# chunks and windows: several causal chunks, windows narrower than the
+# sequence, fewer landmarks and projected rows than keys.
+TEST_OPTIONS = {
+    "linear": {"chunk_size": 3},
+    "performer": {"num_features": 16, "chunk_size": 3},
+    "sigmoid": {},
+    "sliding_window": {"local_window_size": 2},
+    "linformer": {"projected_length": 4, "max_length": 16},
+    "nystrom": {"num_landmarks": 3, "pinv_iterations": 6},
+}
+LENGTH, DIM = 10, 4
+
+
+def mechanisms():
+    return [k for k in attn.available() if attn.lookup(k).form == "attend"]
+
+
+def test_every_mechanism_has_a_reference_and_test_options():
+    assert set(mechanisms()) == set(ref.MECHANISMS) == set(TEST_OPTIONS)
+
+
+def inputs(seed, batch=2, q_len=LENGTH, k_len=LENGTH):
+    rng = np.random.default_rng(seed)
+    q = rng.normal(size=(batch, q_len, DIM))
+    k = rng.normal(size=(batch, k_len, DIM))
+    v = rng.normal(size=(batch, k_len, DIM + 1))
+    return q, k, v
+
+
+def reference_options(kind, params, options):
+    """What the reference needs of the module: its features or projections."""
+    if kind == "performer":
+        key = jax.random.key(options.get("feature_seed", 0))
+        return {"projection": np.asarray(performer.random_projection(key, 16, DIM), np.float64)}
+    if kind == "linformer":
+        score = params["params"]["score"]
+        return {
+            "key_projection": np.asarray(score["key_projection"]["kernel"], np.float64),
+            "value_projection": np.asarray(score["value_projection"]["kernel"], np.float64),
+        }
+    if kind == "nystrom":
+        iterations = options["pinv_iterations"]
+        return {
+            "num_landmarks": options["num_landmarks"],
+            "pinv": lambda a: numpy_pinv(a, iterations),
+        }
+    return dict(options)
+
+
+def numpy_pinv(a, iterations):
+    """The Newton-Schulz iteration of Xiong et al. (2021), in float64 NumPy."""
+    identity = np.eye(len(a))
+    z = a.T / (np.abs(a).sum(1).max() * np.abs(a).sum(0).max())
+    for _ in range(iterations):
+        az = a @ z
+        z = 0.25 * z @ (13 * identity - az @ (15 * identity - az @ (7 * identity - az)))
+    return z
+
+
+def run(kind, q, k, v, lengths=None, causal=False, options=None):
+    """The mechanism as `MultiHeadAttention` runs it (the `Attend` module, a heads
+    axis of one): `(context [batch, q_len, dv], params)`."""
+    options = TEST_OPTIONS[kind] if options is None else options
+    module = attn.modules.Attend(kind, options)
+    heads = lambda a: jnp.asarray(a)[:, None]
+    mask = None
+    if lengths is not None:
+        valid = attn.lengths_to_valid(jnp.asarray(lengths), k.shape[1])
+        mask = attn.padding_mask(valid)[:, None]  # [batch, 1, 1, k_len]
+    args = heads(q), heads(k), heads(v)
+    params = module.init(jax.random.key(0), *args, mask=mask, is_causal=causal)
+    context = module.apply(params, *args, mask=mask, is_causal=causal)
+    return np.asarray(context)[:, 0], {"params": {"score": params.get("params", {})}}
+
+
+@pytest.mark.parametrize("kind", sorted(TEST_OPTIONS))
+def test_matches_the_float64_reference_with_and_without_padding(kind):
+    lengths = [LENGTH, 6]
+    with jax.enable_x64(True):
+        q, k, v = inputs(11)
+        for padded in (False, True):
+            context, params = run(kind, q, k, v, lengths if padded else None)
+            extra = reference_options(kind, params, TEST_OPTIONS[kind])
+            for b in range(len(q)):
+                valid = np.arange(LENGTH) < (lengths[b] if padded else LENGTH)
+                want = ref.MECHANISMS[kind](q[b], k[b], v[b], valid, **extra)
+                np.testing.assert_allclose(context[b], want, rtol=1e-9, atol=1e-11)
+    if attn.lookup(kind).supports("cross"):  # the single-head module returns no weights
+        assert (
+            attn.get(kind, **TEST_OPTIONS[kind]).init_with_output(
+                jax.random.key(0), *(jnp.asarray(a, jnp.float32) for a in (q, k, v))
+            )[0][1]
+            is None
+        )
+
+
+@pytest.mark.parametrize("kind", attn.available("causal"))
+def test_causal_form_matches_the_reference(kind):
+    """is_causal (chunked prefix sums, windows) equals the reference's causal formula."""
+    if attn.lookup(kind).form != "attend":
+        pytest.skip("score kinds are checked against their references elsewhere")
+    with jax.enable_x64(True):
+        q, k, v = inputs(12)
+        lengths = [LENGTH, 7]
+        out, params = run(kind, q, k, v, lengths, causal=True)
+        extra = reference_options(kind, params, TEST_OPTIONS[kind])
+        for b, length in enumerate(lengths):
+            valid = np.arange(LENGTH) < length
+            want = ref.MECHANISMS[kind](q[b], k[b], v[b], valid, causal=True, **extra)
+            np.testing.assert_allclose(out[b], want, rtol=1e-9, atol=1e-11)
+
+
+def test_sliding_window_equals_jax_nn_local_window_size():
+    rng = np.random.default_rng(3)
+    q, k, v = (jnp.asarray(rng.normal(size=(2, 37, 2, 8)), jnp.float32) for _ in range(3))
+    for window, causal in ((5, False), (5, True), (20, False), (0, False)):
+        want = jax.nn.dot_product_attention(
+            q, k, v, is_causal=causal, local_window_size=(window, 0 if causal else window)
+        )
+        to_heads = lambda a: a.transpose(0, 2, 1, 3)
+        got = attn.sliding_window.sliding_window_attention(
+            to_heads(q), to_heads(k), to_heads(v), is_causal=causal, local_window_size=window
+        )
+        np.testing.assert_allclose(to_heads(got), want, atol=2e-6)
+
+
+def test_performer_approaches_softmax_attention_as_features_grow():
+    """FAVOR+ is an estimate of softmax attention: its error shrinks with m."""
+    rng = np.random.default_rng(5)
+    q, k, v = (rng.normal(size=(1, 1, 32, 8)) * 0.5 for _ in range(3))
+    want = ref.softmax_attention(q[0, 0], k[0, 0], v[0, 0], np.ones(32, bool))
+    errors = []
+    for m in (8, 64, 1024):
+        trials = []
+        for seed in range(4):
+            projection = performer.random_projection(jax.random.key(seed), m, 8)
+            got = performer.favor_attention(q, k, v, projection)
+            trials.append(np.abs(np.asarray(got)[0, 0] - want).mean())
+        errors.append(np.mean(trials))
+    assert errors[0] > errors[1] > errors[2], errors
+    assert errors[2] < 0.02, errors  # 1024 features: within 2% of softmax on average
+
+
+def test_random_features_are_orthogonal_within_a_block_and_redrawn_by_key():
+    w = np.asarray(performer.random_projection(jax.random.key(0), 12, 8))
+    block = w[:8] / np.linalg.norm(w[:8], axis=1, keepdims=True)
+    np.testing.assert_allclose(block @ block.T, np.eye(8), atol=1e-5)
+    other = np.asarray(performer.random_projection(jax.random.key(1), 12, 8))
+    assert not np.allclose(w, other)
+    # In a module: the 'features' rng redraws them; without it the seed decides.
+    q, k, v = (jnp.asarray(a, jnp.float32) for a in inputs(1))
+    module = attn.get("performer", num_features=8)
+    first = module.apply({}, q, k, v)[0]
+    np.testing.assert_array_equal(first, module.apply({}, q, k, v)[0])
+    redrawn = module.apply({}, q, k, v, rngs={"features": jax.random.key(7)})[0]
+    assert not np.allclose(first, redrawn)
+
+
+def test_nystrom_is_softmax_attention_with_a_landmark_per_position():
+    with jax.enable_x64(True):
+        q, k, v = inputs(6, q_len=8, k_len=8)
+        got, _ = run("nystrom", q, k, v, options={"num_landmarks": 8, "pinv_iterations": 40})
+        for b in range(len(q)):
+            want = ref.softmax_attention(q[b], k[b], v[b], np.ones(8, bool))
+            np.testing.assert_allclose(got[b], want, atol=1e-6)
+        # Fewer landmarks: an approximation whose error falls as they grow, on
+        # smooth sequences (neighbours alike, as segment means assume), 3 seeds.
+        errors = {m: [] for m in (4, 8, 16, 32)}
+        for seed in range(3):
+            q, k, v = inputs(seed, batch=1, q_len=32, k_len=32)
+            q, k = np.cumsum(q, 1) / 4, np.cumsum(k, 1) / 4
+            want = ref.softmax_attention(q[0], k[0], v[0], np.ones(32, bool))
+            for m, found in errors.items():
+                options = {"num_landmarks": m, "pinv_iterations": 20}
+                found.append(np.abs(run("nystrom", q, k, v, options=options)[0][0] - want).mean())
+    mean = [np.mean(errors[m]) for m in sorted(errors)]
+    # Seen over 5 seeds: 0.028, 0.0047, 0.0004, 1.1e-6 (20 pinv steps, not yet converged).
+    assert mean[0] > mean[1] > mean[2] > mean[3] and mean[3] < 1e-5, mean
+
+
+@pytest.mark.parametrize("kind", ["linformer", "nystrom"])
+def test_non_causal_mechanisms_refuse_causal_with_one_line(kind):
+    with pytest.raises(ValueError, match=f"attention kind '{kind}' cannot do causal") as info:
+        attn.MultiHeadAttention(num_heads=2, kind=kind).init(
+            jax.random.key(0), jnp.ones((1, 4, 8)), is_causal=True
+        )
+    assert "\n" not in str(info.value) and "linear" in str(info.value)
+
+
+def test_linformer_names_max_length_when_the_keys_are_longer():
+    module = attn.get("linformer", projected_length=2, max_length=4)
+    x = jnp.ones((1, 6, 4))
+    with pytest.raises(ValueError, match="max_length=4 keys; got 6"):
+        module.init(jax.random.key(0), x, x, x)
+
+
+def test_sigmoid_weights_are_not_normalised():
+    """A single key: softmax would give weight 1; sigmoid gives sigmoid(q.k/sqrt(d) - log 1)."""
+    q, k, v = jnp.ones((1, 1, 4)), jnp.ones((1, 1, 4)), jnp.full((1, 1, 1), 3.0)
+    context, _ = attn.get("sigmoid").apply({}, q, k, v)
+    np.testing.assert_allclose(context[0, 0, 0], 3.0 * jax.nn.sigmoid(2.0), rtol=1e-6)
