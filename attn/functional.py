@@ -20,6 +20,7 @@ import math
 import jax.numpy as jnp
 
 from attn import dot_product_forms, implementations, masking
+from attn.sliding_window import window_sides
 
 
 def _check_layout(query, key, value) -> None:
@@ -82,6 +83,17 @@ def _logits_and_mask(
     return logits, masking.combine_masks(*masks)
 
 
+def local_window_mask(q_len: int, k_len: int, local_window_size, is_causal: bool = False):
+    """Boolean `[q_len, k_len]`: key j within the window of query i, `i - left <= j <= i + right`.
+
+    `local_window_size`: w (w each side) or `(left, right)`, as in
+    `jax.nn.dot_product_attention`; with `is_causal` the right side is 0.
+    """
+    left, right = window_sides(local_window_size, is_causal)
+    offset = jnp.arange(k_len)[None, :] - jnp.arange(q_len)[:, None]
+    return (offset >= -left) & (offset <= right)
+
+
 def dot_product_attention_weights(
     query,
     key,
@@ -92,12 +104,16 @@ def dot_product_attention_weights(
     is_causal=False,
     query_seq_lengths=None,
     key_value_seq_lengths=None,
+    local_window_size=None,
 ):
     """Attention weights `[batch, heads, q_len, k_len]` (float32 or wider).
 
     Same arguments as `dot_product_attention`, without the value.
     """
     _check_layout(query, key, key)
+    if local_window_size is not None:
+        band = local_window_mask(query.shape[-3], key.shape[-3], local_window_size, is_causal)
+        mask = masking.combine_masks(mask, band)
     unbatched = query.ndim == 3
     if unbatched:
         query, key = query[None], key[None]
@@ -126,6 +142,7 @@ def dot_product_attention(
     is_causal=False,
     query_seq_lengths=None,
     key_value_seq_lengths=None,
+    local_window_size=None,
     implementation: str = "xla",
 ):
     """Scaled dot-product attention, `jax.nn.dot_product_attention`'s layout.
@@ -145,6 +162,10 @@ def dot_product_attention(
         are padding and get a zero output.
       key_value_seq_lengths: optional `[batch]` int; keys at or past the length
         are ignored.
+      local_window_size: optional w or `(left, right)`: query i attends only
+        to keys `i - left <= j <= i + right` (w each side), as in `jax.nn`;
+        passed to every implementation as a mask. The `sliding_window` kind
+        computes the same in O(N w) memory.
       implementation: 'xla' (plain XLA ops, the logits materialised),
         'blockwise' (memory linear in length, any backend), 'pallas' (GPU
         kernel), 'cudnn' (GPU, via jax.nn) or 'auto' (the fastest measured
@@ -154,6 +175,9 @@ def dot_product_attention(
       `[batch, q_len, heads, head_dim]` in the value's dtype.
     """
     _check_layout(query, key, value)
+    if local_window_size is not None:
+        band = local_window_mask(query.shape[-3], key.shape[-3], local_window_size, is_causal)
+        mask = masking.combine_masks(mask, band)
     if implementation != "xla":
         name = implementations.resolve(
             implementation,

@@ -4,8 +4,9 @@
 matrices E and F map the n keys and values to k rows each (`E K`, `F V`),
 and the queries attend to those k rows, so the logits are `[n, k]`: O(N k)
 time and memory. The projections are shared by the heads of a layer (the
-paper's head-wise sharing) and sized for `max_length` keys; shorter
-sequences use their first columns. Padded keys are zeroed before the
+paper's head-wise sharing) and sized for `max_length` keys (by default the
+key length they are created for); shorter sequences use their first
+columns. Padded keys are zeroed before the
 projection, so their content cannot reach the output. Each projected row
 mixes every position, so there is no causal form.
 """
@@ -26,20 +27,26 @@ class SequenceProjection(nn.Module):
     """A learned `[projected_length, max_length]` matrix applied along the sequence."""
 
     projected_length: int
-    max_length: int
+    max_length: int | None = None  # None: the length of the first call (init)
 
     @nn.compact
     def __call__(self, x):
         """`x` `[batch, heads, length, features]` -> `[batch, heads, projected_length, features]`."""
         length = x.shape[2]
-        if length > self.max_length:
+        if self.has_variable("params", "kernel"):  # created already: its own width
+            matrix = self.get_variable("params", "kernel")
+        else:
+            columns = length if self.max_length is None else self.max_length
+            shape = (self.projected_length, columns)
+            matrix = self.param("kernel", nn.initializers.normal(stddev=1.0), shape, jnp.float32)
+        if length > matrix.shape[1]:
             raise ValueError(
-                f"linformer was built for at most max_length={self.max_length} keys; got "
+                f"linformer was built for at most max_length={matrix.shape[1]} keys; got "
                 f"{length}. Set the option max_length to at least {length}."
             )
-        init = nn.initializers.normal(stddev=1.0 / math.sqrt(self.max_length))
-        matrix = self.param("kernel", init, (self.projected_length, self.max_length), jnp.float32)
-        return jnp.einsum("pn,bhnf->bhpf", matrix[:, :length].astype(x.dtype), x)
+        # Scaled by the keys used, so that a projected row has the keys' scale at any length.
+        matrix = matrix[:, :length].astype(x.dtype) / math.sqrt(length)
+        return jnp.einsum("pn,bhnf->bhpf", matrix, x)
 
 
 @registry.register_mechanism(
@@ -53,15 +60,15 @@ def linformer_attention(
     mask=None,
     is_causal=False,
     projected_length: int = 64,
-    max_length: int = 512,
+    max_length: int | None = None,
     scale: float | None = None,
 ):
     """Linformer (Wang et al. 2020): learned projections of keys and values along the sequence.
 
     query `[batch, heads, q_len, d]`, key `[batch, heads, k_len, d]`, value
     `[batch, heads, k_len, dv]` -> `[batch, heads, q_len, dv]`.
-    `projected_length`: k rows; `max_length`: the most keys it takes; `scale`:
-    default `1/sqrt(d)`. Non-causal.
+    `projected_length`: k rows; `max_length`: the most keys it takes (default:
+    the key length at initialisation); `scale`: default `1/sqrt(d)`. Non-causal.
     """
     if is_causal:
         raise ValueError(

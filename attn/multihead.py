@@ -21,6 +21,7 @@ from flax.core import FrozenDict
 
 from attn import masking
 from attn.modules import attend_heads, check_ranks, check_use, resolve_implementation
+from attn.positions import alibi_bias, rotary
 
 Array = Any
 
@@ -54,6 +55,14 @@ class MultiHeadAttention(nn.Module):
         'auto' (see `attn.implementations`); all but 'xla' return `None` for
         the weights and need dropout_rate 0 or deterministic calls.
       decode: cached autoregressive decoding (see `__call__`).
+      rotary: rotary position embeddings on the queries and keys of
+        self-attention (Su et al. 2021; `attn.positions.rotary`), at their
+        positions (in decoding: the cache slots).
+      rotary_base: the rotary frequencies' base.
+      alibi: ALiBi biases on the logits of self-attention (Press et al. 2022;
+        `attn.positions.alibi_bias`); needs a kind that takes a bias.
+      qk_norm: LayerNorm (no bias) on each head's queries and keys before the
+        score (Dehghani et al. 2023), against growing logits.
     """
 
     num_heads: int
@@ -72,6 +81,10 @@ class MultiHeadAttention(nn.Module):
     bias_init: Any = nn.initializers.zeros_init()
     implementation: str = "xla"
     decode: bool = False
+    rotary: bool = False
+    rotary_base: float = 10000.0
+    alibi: bool = False
+    qk_norm: bool = False
 
     @nn.compact
     def __call__(
@@ -128,7 +141,20 @@ class MultiHeadAttention(nn.Module):
         inputs_v = inputs_k if inputs_v is None else inputs_v
         check_ranks(self.kind, ("inputs_q", "inputs_k", "inputs_v"), inputs_q, inputs_k, inputs_v)
         kv_heads, head_dim = self._heads(inputs_q)
-        check_use(self.kind, mask=mask, bias=bias, is_causal=is_causal, cross=cross, decode=decode)
+        if cross and (self.rotary or self.alibi):
+            raise ValueError(
+                "rotary and alibi positions apply to self-attention (queries and keys of one "
+                "sequence); this call has inputs_k (cross-attention): set rotary=False, alibi=False."
+            )
+        asks_bias = bias is not None or self.alibi
+        check_use(
+            self.kind,
+            mask=mask,
+            bias=asks_bias or None,
+            is_causal=is_causal,
+            cross=cross,
+            decode=decode,
+        )
 
         dense = functools.partial(
             nn.DenseGeneral,
@@ -140,8 +166,26 @@ class MultiHeadAttention(nn.Module):
             bias_init=self.bias_init,
         )
         # [batch, length, heads, head_dim]
+        # Positions of this call's queries (and new keys): after the cache's filled slots.
+        offset = 0
+        if decode and not cross and self.has_variable("cache", "cache_index"):
+            offset = self.get_variable("cache", "cache_index")
+        positions = offset + jnp.arange(inputs_q.shape[1])
+        norm = functools.partial(nn.LayerNorm, use_bias=False, dtype=self.dtype)
         query = dense(features=(self.num_heads, head_dim), name="query")(inputs_q)
-        project_key = lambda: dense(features=(kv_heads, head_dim), name="key")(inputs_k)
+        if self.qk_norm:
+            query = norm(name="query_norm")(query)
+        if self.rotary:
+            query = rotary(query, positions, base=self.rotary_base)
+
+        def project_key():
+            key = dense(features=(kv_heads, head_dim), name="key")(inputs_k)
+            if self.qk_norm:
+                key = norm(name="key_norm")(key)
+            if self.rotary:  # self-attention: the new keys sit at the queries' positions
+                key = rotary(key, positions, base=self.rotary_base)
+            return key
+
         project_value = lambda: dense(features=(kv_heads, head_dim), name="value")(inputs_v)
 
         if decode and cross:
@@ -157,6 +201,9 @@ class MultiHeadAttention(nn.Module):
         logits_shape = (batch, self.num_heads, q_len, k_len)
         desc = "[batch, heads, q_len, k_len]"
         mask, bias = _with_head_axis(mask), _with_head_axis(bias)
+        if self.alibi:  # key slot j is position j, in decoding as in a full pass
+            slopes = alibi_bias(self.num_heads, positions, jnp.arange(k_len))[None]
+            bias = slopes if bias is None else bias + slopes
         masking.check_mask(mask, logits_shape, target_desc=desc)
         masking.check_bias(bias, logits_shape, target_desc=desc)
 

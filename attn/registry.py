@@ -323,6 +323,20 @@ def describe() -> str:
     return "\n".join(rows)
 
 
+def capability_table() -> str:
+    """A markdown table of every kind and what it can do (README shows it)."""
+    names = list(CAPABILITIES)
+    lines = [
+        "| kind | form | " + " | ".join(names) + " |",
+        "|" + "---|" * (len(names) + 2),
+    ]
+    for name in available():
+        kind = _KINDS[name]
+        marks = ["yes" if kind.supports(c) else "-" for c in names]
+        lines.append(f"| `{name}` | {kind.form} | " + " | ".join(marks) + " |")
+    return "\n".join(lines) + "\n"
+
+
 UNLIMITED = math.inf
 
 __all__ = [
@@ -333,6 +347,7 @@ __all__ = [
     "Mechanism",
     "ScoreKind",
     "available",
+    "capability_table",
     "check_capabilities",
     "describe",
     "lookup",

@@ -41,6 +41,7 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 
 import jax
@@ -48,9 +49,11 @@ import jax.numpy as jnp
 
 import attn
 from attn import implementations
+from benchmarks import kinds_report
 from benchmarks.common import machine, machine_line, mib, num, plan_bytes, with_gradients
 
 BASELINE = ("scaled_dot", "xla")
+SOFTMAX_BLOCKWISE = ("scaled_dot", "blockwise")  # softmax attention in linear memory
 SETTINGS = ("length", "causal", "batch", "heads", "d_model", "dtype")
 MAX_BYTES = 4 * 2**30
 
@@ -63,11 +66,17 @@ def configurations(lengths, batch, heads, d_model, dtype, causal=(False, True)) 
     ]
 
 
-def planned_rows(config: dict) -> list[tuple[str, str]]:
-    """(kind, implementation) pairs measured for one configuration, baseline first."""
+def planned_rows(config: dict, kinds=None) -> list[tuple[str, str]]:
+    """(kind, implementation) pairs measured for one configuration, baseline first.
+
+    `kinds`: the kinds to measure (default every registered one); the baseline
+    and softmax's blockwise form are always measured, as the ratios need them.
+    """
+    wanted = None if kinds is None else {*kinds, BASELINE[0], SOFTMAX_BLOCKWISE[0]}
     rows = [
         (kind, impl)
         for kind in attn.available(*(["causal"] if config["causal"] else []))
+        if wanted is None or kind in wanted
         for impl in attn.available_implementations(kind)
     ]
     return sorted(rows, key=lambda row: row != BASELINE)
@@ -89,16 +98,17 @@ def auto_choice(kind: str, config: dict) -> str:
 def executables(config: dict, kind: str, impl: str, params_cache: dict):
     """(forward, forward+backward) compiled, and their arguments (params, inputs).
 
-    Every implementation of a kind shares its parameters, and they do not depend
-    on the length, so each kind is initialised once (jitted) into `params_cache`.
+    Every implementation of a kind shares its parameters, so each kind is
+    initialised once per length (jitted; some parameters, Linformer's, are
+    sized by the length) into `params_cache`.
     """
     module = attn.MultiHeadAttention(config["heads"], kind, implementation=impl)
     shape = (config["batch"], config["length"], config["d_model"])
     inputs = jax.random.normal(jax.random.key(0), shape, jnp.dtype(config["dtype"]))
-    cache_key = (kind, config["batch"], config["heads"], config["d_model"], config["dtype"])
+    cache_key = (kind, *(config[k] for k in ("length", "batch", "heads", "d_model", "dtype")))
     if cache_key not in params_cache:
         plain = attn.MultiHeadAttention(config["heads"], kind)
-        params_cache[cache_key] = jax.jit(plain.init)(jax.random.key(1), inputs[:, :8])
+        params_cache[cache_key] = jax.jit(plain.init)(jax.random.key(1), inputs)
     params = params_cache[cache_key]
 
     def forward(params, inputs):
@@ -112,12 +122,13 @@ def executables(config: dict, kind: str, impl: str, params_cache: dict):
 
 
 def measure_configuration(
-    config: dict, repeats: int, max_bytes: float, params_cache: dict | None = None
+    config: dict, repeats: int, max_bytes: float, params_cache: dict | None = None, kinds=None
 ) -> list[dict]:
-    """Every kind and implementation at one configuration, timed interleaved."""
+    """Every kind (or those of `kinds`) and implementation at one configuration,
+    timed interleaved."""
     records, runnable = [], {}
     params_cache = {} if params_cache is None else params_cache
-    for kind, impl in planned_rows(config):
+    for kind, impl in planned_rows(config, kinds):
         record = dict(config, kind=kind, impl=impl)
         if impl == "auto":
             record["runs"] = auto_choice(kind, config)
@@ -228,7 +239,7 @@ def markdown(records: list[dict], info: dict, repeats: int | None = None) -> str
         "|" + "---|" * len(COLUMNS),
     ]
     lines += ["| " + " | ".join(table_row(r)) + " |" for r in records]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + kinds_report.relative_tables(records)
 
 
 def write(out: str, records: list[dict], info: dict, repeats: int) -> str:
@@ -260,6 +271,9 @@ def parse_args(argv=None):
         "--max_bytes", type=float, default=MAX_BYTES, help="skip larger planned memory"
     )
     parser.add_argument("--fresh", action="store_true", help="ignore results already in --out")
+    parser.add_argument(
+        "--kinds", default=None, help="comma-separated kinds (default: every registered one)"
+    )
     return parser.parse_args(argv)
 
 
@@ -274,6 +288,15 @@ def main(argv=None) -> list[dict]:
     causal = [c == "yes" for c in args.causal.split(",")]
     configs = configurations(lengths, args.batch, args.heads, args.d_model, args.dtype, causal)
     params_cache: dict = {}
+    kinds = None
+    if args.kinds:
+        kinds = [k for k in args.kinds.split(",") if k]
+        for kind in kinds:
+            try:
+                attn.lookup(kind)
+            except ValueError as error:  # one line naming the valid kinds, exit code 2
+                print(f"--kinds: {error}", file=sys.stderr)
+                raise SystemExit(2) from None
 
     info = machine()
     print(f"# {machine_line(info)}", flush=True)
@@ -284,9 +307,9 @@ def main(argv=None) -> list[dict]:
             records = json.load(f)["records"]
     for config in configs:
         rows = [r for r in records if _key(r) == _key(config)]
-        if {(r["kind"], r["impl"]) for r in rows} >= set(planned_rows(config)):
+        if {(r["kind"], r["impl"]) for r in rows} >= set(planned_rows(config, kinds)):
             continue  # measured before, every kind and implementation
-        measured = measure_configuration(config, args.repeats, args.max_bytes, params_cache)
+        measured = measure_configuration(config, args.repeats, args.max_bytes, params_cache, kinds)
         records = [r for r in records if _key(r) != _key(config)] + measured
         for r in measured:
             shown = (

@@ -79,8 +79,8 @@ def sliding_window(q, k, v, key_valid, causal=False, local_window_size=64, **_):
 def linformer(q, k, v, key_valid, key_projection=None, value_projection=None, **_):
     valid = np.asarray(key_valid, float)[:, None]
     n = len(k)
-    pk = key_projection[:, :n] @ (k * valid)
-    pv = value_projection[:, :n] @ (v * valid)
+    pk = key_projection[:, :n] @ (k * valid) / np.sqrt(n)
+    pv = value_projection[:, :n] @ (v * valid) / np.sqrt(n)
     logits = q @ pk.T / np.sqrt(q.shape[1])
     weights = np.exp(logits - logits.max(1, keepdims=True))
     return (weights / weights.sum(1, keepdims=True)) @ pv

@@ -74,8 +74,9 @@ def single_head(kind):
 @functools.cache
 def multi_head(kind):
     module = attn.MultiHeadAttention(num_heads=2, kind=kind)
-    x = random_inputs(0)[0]
-    params = module.init(jax.random.key(0), x)
+    x, y, _ = random_inputs(0)
+    # Initialised on the longest keys it will see (Linformer sizes its parameters by them).
+    params = module.init(jax.random.key(0), x, y if attn.lookup(kind).supports("cross") else None)
     apply = jax.jit(module.apply, static_argnames="is_causal")
     return apply, params
 

@@ -220,3 +220,18 @@ def test_sigmoid_weights_are_not_normalised():
     q, k, v = jnp.ones((1, 1, 4)), jnp.ones((1, 1, 4)), jnp.full((1, 1, 1), 3.0)
     context, _ = attn.get("sigmoid").apply({}, q, k, v)
     np.testing.assert_allclose(context[0, 0, 0], 3.0 * jax.nn.sigmoid(2.0), rtol=1e-6)
+
+
+def test_dot_product_attention_takes_local_window_size_like_jax_nn():
+    rng = np.random.default_rng(4)
+    q, k, v = (jnp.asarray(rng.normal(size=(2, 19, 4, 8)), jnp.float32) for _ in range(3))
+    for window, causal in ((3, False), ((1, 4), False), (6, True)):
+        sides = window if isinstance(window, tuple) else (window, 0 if causal else window)
+        want = jax.nn.dot_product_attention(q, k, v, is_causal=causal, local_window_size=sides)
+        for implementation in ("xla", "blockwise"):
+            got = attn.dot_product_attention(
+                q, k, v, is_causal=causal, local_window_size=window, implementation=implementation
+            )
+            np.testing.assert_allclose(got, want, atol=2e-6)
+    with pytest.raises(ValueError, match="local_window_size must be a non-negative int"):
+        attn.dot_product_attention(q, k, v, local_window_size=-1)

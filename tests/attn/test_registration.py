@@ -6,6 +6,7 @@ the capability checks pick them up with no other edit.
 """
 
 import ast
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -140,3 +141,9 @@ def test_a_faster_form_registers_with_its_kind_and_auto_uses_its_table(throwaway
     assert not (plain == 0).all()
     with pytest.raises(ValueError, match="names unregistered"):
         attn.set_auto(throwaway_score, {"cpu": ((1, 1, ("pallas",)),)})
+
+
+def test_readme_shows_the_registry_capability_table():
+    """README's table of what every kind can do is the registry's, not a copy that drifts."""
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    assert attn.registry.capability_table() in readme
