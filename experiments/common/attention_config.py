@@ -75,8 +75,8 @@ def check(
       num_heads: the model's query heads, to check `num_kv_heads` against.
     """
     kind = model_config.attention
-    valid = [*attn.available(), *extra_kinds]
-    if kind not in valid:
+    if kind not in [*attn.available(), *extra_kinds]:
+        valid = [*attn.available(*needs), *extra_kinds]  # what this model can run
         raise ConfigError(f"unknown {section}.attention {kind!r}; valid: {', '.join(valid)}")
     if kind in extra_kinds:
         _check_no_options(model_config, section, kind)

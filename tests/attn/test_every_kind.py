@@ -185,7 +185,8 @@ def test_gradients_match_finite_differences(kind):
         mask = key_mask([K_LEN, 3, 1], kind)
         params = module.init(jax.random.key(0), q, k, v)
         params = jax.tree.map(lambda p: p.astype(jnp.float64), params)
-        f = lambda params, q, k, v: module.apply(params, q, k, v, mask=mask)[0]
+        # Compiled once: op-by-op, each of the many small ops would compile on its own.
+        f = jax.jit(lambda params, q, k, v: module.apply(params, q, k, v, mask=mask)[0])
         check_grads(
             f, (params, q, k, v), order=1, modes=["rev", "fwd"], atol=1e-6, rtol=1e-6, eps=1e-6
         )
@@ -193,28 +194,30 @@ def test_gradients_match_finite_differences(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_jit_vmap_grad_compose(kind):
+    """vmap, grad and their compositions under jit agree with the plain compiled call."""
     module = OneHead(kind)
     q, k, v = random_inputs(5, kind=kind)
     params = module.init(jax.random.key(0), q, k, v)
     apply = lambda p, q, k, v: module.apply(p, q, k, v)[0]
+    compiled = jax.jit(apply)
 
-    np.testing.assert_allclose(
-        jax.jit(apply)(params, q, k, v), apply(params, q, k, v), atol=1e-6, rtol=1e-6
-    )
-    # vmap over an extra leading axis equals a Python loop.
+    # vmap over an extra leading axis equals a loop of single calls.
     stacked = [jnp.stack([a, 2 * a]) for a in (q, k, v)]
-    vmapped = jax.vmap(apply, in_axes=(None, 0, 0, 0))(params, *stacked)
+    vmapped = jax.jit(jax.vmap(apply, in_axes=(None, 0, 0, 0)))(params, *stacked)
     for i in range(2):
         np.testing.assert_allclose(
-            vmapped[i], apply(params, *(s[i] for s in stacked)), atol=1e-5, rtol=1e-5
+            vmapped[i], compiled(params, *(s[i] for s in stacked)), atol=1e-5, rtol=1e-5
         )
     loss = lambda p, q: (apply(p, q, k, v) ** 2).sum()
     g1 = jax.jit(jax.grad(loss, argnums=(0, 1)))(params, q)
     g2 = jax.grad(jax.jit(loss), argnums=(0, 1))(params, q)
     for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
-    # Per-example gradients: vmap of grad.
-    per_example = jax.vmap(jax.grad(loss, argnums=1), in_axes=(None, 0))(params, stacked[0])
+    # Per-example gradients: vmap of grad, each equal to its own gradient.
+    per_example = jax.jit(jax.vmap(jax.grad(loss, argnums=1), in_axes=(None, 0)))(
+        params, stacked[0]
+    )
+    np.testing.assert_allclose(per_example[0], g1[1], atol=1e-5, rtol=1e-5)
     assert per_example.shape == stacked[0].shape and np.isfinite(per_example).all()
 
 

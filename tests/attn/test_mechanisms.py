@@ -89,8 +89,10 @@ def run(kind, q, k, v, lengths=None, causal=False, options=None):
         valid = attn.lengths_to_valid(jnp.asarray(lengths), k.shape[1])
         mask = attn.padding_mask(valid)[:, None]  # [batch, 1, 1, k_len]
     args = heads(q), heads(k), heads(v)
-    params = module.init(jax.random.key(0), *args, mask=mask, is_causal=causal)
-    context = module.apply(params, *args, mask=mask, is_causal=causal)
+    init = lambda *a: module.init(jax.random.key(0), *a, mask=mask, is_causal=causal)
+    params = jax.jit(init)(*args)
+    # Compiled: op by op, every small op of the mechanism would compile on its own.
+    context = jax.jit(lambda p, *a: module.apply(p, *a, mask=mask, is_causal=causal))(params, *args)
     return np.asarray(context)[:, 0], {"params": {"score": params.get("params", {})}}
 
 

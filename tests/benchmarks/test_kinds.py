@@ -25,7 +25,9 @@ def negative_distance():
 
 
 def table_rows(markdown: str) -> list[list[str]]:
-    rows = [line.strip("|").split("|") for line in markdown.splitlines() if line.startswith("| ")]
+    """The rows of the first table (the relative tables follow it)."""
+    first = markdown.split("\n\nRelative to softmax")[0]
+    rows = [line.strip("|").split("|") for line in first.splitlines() if line.startswith("| ")]
     return [[cell.strip() for cell in row] for row in rows[1:]]  # without the header
 
 
@@ -60,6 +62,7 @@ def test_every_kind_and_implementation_with_ratios_and_resume(
 
     markdown = (tmp_path / "kinds.md").read_text()
     assert markdown.startswith("Machine:")
+    assert "Relative to softmax (causal)" in markdown and "| linear | xla | " in markdown
     rows = table_rows(markdown)
     assert len(rows) == len(records)
     columns = list(kinds.COLUMNS)
@@ -84,7 +87,7 @@ def test_every_kind_and_implementation_with_ratios_and_resume(
 
 
 def test_over_the_memory_budget_is_recorded_as_skipped(tmp_path, monkeypatch):
-    monkeypatch.setattr(kinds, "planned_rows", lambda config: [kinds.BASELINE])
+    monkeypatch.setattr(kinds, "planned_rows", lambda config, kinds_wanted=None: [kinds.BASELINE])
     (record,) = kinds.main([*SMOKE, "--max_bytes", "1024", "--out", str(tmp_path)])
     assert record["skipped"].startswith("planned ") and "budget" in record["skipped"]
     assert "fwd_ms" not in record and record["fwdbwd_peak_bytes"] > 1024
@@ -95,3 +98,34 @@ def test_auto_rows_say_what_auto_runs():
     config = kinds.configurations([32], 1, 2, 32, "float32")[0]
     assert kinds.auto_choice("cosine", config) == "xla"
     assert kinds.auto_choice("scaled_dot", config) in attn.available_implementations()
+
+
+def test_relative_tables_and_goals_from_hand_made_records():
+    from benchmarks import kinds_report
+
+    def record(kind, impl, ms, peak, length=4096):
+        return dict(
+            causal=False, length=length, kind=kind, impl=impl, fwdbwd_ms=ms, fwdbwd_peak_bytes=peak
+        )
+
+    records = [
+        record("scaled_dot", "xla", 100.0, 1000),
+        record("scaled_dot", "blockwise", 50.0, 100),
+        record("linear", "xla", 10.0, 50),
+        record("performer", "xla", 25.0, 200),
+    ]
+    assert kinds_report.ratio(records, False, 4096, "linear", "xla", "xla", "fwdbwd_ms") == 10.0
+    assert (
+        kinds_report.ratio(records, False, 4096, "linear", "xla", "blockwise", "fwdbwd_ms") == 5.0
+    )
+    tables = kinds_report.relative_tables(records)
+    assert "| linear | xla | 10.00 / 5.00 | 0.050 |" in tables
+    goals = kinds_report.goal_lines(records)
+    assert (
+        "N=4096 bidirectional linear vs scaled_dot xla: speed 10.00, memory 0.050 "
+        "(speed >= 5, memory <= 0.1): met" in goals
+    )
+    assert any(
+        line.startswith("N=4096 bidirectional performer") and line.endswith("NOT met")
+        for line in goals
+    )  # speed 4.00 < 5

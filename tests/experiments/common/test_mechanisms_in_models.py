@@ -21,6 +21,7 @@ from experiments.models import vision as vision_models
 from experiments.models.causal_lm import build_model as build_lm
 from experiments.translation import train as translation_train
 from experiments.vision import train as vision_train
+from tests.kind_params import model_kinds
 
 MECHANISMS = [k for k in attn.available() if attn.lookup(k).form == "attend"]
 # Small enough for the tiny models' sequences (5 to 16 positions).
@@ -73,7 +74,7 @@ NEEDS = {
 }
 
 
-@pytest.mark.parametrize("kind", MECHANISMS)
+@pytest.mark.parametrize("kind", model_kinds(MECHANISMS))
 @pytest.mark.parametrize("name", list(MODELS))
 def test_trains_a_few_steps_where_it_can_and_is_refused_where_not(name, kind):
     if not all(attn.lookup(kind).supports(c) for c in NEEDS[name]):

@@ -7,6 +7,7 @@ import pytest
 
 import attn
 from experiments.models.causal_lm import CausalLM
+from tests.kind_params import model_kinds
 
 VOCAB = 11
 LENGTH = 6
@@ -21,7 +22,7 @@ def _tokens():
     return jnp.asarray([[1, 5, 6, 7, 8, 9], [1, 4, 4, 2, 0, 0]], jnp.int32)
 
 
-@pytest.mark.parametrize("kind", attn.available("causal"))
+@pytest.mark.parametrize("kind", model_kinds(attn.available("causal")))
 def test_logits_at_t_do_not_depend_on_later_inputs(kind):
     model = _model(attention=kind)
     tokens = _tokens()

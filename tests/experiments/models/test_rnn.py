@@ -14,6 +14,7 @@ from experiments.models.rnn import (
 )
 from experiments.text.token_ids import EOS_ID as EOS
 from experiments.translation import decode
+from tests.kind_params import model_kinds
 
 SOURCE = jnp.array([[5, 6, 7, 8, EOS, 0], [9, 5, EOS, 0, 0, 0], [4, EOS, 0, 0, 0, 0]], jnp.int32)
 TARGET_IN = jnp.array([[1, 8, 9, 10, 11], [1, 12, 13, 0, 0], [1, 7, 0, 0, 0]], jnp.int32)
@@ -25,7 +26,7 @@ def small_model(attention="additive", **overrides):
     return Seq2Seq(20, 30, **options)
 
 
-@pytest.mark.parametrize("attention", attention_variants())
+@pytest.mark.parametrize("attention", model_kinds(attention_variants()))
 def test_step_by_step_decoding_reproduces_teacher_forcing(attention):
     model = small_model(attention, cell="lstm", bidirectional=True)
     params = model.init(jax.random.key(0), SOURCE, TARGET_IN)

@@ -22,6 +22,7 @@ from experiments.models.transformer import (
 from experiments.text.token_ids import EOS_ID as EOS
 from experiments.text.token_ids import PAD_ID as PAD
 from experiments.translation import decode
+from tests.kind_params import model_kinds
 
 SOURCE = jnp.array([[5, 6, 7, 8, EOS, 0], [9, 5, EOS, 0, 0, 0], [4, EOS, 0, 0, 0, 0]], jnp.int32)
 TARGET_IN = jnp.array([[1, 8, 9, 10, 11], [1, 12, 13, 0, 0], [1, 7, 0, 0, 0]], jnp.int32)
@@ -63,10 +64,9 @@ def step_through(model, params, source, target_input):
     weights `[batch, T, S]`, and the final carry."""
     memory, carry = decode.start(model, params, source)
     logits, weights = [], []
+    step = jax.jit(decode.step, static_argnums=0)  # one compiled step, not op by op
     for t in range(target_input.shape[1]):
-        carry, (step_logits, step_weights) = decode.step(
-            model, params, carry, target_input[:, t], memory
-        )
+        carry, (step_logits, step_weights) = step(model, params, carry, target_input[:, t], memory)
         logits.append(step_logits)
         weights.append(step_weights)
     return jnp.stack(logits, 1), jnp.stack(weights, 1), carry
@@ -79,7 +79,7 @@ def step_through(model, params, source, target_input):
 def test_cached_decoding_reproduces_teacher_forcing(positions, pre_layer_norm):
     model = tiny(attention="scaled_dot", positions=positions, pre_layer_norm=pre_layer_norm)
     params = init(model)
-    logits, weights = model.apply(params, SOURCE, TARGET_IN)
+    logits, weights = jax.jit(model.apply)(params, SOURCE, TARGET_IN)
     step_logits, step_weights, _ = step_through(model, params, SOURCE, TARGET_IN)
     assert logits.shape == (3, 5, TARGET_VOCAB) and weights.shape == (3, 5, 6)
     for t in range(TARGET_IN.shape[1]):
@@ -89,13 +89,13 @@ def test_cached_decoding_reproduces_teacher_forcing(positions, pre_layer_norm):
     assert (weights[1, :, 3:] == 0).all()  # source padding gets no attention
 
 
-@pytest.mark.parametrize("attention", attn.available("causal", "decode", "cross"))
+@pytest.mark.parametrize("attention", model_kinds(attn.available("causal", "decode", "cross")))
 def test_every_registered_kind_decodes_like_teacher_forcing(attention):
     # Relative positions are a bias on the logits: for the kinds that take one.
     positions = "relative" if attn.lookup(attention).supports("bias") else "sinusoidal"
     model = tiny(attention=attention, positions=positions, pre_layer_norm=True)
     params = init(model)
-    logits, _ = model.apply(params, SOURCE, TARGET_IN)
+    logits, _ = jax.jit(model.apply)(params, SOURCE, TARGET_IN)
     step_logits, _, _ = step_through(model, params, SOURCE, TARGET_IN)
     np.testing.assert_allclose(step_logits, logits, atol=1e-4)
 
@@ -205,7 +205,7 @@ def test_greedy_and_beam_search_run_on_the_cache():
 def test_attention_maps_and_rollout():
     model = tiny(num_encoder_layers=2)
     params = init(model)
-    _, weights = model.apply(params, SOURCE, TARGET_IN)
+    _, weights = jax.jit(model.apply)(params, SOURCE, TARGET_IN)
     maps = model.apply(params, SOURCE, TARGET_IN, method=Transformer.attention_maps)
     assert maps.shape == (3, 2, 4, 5, 6)  # [batch, layers, heads, T, S]
     np.testing.assert_allclose(maps[:, -1].mean(1), weights, atol=1e-6)
@@ -241,7 +241,7 @@ def test_shared_embeddings_tie_source_target_and_output():
     names = set(params["params"])
     assert "shared_embed" in names
     assert not names & {"source_embed", "target_embed", "logits"}
-    logits, _ = model.apply(params, SOURCE, TARGET_IN)
+    logits, _ = model.apply(params, SOURCE, TARGET_IN)  # compared exactly with eager calls
     table = params["params"]["shared_embed"]["embedding"]
 
     def with_row(token):

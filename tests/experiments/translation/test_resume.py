@@ -10,6 +10,7 @@ import time
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import pytest
 
 from experiments.common.runner import read_status
 
@@ -53,6 +54,9 @@ def final_state(workdir):
     )
 
 
+# About 35 s (three launches). make test keeps resuming through the language model's
+# tiny run (tests/experiments/language_model/test_train.py) and the SIGTERM checkpoint below.
+@pytest.mark.slow
 def test_sigkill_then_restart_gives_bitwise_equal_parameters(tmp_path):
     reference = tmp_path / "uninterrupted"
     assert subprocess.run(command(tmp_path, reference), capture_output=True).returncode == 0

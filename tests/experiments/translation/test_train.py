@@ -162,6 +162,9 @@ def test_wall_clock_budget_stops_training_and_still_evaluates(tmp_path):
     assert os.listdir(tmp_path / "run" / "checkpoints") == ["1"]
 
 
+# About 25 s; make test runs the Transformer through train_and_evaluate in
+# test_transformer_run.py and trains and decodes it in test_attention_config.py.
+@pytest.mark.slow
 def test_transformer_trains_decodes_and_draws_through_the_same_loop(tmp_path):
     config = translation.get_config("transformer,tiny")
     config.data.data_dir = str(tmp_path / "data")

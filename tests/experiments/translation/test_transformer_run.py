@@ -42,6 +42,9 @@ def read_png(path):
     return image
 
 
+# About 25 s; make test checks the maps and the rollout on the model
+# (tests/experiments/models/test_transformer.py::test_attention_maps_and_rollout).
+@pytest.mark.slow
 def test_grids_of_every_layer_and_head_at_each_eval_and_the_rollout(tmp_path):
     config = tiny_transformer(
         tmp_path,

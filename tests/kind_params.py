@@ -1,0 +1,18 @@
+"""Kinds for the model-level tests, parametrised over the registry.
+
+Every registered kind runs the library's shared suites (tests/attn/) in
+`make test`. The model-level tests (every kind through the Transformer, the
+language model, the RNN) run every kind too, but past a few representatives
+(a score with parameters, one without, a kernelised mechanism) they are
+marked slow, so that `make test` stays fast as the registry grows;
+`make test-all` runs them all.
+"""
+
+import pytest
+
+REPRESENTATIVES = ("additive", "scaled_dot", "linear", "multihead", "none")
+
+
+def model_kinds(kinds):
+    """`kinds` as pytest params, the ones not in REPRESENTATIVES marked slow."""
+    return [k if k in REPRESENTATIVES else pytest.param(k, marks=pytest.mark.slow) for k in kinds]
