@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-all lint format tour install clean mutation
 
@@ -40,10 +41,10 @@ TEST_ENV := XLA_FLAGS="$(XLA_FLAGS) --xla_backend_optimization_level=0" \
 	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
 
 test: lint
-	$(TEST_ENV) $(BIN)/python -m pytest -q -m "not slow" -n 2 --durations=10 $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) --durations=10 $(PYTEST_ARGS)
 
 test-all: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Not part of `make test`: one module at a time against its own tests
 # (MUTATE_ARGS=attn/masking.py for one module, --list to see the mutants).

@@ -53,7 +53,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         )
     attention_config.check(
         model,
-        needs=("causal", "padding", "decode"),
+        needs=("causal", "padding", "decode")
+        + (("bias",) if model.positions in ("relative", "alibi") else ()),
         what="the language model (causal, padded, cached decoding)",
         num_heads=model.num_heads,
     )
@@ -82,7 +83,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         ),
         (data.max_length >= 2, f"data.max_length must be >= 2, got {data.max_length}"),
         (
-            model.positions == "relative" or model.max_length >= data.max_length,
+            model.positions not in ("learned", "sinusoidal") or model.max_length >= data.max_length,
             f"model.max_length={model.max_length} must be at least "
             f"data.max_length={data.max_length}",
         ),

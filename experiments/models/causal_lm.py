@@ -11,9 +11,9 @@ LayerNorm. Padding tokens (PAD=0) are never attended to.
   `[batch, vocab]`): the same logits one position at a time, with each layer's
   keys and values kept in a `max_length`-slot cache.
 
-Positions are "sinusoidal", "learned" or "relative" (a learned per-head bias
-on the self-attention logits for each clipped distance), as in
-experiments/models/transformer.py. With `tie_embeddings` the token
+Positions are "sinusoidal", "learned", "relative" (a learned per-head bias
+on the self-attention logits for each clipped distance), "rope" or "alibi",
+as in experiments/models/transformer.py. With `tie_embeddings` the token
 embedding table is also the output projection.
 """
 
@@ -27,7 +27,7 @@ from flax.core import FrozenDict
 
 import attn
 from experiments.models.from_config import construct
-from experiments.models.transformer import POSITIONS
+from experiments.models.transformer import INSIDE_ATTENTION, POSITIONS, TABLES
 from experiments.models.transformer_layers import (
     DecoderLayer,
     embed_tokens,
@@ -104,6 +104,7 @@ class CausalLM(nn.Module):
                 attention=self.attention,
                 pre_layer_norm=self.pre_layer_norm,
                 relative_distance=self.max_relative_distance if self.positions == "relative" else 0,
+                attention_positions=self.positions if self.positions in INSIDE_ATTENTION else "",
                 dtype=self.dtype,
                 with_cross_attention=False,
                 attention_options=FrozenDict(self.attention_options),
@@ -147,7 +148,7 @@ class CausalLM(nn.Module):
           logits `[batch, length, vocab]`.
         """
         length = tokens.shape[1]
-        if self.positions != "relative" and length > self.max_length:
+        if self.positions in TABLES and length > self.max_length:
             raise ValueError(
                 f"sequence length {length} exceeds model.max_length={self.max_length}; "
                 f"raise model.max_length"

@@ -16,10 +16,12 @@ O(max_length) rather than re-running the whole prefix. Every carry and memory
 leaf has the batch as its leading axis, as beam search requires.
 
 Positions: "sinusoidal" (fixed, added to the embeddings), "learned" (an
-embedding per position and side) or "relative" (no absolute positions; each
-self-attention layer learns a per-head bias on the logits for every clipped
-distance key - query; cross-attention gets none, source and target positions
-not being comparable).
+embedding per position and side), or inside self-attention, with no absolute
+positions: "relative" (each self-attention layer learns a per-head bias on
+the logits for every clipped distance key - query), "rope" (rotary
+embeddings of queries and keys) or "alibi" (fixed linear biases), both from
+`attn.MultiHeadAttention`. Cross-attention gets none of the last three,
+source and target positions not being comparable.
 
 Decoding more than `max_length` steps is not supported: the cache is full and
 later steps return NaN logits rather than silently wrong ones.
@@ -46,7 +48,9 @@ from experiments.models.transformer_layers import (
 )
 from experiments.text.token_ids import PAD_ID as PAD
 
-POSITIONS = ("learned", "relative", "sinusoidal")
+POSITIONS = ("alibi", "learned", "relative", "rope", "sinusoidal")
+TABLES = ("learned", "sinusoidal")  # absolute positions, up to max_length
+INSIDE_ATTENTION = ("alibi", "rope")  # attn.MultiHeadAttention's rotary / alibi
 
 # The attention kind is the variant under comparison, so the config sets it
 # (model.attention), not the preset. Embeddings are not shared by default:
@@ -169,6 +173,7 @@ class Transformer(nn.Module):
             attention=self.attention,
             pre_layer_norm=self.pre_layer_norm,
             relative_distance=self.max_relative_distance if self.positions == "relative" else 0,
+            attention_positions=self.positions if self.positions in INSIDE_ATTENTION else "",
             dtype=self.dtype,
             attention_options=FrozenDict(self.attention_options),
             implementation=self.implementation,
@@ -203,7 +208,7 @@ class Transformer(nn.Module):
         )
 
     def _check_length(self, name: str, length: int) -> None:
-        if self.positions != "relative" and length > self.max_length:
+        if self.positions in TABLES and length > self.max_length:
             raise ValueError(
                 f"{name} length {length} exceeds max_length={self.max_length} "
                 f"(positions={self.positions!r}); raise max_length."
@@ -409,7 +414,9 @@ def build_transformer(
 
 
 __all__ = [
+    "INSIDE_ATTENTION",
     "POSITIONS",
+    "TABLES",
     "TRANSFORMER_PRESETS",
     "Transformer",
     "build_transformer",

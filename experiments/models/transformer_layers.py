@@ -54,7 +54,8 @@ def token_embedding(vocab_size: int, d_model: int, dtype, name: str) -> nn.Embed
 
 
 def position_embedding(kind: str, max_length: int, d_model: int, dtype, name: str):
-    """`positions [...] -> [..., d_model]` for `kind` learned or sinusoidal; None for relative."""
+    """`positions [...] -> [..., d_model]` for `kind` learned or sinusoidal; None for the
+    kinds that put positions inside attention (relative, rope, alibi)."""
     if kind == "learned":
         return nn.Embed(
             max_length, d_model, embedding_init=nn.initializers.normal(0.02), dtype=dtype, name=name
@@ -112,8 +113,10 @@ class _Sublayers(nn.Module):
     attention_options: Mapping[str, Any] = FrozenDict()
     implementation: str = "xla"
     num_kv_heads: int | None = None
+    attention_positions: str = ""  # "rope" or "alibi": positions inside self-attention
 
     def _attention(self, name: str) -> attn.MultiHeadAttention:
+        inside = self.attention_positions if name == "self_attention" else ""
         return attn.MultiHeadAttention(
             num_heads=self.num_heads,
             kind=self.attention,
@@ -122,6 +125,8 @@ class _Sublayers(nn.Module):
             implementation=self.implementation,
             dropout_rate=self.attention_dropout_rate,
             dtype=self.dtype,
+            rotary=inside == "rope",
+            alibi=inside == "alibi",
             name=name,
         )
 

@@ -36,7 +36,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     if transformer:
         attention_config.check(
             config.model,
-            needs=("causal", "cross", "padding", "decode"),
+            needs=("causal", "cross", "padding", "decode")
+            + (("bias",) if config.model.transformer.positions in ("relative", "alibi") else ()),
             what="the Transformer (padded source, causal cached decoder, cross-attention)",
             num_heads=config.model.transformer.num_heads,
         )

@@ -51,7 +51,7 @@ def test_changing_later_tokens_leaves_earlier_logits_alone():
     assert not np.allclose(before[0, 3:], after[0, 3:])
 
 
-@pytest.mark.parametrize("positions", ["sinusoidal", "learned", "relative"])
+@pytest.mark.parametrize("positions", ["sinusoidal", "learned", "relative", "rope", "alibi"])
 def test_cached_steps_give_the_teacher_forced_logits(positions):
     model = _model(positions=positions)
     tokens = _tokens()[:1]

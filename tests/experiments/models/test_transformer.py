@@ -74,7 +74,14 @@ def step_through(model, params, source, target_input):
 
 # Every position scheme and both LayerNorm placements; every kind is the next test's.
 @pytest.mark.parametrize(
-    "positions, pre_layer_norm", [("sinusoidal", False), ("learned", True), ("relative", False)]
+    "positions, pre_layer_norm",
+    [
+        ("sinusoidal", False),
+        ("learned", True),
+        ("relative", False),
+        ("rope", True),
+        ("alibi", False),
+    ],
 )
 def test_cached_decoding_reproduces_teacher_forcing(positions, pre_layer_norm):
     model = tiny(attention="scaled_dot", positions=positions, pre_layer_norm=pre_layer_norm)

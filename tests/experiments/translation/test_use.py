@@ -178,9 +178,10 @@ def test_launch_translates_and_rejects_bad_input_with_exit_code_2(additive, tmp_
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.startswith("i love you -> ")
     assert (tmp_path / "heat.png").is_file()
+    # Bad input through launch.py for the exit code and the single line; the other
+    # messages are checked in-process above.
     for args, message in [
         (["--translate="], "error: sentence 1 is empty (''); give at least one word to translate"),
-        (["--translate=i love you", "--step=7"], "error: --step=7: no such checkpoint in"),
         (["--generate=le petit chat"], "error: --generate needs a language_model run, but"),
     ]:
         result = launch(*args)
