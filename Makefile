@@ -34,11 +34,14 @@ format: $(STAMP)
 # Tests run tiny shapes, so compiling is most of their time: XLA's backend
 # optimisations off (the results are the same programs' results; only their
 # speed differs) and a compilation cache shared by the run's workers and
-# subprocesses halve `make test` (685 s -> 349 s on 2 cores). Benchmarks and
-# experiments run with the default flags.
+# subprocesses halve `make test` (685 s -> 349 s on 2 cores). Only programs
+# that take 0.2 s or more to compile are cached: writing the thousands of
+# one-op programs of eager calls cost more than it saved (tests/attn/
+# test_every_kind.py with translation/test_train.py: 107 s -> 96 s). Benchmarks
+# and experiments run with the default flags.
 TEST_ENV := XLA_FLAGS="$(XLA_FLAGS) --xla_backend_optimization_level=0" \
 	JAX_COMPILATION_CACHE_DIR=$(abspath $(VENV))/jax-cache \
-	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
+	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0.2 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
 
 test: lint
 	$(TEST_ENV) $(BIN)/python -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) --durations=10 $(PYTEST_ARGS)

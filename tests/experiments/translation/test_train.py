@@ -99,6 +99,8 @@ def test_restart_resumes_from_the_checkpoint(tmp_path):
     assert sorted(os.listdir(tmp_path / "run" / "checkpoints")) == ["2", "4", "6"]
 
 
+# About 10 s; make test decodes the attention-free RNN in tests/experiments/models/test_rnn.py.
+@pytest.mark.slow
 def test_none_variant_has_no_attention_outputs(tmp_path):
     config = tiny_config(tmp_path, "none")
     config.train.steps = 2
