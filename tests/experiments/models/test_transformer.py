@@ -285,7 +285,10 @@ def config(**overrides):
             dict(d_model=30),
             r"d_model=30 is not divisible by num_heads=4; valid num_heads .*\[1, 2,",
         ),
-        (dict(positions="rotary"), r"unknown positions 'rotary'; valid: alibi, learned, relative, rope, sin"),
+        (
+            dict(positions="rotary"),
+            r"unknown positions 'rotary'; valid: alibi, learned, relative, rope, sin",
+        ),
         (dict(attention="bahdanau"), r"unknown attention kind 'bahdanau'; valid: .*additive"),
         (dict(share_embeddings=True), r"share_embeddings needs equal vocabularies.*20.*24"),
         (dict(num_decoder_layers=0), r"num_decoder_layers must be a positive integer, got 0"),
