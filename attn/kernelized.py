@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from attn import masking
+
 
 def as_4d(mask):
     """A mask broadcastable to `[batch, heads, q_len, k_len]`, as a 4-d array (or None)."""
-    if mask is None:
-        return None
-    mask = jnp.asarray(mask)
-    return mask.reshape((1,) * (4 - mask.ndim) + mask.shape)
+    return None if mask is None else masking.to_rank(mask, 4)
 
 
 def is_per_key(mask) -> bool:

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 
 from attn import registry
-from attn.kernelized import as_4d, kernel_attention
+from attn.kernelized import as_4d, is_per_key, kernel_attention, key_valid
 
 
 def random_projection(key, num_features: int, dim: int):
@@ -69,9 +69,8 @@ def favor_attention(
 ):
     """FAVOR+ attention with a given `[m, d]` projection; layout as `performer_attention`."""
     mask = as_4d(mask)
-    valid = None
-    if mask is not None and mask.shape[-2] == 1:
-        valid = jnp.broadcast_to(mask[:, :, 0], key.shape[:3])
+    # Keys' stabiliser over the valid keys only (a query-dependent mask: over all).
+    valid = key_valid(mask, *key.shape[:3]) if is_per_key(mask) and mask is not None else None
     phi_q = favor_features(query, projection, per_row=True)
     phi_k = favor_features(key, projection, valid=valid, per_row=False)
     out = kernel_attention(
