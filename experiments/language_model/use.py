@@ -58,17 +58,21 @@ class Continuation:
 
 def _self_attention(model, params, tokens):
     """Each layer's self-attention weights `[batch, heads, T, T]`, teacher-forced."""
-    _, state = model.apply(
-        params,
-        tokens,
-        capture_intermediates=lambda module, name: (
-            isinstance(module, DecoderLayer) and name == "__call__"
-        ),
-    )
-    layers = sorted(state["intermediates"], key=lambda name: int(name.rsplit("_", 1)[-1]))
-    return [
-        np.asarray(state["intermediates"][name]["__call__"][0][1], np.float64) for name in layers
-    ]
+
+    @jax.jit  # one compiled pass for every prompt: op by op, each length would recompile
+    def capture(params, tokens):
+        _, state = model.apply(
+            params,
+            tokens,
+            capture_intermediates=lambda module, name: (
+                isinstance(module, DecoderLayer) and name == "__call__"
+            ),
+        )
+        return state["intermediates"]
+
+    intermediates = capture(params, tokens)
+    layers = sorted(intermediates, key=lambda name: int(name.rsplit("_", 1)[-1]))
+    return [np.asarray(intermediates[name]["__call__"][0][1], np.float64) for name in layers]
 
 
 def main(
@@ -134,23 +138,31 @@ def main(
             )
     steps = continuer.tokens.shape[1] - 1 + continuer.max_new_tokens
     generated = np.asarray(greedy_tokens(model, params, continuer.tokens, continuer.lengths, steps))
-    results = []
-    for row, prompt in enumerate(prompts):
+    read_and_new = []
+    for row in range(len(prompts)):
         start = int(continuer.lengths[row]) - 1
         new = [int(t) for t in generated[row, start : start + continuer.max_new_tokens]]
         stopped = tokenizers_lib.EOS_ID in new
         if stopped:
             new = new[: new.index(tokenizers_lib.EOS_ID)]
-        read = [int(t) for t in continuer.tokens[row, : start + 1]]
-        sequence = np.asarray([read + new], np.int32)
-        maps = _self_attention(model, params, sequence)
+        read_and_new.append(([int(t) for t in continuer.tokens[row, : start + 1]], new, stopped))
+    # Every sequence in one batch, padded at its end: causal attention keeps
+    # each position's weights as they are alone.
+    longest = max(len(read) + len(new) for read, new, _ in read_and_new)
+    sequences = np.full((len(prompts), longest), tokenizers_lib.PAD_ID, np.int32)
+    for row, (read, new, _) in enumerate(read_and_new):
+        sequences[row, : len(read) + len(new)] = read + new
+    maps = _self_attention(model, params, sequences)
+    results = []
+    for row, (prompt, (read, new, stopped)) in enumerate(zip(prompts, read_and_new)):
+        start = len(read) - 1
         rows = tokenizer.tokens(new) + ([END] if stopped else [])
         inputs = read + new[: len(rows) - 1] if rows else read
         columns = tokenizer.tokens(inputs)
         if not rows:
             weights = [np.zeros((0, len(columns))) for _ in shown]
         else:
-            weights = [maps[i][0].mean(0)[start : start + len(rows), : len(columns)] for i in shown]
+            weights = [maps[i][row].mean(0)[start : start + len(rows), : len(columns)] for i in shown]
         results.append(Continuation(prompt, tokenizer.decode(new), columns, rows, weights))
     for result in results:
         _print(result, [i + 1 for i in shown], output_format, step)

@@ -194,31 +194,38 @@ def test_gradients_match_finite_differences(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_jit_vmap_grad_compose(kind):
-    """vmap, grad and their compositions under jit agree with the plain compiled call."""
+    """vmap, grad and their compositions under jit agree with plain calls."""
     module = OneHead(kind)
     q, k, v = random_inputs(5, kind=kind)
     params = module.init(jax.random.key(0), q, k, v)
     apply = lambda p, q, k, v: module.apply(p, q, k, v)[0]
-    compiled = jax.jit(apply)
-
-    # vmap over an extra leading axis equals a loop of single calls.
-    stacked = [jnp.stack([a, 2 * a]) for a in (q, k, v)]
-    vmapped = jax.jit(jax.vmap(apply, in_axes=(None, 0, 0, 0)))(params, *stacked)
-    for i in range(2):
-        np.testing.assert_allclose(
-            vmapped[i], compiled(params, *(s[i] for s in stacked)), atol=1e-5, rtol=1e-5
-        )
     loss = lambda p, q: (apply(p, q, k, v) ** 2).sum()
-    g1 = jax.jit(jax.grad(loss, argnums=(0, 1)))(params, q)
-    g2 = jax.grad(jax.jit(loss), argnums=(0, 1))(params, q)
-    for a, b in zip(jax.tree.leaves(g1), jax.tree.leaves(g2)):
+    stacked = [jnp.stack([a, 2 * a]) for a in (q, k, v)]
+
+    @jax.jit  # one program for every composition: each compiled alone costs more
+    def compositions(params, q, stacked):
+        return {
+            "vmapped": jax.vmap(apply, in_axes=(None, 0, 0, 0))(params, *stacked),
+            "single": [apply(params, *(s[i] for s in stacked)) for i in range(2)],
+            "grad": jax.grad(loss, argnums=(0, 1))(params, q),
+            "per_example": jax.vmap(jax.grad(loss, argnums=1), in_axes=(None, 0))(
+                params, stacked[0]
+            ),
+        }
+
+    got = compositions(params, q, stacked)
+    # vmap over an extra leading axis equals single calls.
+    for i in range(2):
+        np.testing.assert_allclose(got["vmapped"][i], got["single"][i], atol=1e-5, rtol=1e-5)
+    # grad under jit equals grad of the jitted loss.
+    outside = jax.grad(jax.jit(loss), argnums=(0, 1))(params, q)
+    for a, b in zip(jax.tree.leaves(got["grad"]), jax.tree.leaves(outside)):
         np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-5)
     # Per-example gradients: vmap of grad, each equal to its own gradient.
-    per_example = jax.jit(jax.vmap(jax.grad(loss, argnums=1), in_axes=(None, 0)))(
-        params, stacked[0]
-    )
-    np.testing.assert_allclose(per_example[0], g1[1], atol=1e-5, rtol=1e-5)
+    per_example = got["per_example"]
+    np.testing.assert_allclose(per_example[0], got["grad"][1], atol=1e-5, rtol=1e-5)
     assert per_example.shape == stacked[0].shape and np.isfinite(per_example).all()
+    assert not np.allclose(per_example[0], per_example[1])  # the second example is 2x
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -48,6 +48,11 @@ def test_continuations_equal_the_runs_own_and_rows_are_attention(run, capsys):
             for i, row in enumerate(weights):
                 assert np.all(row[prompt_length + i :] < 1e-6)
         assert result.columns[0] == "<s>"
+    # Prompts are continued and read in one padded batch: alone, a prompt gets the same.
+    alone = use_run.main(str(workdir), generate=[config.eval.prompts[2]])[0]
+    assert alone.rows == results[2].rows and alone.columns == results[2].columns
+    for got, want in zip(alone.weights, results[2].weights):
+        np.testing.assert_allclose(got, want, atol=1e-6)
 
 
 def test_json_lines_unknown_words_and_bad_input(run, tmp_path, capsys):
