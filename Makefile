@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test test-all lint format tour install clean mutation
+.PHONY: demo test test-slow test-all lint format tour install clean mutation
 
 $(STAMP): setup.cfg pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ TEST_ENV := XLA_FLAGS="$(XLA_FLAGS) --xla_backend_optimization_level=0" \
 
 test: lint
 	$(TEST_ENV) $(BIN)/python -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) --durations=10 $(PYTEST_ARGS)
+
+# What `make test` leaves out (the model-level tests of every kind, the longer
+# end-to-end runs); CI runs both.
+test-slow: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -m slow -n $(PYTEST_WORKERS) --durations=10 $(PYTEST_ARGS)
 
 test-all: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

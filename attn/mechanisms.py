@@ -5,6 +5,8 @@ tests, the sweeps and the benchmark then pick it up.
 """
 
 from attn import (  # noqa: F401  (imported for their registrations)
+    block_sparse,
+    differential,
     linear_attention,
     linformer,
     nystrom,

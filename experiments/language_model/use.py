@@ -162,7 +162,9 @@ def main(
         if not rows:
             weights = [np.zeros((0, len(columns))) for _ in shown]
         else:
-            weights = [maps[i][row].mean(0)[start : start + len(rows), : len(columns)] for i in shown]
+            weights = [
+                maps[i][row].mean(0)[start : start + len(rows), : len(columns)] for i in shown
+            ]
         results.append(Continuation(prompt, tokenizer.decode(new), columns, rows, weights))
     for result in results:
         _print(result, [i + 1 for i in shown], output_format, step)

@@ -118,7 +118,30 @@ def nystrom(q, k, v, key_valid, num_landmarks=64, pinv=np.linalg.pinv, **_):
     return f @ pinv(a) @ (b @ v)
 
 
+def block_sparse(q, k, v, key_valid, pattern=None, block_size=64, **_):
+    """Softmax over the keys of the blocks the query's block may see (`pattern`)."""
+    blocks = np.arange(len(q)) // block_size
+    seen = pattern[blocks[:, None], blocks[None, :]] & np.asarray(key_valid, bool)[None, :]
+    return softmax_attention(q, k, v, key_valid, seen=seen)
+
+
+def differential(q, k, v, key_valid, causal=False, lambdas=None, norm_scale=None, lambda_init=0.8):
+    """(softmax(q1 k1) - lambda softmax(q2 k2)) v, RMS-normalised per row, times 1 - lambda_init."""
+    half = q.shape[1] // 2
+    q1, k1, q2, k2 = (lambdas[n] for n in ("lambda_q1", "lambda_k1", "lambda_q2", "lambda_k2"))
+    weight = np.exp(q1 @ k1) - np.exp(q2 @ k2) + lambda_init
+    seen = _visible(len(q), len(k), key_valid, causal)
+    scale = 1 / np.sqrt(half)
+    first = softmax_attention(q[:, :half], k[:, :half], v, key_valid, scale=scale, seen=seen)
+    second = softmax_attention(q[:, half:], k[:, half:], v, key_valid, scale=scale, seen=seen)
+    out = first - weight * second
+    rms = np.sqrt((out**2).mean(1, keepdims=True) + 1e-5)
+    return out / rms * norm_scale * (1 - lambda_init)
+
+
 MECHANISMS = {
+    "block_sparse": block_sparse,
+    "differential": differential,
     "linear": linear,
     "performer": performer,
     "sigmoid": sigmoid,

@@ -15,13 +15,16 @@ import numpy as np
 import pytest
 
 import attn
-from attn import performer
+from attn import block_sparse, performer
 from tests.attn import mechanism_reference as ref
 
 # Options small enough that the tiny test lengths exercise the blocks,
 # chunks and windows: several causal chunks, windows narrower than the
 # sequence, fewer landmarks and projected rows than keys.
 TEST_OPTIONS = {
+    # 5 blocks of 2: a window of 3, one global block and one random block each.
+    "block_sparse": {"block_size": 2, "window_blocks": 3, "global_blocks": 1, "random_blocks": 1},
+    "differential": {"lambda_init": 0.5},
     "linear": {"chunk_size": 3},
     "performer": {"num_features": 16, "chunk_size": 3},
     "sigmoid": {},
@@ -59,6 +62,20 @@ def reference_options(kind, params, options):
             "key_projection": np.asarray(score["key_projection"]["kernel"], np.float64),
             "value_projection": np.asarray(score["value_projection"]["kernel"], np.float64),
         }
+    if kind == "block_sparse":
+        pattern = block_sparse.block_pattern(
+            -(-LENGTH // options["block_size"]),
+            window_blocks=options["window_blocks"],
+            global_blocks=options["global_blocks"],
+            random_blocks=options["random_blocks"],
+            seed=options.get("seed", 0),
+        )
+        return {"pattern": pattern, "block_size": options["block_size"]}
+    if kind == "differential":
+        score = params["params"]["score"]
+        lambdas = {n: np.asarray(a, np.float64) for n, a in score["lambda"].items()}
+        norm_scale = np.asarray(score["head_norm"]["scale"], np.float64)
+        return {"lambdas": lambdas, "norm_scale": norm_scale, **options}
     if kind == "nystrom":
         iterations = options["pinv_iterations"]
         return {
@@ -235,3 +252,83 @@ def test_dot_product_attention_takes_local_window_size_like_jax_nn():
             np.testing.assert_allclose(got, want, atol=2e-6)
     with pytest.raises(ValueError, match="local_window_size must be a non-negative int"):
         attn.dot_product_attention(q, k, v, local_window_size=-1)
+
+
+def test_block_pattern_has_its_window_global_and_random_blocks():
+    pattern = block_sparse.block_pattern(
+        12, window_blocks=3, global_blocks=2, random_blocks=2, seed=4
+    )
+    assert pattern[:2].all() and pattern[:, :2].all()  # global rows and columns
+    for i in range(2, 12):
+        window = set(range(i - 1, min(i + 2, 12)))
+        assert all(pattern[i, j] for j in window)
+        others = set(np.flatnonzero(pattern[i])) - window - {0, 1}
+        assert len(others) == 2, (i, others)  # exactly the random blocks
+    again = block_sparse.block_pattern(
+        12, window_blocks=3, global_blocks=2, random_blocks=2, seed=4
+    )
+    other = block_sparse.block_pattern(
+        12, window_blocks=3, global_blocks=2, random_blocks=2, seed=5
+    )
+    np.testing.assert_array_equal(pattern, again)
+    assert (pattern != other).any()
+    # Too few blocks left for the random ones: every block, no error.
+    assert block_sparse.block_pattern(
+        4, window_blocks=3, global_blocks=1, random_blocks=5, seed=0
+    ).all()
+
+
+def test_block_sparse_equals_masked_softmax_and_never_forms_the_full_logits():
+    """Against `attn.dot_product_attention` given the pattern as a dense mask, with a
+    partial last block and padding; its program holds no `[length, length]` array."""
+    rng = np.random.default_rng(8)
+    length, block = 100, 8
+    q, k, v = (jnp.asarray(rng.normal(size=(2, 4, length, 16)), jnp.float32) for _ in range(3))
+    options = dict(block_size=block, window_blocks=3, global_blocks=1, random_blocks=2, seed=3)
+    valid = attn.lengths_to_valid(jnp.asarray([length, 61]), length)
+    mask = valid[:, None, None, :]
+    got = block_sparse.block_sparse_attention(q, k, v, mask=mask, **options)
+    pattern = block_sparse.block_pattern(
+        -(-length // block), window_blocks=3, global_blocks=1, random_blocks=2, seed=3
+    )
+    blocks = np.arange(length) // block
+    dense = jnp.asarray(pattern[blocks[:, None], blocks[None, :]])[None, None] & mask
+    to_jax_nn = lambda a: a.transpose(0, 2, 1, 3)
+    want = attn.dot_product_attention(*(to_jax_nn(a) for a in (q, k, v)), mask=dense)
+    np.testing.assert_allclose(to_jax_nn(got), want, atol=2e-6)
+    jaxpr = jax.make_jaxpr(
+        lambda q, k, v: block_sparse.block_sparse_attention(q, k, v, mask=mask, **options)
+    )(q, k, v)
+    # The dense form has an array with two axes of the length; this has none.
+    long_axes = [
+        sum(size >= length for size in var.aval.shape) for eqn in jaxpr.eqns for var in eqn.outvars
+    ]
+    assert max(long_axes) == 1
+    dense_jaxpr = jax.make_jaxpr(lambda q, k: attn.scores.dot(q, k))(q, k)
+    assert sum(size >= length for size in dense_jaxpr.eqns[-1].outvars[0].aval.shape) == 2
+
+
+def test_differential_cancels_what_both_maps_share():
+    """Both halves alike and lambda = lambda_init (its vectors zero): the output is
+    the normalised softmax attention of one half, times 1 - lambda_init."""
+    rng = np.random.default_rng(9)
+    half = rng.normal(size=(1, 1, 6, 4))
+    q, k = (jnp.asarray(np.concatenate([a, a], -1), jnp.float32) for a in (half, half[:, :, ::-1]))
+    v = jnp.asarray(rng.normal(size=(1, 1, 6, 3)), jnp.float32)
+    module = attn.modules.Attend("differential", {"lambda_init": 0.3})
+    params = module.init(jax.random.key(0), q, k, v)
+    params = jax.tree.map(jnp.zeros_like, params)
+    params["params"]["head_norm"]["scale"] = jnp.ones(3)
+    out = module.apply(params, q, k, v)
+    one = (
+        ref.softmax_attention(
+            np.asarray(q[0, 0, :, :4]),
+            np.asarray(k[0, 0, :, :4]),
+            np.asarray(v[0, 0]),
+            np.ones(6, bool),
+            scale=0.5,
+        )
+        * 0.7
+    )  # the two maps' difference, (1 - 0.3) softmax
+    want = one / np.sqrt((one**2).mean(1, keepdims=True) + 1e-5) * 0.7
+    np.testing.assert_allclose(np.asarray(out)[0, 0], want, rtol=1e-5, atol=1e-6)

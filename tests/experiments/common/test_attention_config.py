@@ -123,6 +123,7 @@ def test_options_and_heads_reach_the_transformer_layers():
     assert params["decoder_0"]["cross_attention"]["query"]["kernel"].shape[1] == 2
 
 
+@pytest.mark.slow  # make test decodes the language model with blockwise below
 def test_blockwise_trains_and_decodes_the_transformer_like_xla():
     xla, fast = _transformer(), _transformer(implementation="blockwise")
     params = jax.jit(xla.init)(jax.random.key(0), SOURCE, TARGET_IN)

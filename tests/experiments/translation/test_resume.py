@@ -80,6 +80,7 @@ def test_sigkill_then_restart_gives_bitwise_equal_parameters(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow  # a subprocess trained then stopped; make test resumes in-process (test_trainer.py)
 def test_sigterm_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     workdir = tmp_path / "run"
     process = start(tmp_path, workdir)

@@ -154,6 +154,7 @@ def test_launch_exits_2_with_one_line(tmp_path):
     ]
 
 
+@pytest.mark.slow  # a third translation run; make test trains and evaluates it in the other tests here
 def test_wall_clock_budget_stops_training_and_still_evaluates(tmp_path):
     config = tiny_config(tmp_path, "dot")
     config.train.steps, config.train.max_seconds = 1000, 1e-9

@@ -74,6 +74,7 @@ def test_grids_of_every_layer_and_head_at_each_eval_and_the_rollout(tmp_path):
         read_png(pictures / "rollout" / "i_love_you.png")
 
 
+@pytest.mark.slow  # trains a run, then resumes it (about 17 s); CI runs the slow tier
 def test_resuming_with_other_layer_counts_is_one_line_before_compiling(tmp_path):
     config = tiny_transformer(tmp_path, num_encoder_layers=1, num_decoder_layers=2)
     config.train.steps = 1

@@ -38,6 +38,7 @@ def sweep(tmp_path_factory):
     return sweep_dir, results, first_metrics
 
 
+@pytest.mark.slow  # the vision run's workdir; make test trains it in test_use.py
 def test_workdir_holds_everything(sweep):
     sweep_dir, results, first_metrics = sweep
     workdir = sweep_dir / "variant-full_attention"
@@ -65,6 +66,7 @@ def test_workdir_holds_everything(sweep):
     assert final == json.loads(json.dumps(results["resumed"], default=float))
 
 
+@pytest.mark.slow  # the vision run's workdir; make test trains it in test_use.py
 def test_restart_resumes_from_the_checkpoint(sweep):
     sweep_dir, results, _ = sweep
     assert results["resumed"]["steps"] == 6
@@ -74,6 +76,7 @@ def test_restart_resumes_from_the_checkpoint(sweep):
     assert steps == [2, 4, 6]  # steps 1-4 were not run again
 
 
+@pytest.mark.slow  # the vision run's workdir; make test trains it in test_use.py
 def test_report_shows_accuracy_parameters_and_pictures(sweep):
     sweep_dir = sweep[0]
     md_path, html_path = report.write_report(str(sweep_dir))
