@@ -20,6 +20,7 @@ and the modules (`attn.available_implementations()` lists what runs here).
 
 from attn import dot_product_forms as _dot_product_forms  # their faster forms
 from attn import mechanisms as _mechanisms  # registers the attend mechanisms
+from attn import projected_forms as _projected_forms  # general's and cosine's blockwise forms
 from attn import scores as _scores  # registers the built-in kinds
 from attn.additive_chunked import additive_attention
 from attn.attention_stem import SpatiallyAwareStem2D
@@ -76,4 +77,4 @@ __all__ = [
     "set_auto",
     "unregister",
 ]
-del _scores, _dot_product_forms, _mechanisms
+del _scores, _dot_product_forms, _mechanisms, _projected_forms

@@ -21,7 +21,7 @@ from flax.core import FrozenDict
 
 from attn import masking
 from attn.modules import attend_heads, check_ranks, check_use, resolve_implementation
-from attn.positions import alibi_bias, rotary
+from attn.positions import RelativePositionBias, alibi_bias, rotary
 
 Array = Any
 
@@ -63,6 +63,12 @@ class MultiHeadAttention(nn.Module):
         `attn.positions.alibi_bias`); needs a kind that takes a bias.
       qk_norm: LayerNorm (no bias) on each head's queries and keys before the
         score (Dehghani et al. 2023), against growing logits.
+      relative_buckets: with a positive number, T5's learned relative position
+        bias on the logits of self-attention (Raffel et al. 2020;
+        `attn.positions.RelativePositionBias`, a 'relative_bias' submodule),
+        in that many buckets; bidirectional unless the call is causal or
+        decodes. Needs a kind that takes a bias.
+      relative_max_distance: the distance from which T5's buckets are shared.
     """
 
     num_heads: int
@@ -85,6 +91,8 @@ class MultiHeadAttention(nn.Module):
     rotary_base: float = 10000.0
     alibi: bool = False
     qk_norm: bool = False
+    relative_buckets: int = 0
+    relative_max_distance: int = 128
 
     @nn.compact
     def __call__(
@@ -141,12 +149,13 @@ class MultiHeadAttention(nn.Module):
         inputs_v = inputs_k if inputs_v is None else inputs_v
         check_ranks(self.kind, ("inputs_q", "inputs_k", "inputs_v"), inputs_q, inputs_k, inputs_v)
         kv_heads, head_dim = self._heads(inputs_q)
-        if cross and (self.rotary or self.alibi):
+        if cross and (self.rotary or self.alibi or self.relative_buckets):
             raise ValueError(
-                "rotary and alibi positions apply to self-attention (queries and keys of one "
-                "sequence); this call has inputs_k (cross-attention): set rotary=False, alibi=False."
+                "rotary, alibi and relative positions apply to self-attention (queries and keys "
+                "of one sequence); this call has inputs_k (cross-attention): set rotary=False, "
+                "alibi=False, relative_buckets=0."
             )
-        asks_bias = bias is not None or self.alibi
+        asks_bias = bias is not None or self.alibi or bool(self.relative_buckets)
         check_use(
             self.kind,
             mask=mask,
@@ -204,6 +213,15 @@ class MultiHeadAttention(nn.Module):
         if self.alibi:  # key slot j is position j, in decoding as in a full pass
             slopes = alibi_bias(self.num_heads, positions, jnp.arange(k_len))[None]
             bias = slopes if bias is None else bias + slopes
+        if self.relative_buckets:  # likewise; causal and decoding calls see no later key
+            relative = RelativePositionBias(
+                self.num_heads,
+                self.relative_max_distance,
+                self.relative_buckets,
+                bidirectional=not (is_causal or decode),
+                name="relative_bias",
+            )(positions, jnp.arange(k_len))[None]
+            bias = relative if bias is None else bias + relative
         masking.check_mask(mask, logits_shape, target_desc=desc)
         masking.check_bias(bias, logits_shape, target_desc=desc)
 

@@ -11,15 +11,23 @@
   head adds `-slope * |i - j|` to its logits, with slopes a geometric
   sequence over the heads.
 
-Both take explicit positions, so that cached decoding passes the positions
+- Relative position biases (Shaw et al. 2018; T5, Raffel et al. 2020): a
+  learned per-head logit bias for each bucket of the distance key - query.
+  T5's buckets are exact for small distances and log-spaced up to
+  `max_distance` (farther ones share the last); with `num_buckets=None` each
+  distance up to `max_distance` has its own bucket and farther ones are
+  clipped.
+
+All take explicit positions, so that cached decoding passes the positions
 of the new queries and of the cache slots (`attn.MultiHeadAttention` does,
-with `rotary=True` or `alibi=True`).
+with `rotary=True`, `alibi=True` or `relative_buckets=...`).
 """
 
 from __future__ import annotations
 
 import math
 
+import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
@@ -67,4 +75,74 @@ def alibi_bias(num_heads: int, query_positions, key_positions):
     return -jnp.asarray(alibi_slopes(num_heads))[:, None, None] * distance
 
 
-__all__ = ["alibi_bias", "alibi_slopes", "rotary"]
+def relative_bucket(distance, *, num_buckets: int, max_distance: int, bidirectional: bool):
+    """T5's bucket `[0, num_buckets)` of each int distance key - query.
+
+    Bidirectional: half the buckets for keys after the query, half for keys
+    at or before it; causal: every bucket for keys at or before it (later
+    keys share bucket 0, which the causal mask hides anyway). In each half,
+    the first half of the buckets are single distances and the rest cover
+    distances up to `max_distance` in log-spaced steps.
+    """
+    distance = jnp.asarray(distance)
+    if bidirectional:
+        num_buckets //= 2
+        bucket = jnp.where(distance > 0, num_buckets, 0)
+        behind = jnp.abs(distance)
+    else:
+        bucket = jnp.zeros_like(distance)
+        behind = jnp.maximum(-distance, 0)
+    exact = num_buckets // 2
+    far = behind.astype(jnp.float32) / exact
+    far = exact + (
+        jnp.log(jnp.maximum(far, 1.0)) / math.log(max_distance / exact) * (num_buckets - exact)
+    ).astype(distance.dtype)
+    far = jnp.minimum(far, num_buckets - 1)
+    return bucket + jnp.where(behind < exact, behind, far)
+
+
+class RelativePositionBias(nn.Module):
+    """A learned per-head logit bias for each bucket of the distance key - query.
+
+    Attributes:
+      num_heads: heads, one bias each per bucket.
+      max_distance: distances from which buckets are shared.
+      num_buckets: T5's log-spaced buckets (32 in T5), or None for one bucket
+        per distance in `[-max_distance, max_distance]` (farther ones clipped):
+        a table of `2 * max_distance + 1` rows.
+      bidirectional: (T5's buckets only) separate buckets for later keys.
+    """
+
+    num_heads: int
+    max_distance: int = 128
+    num_buckets: int | None = 32
+    bidirectional: bool = True
+
+    @nn.compact
+    def __call__(self, query_positions, key_positions):
+        """query_positions `[..., q]`, key_positions `[..., k]` int -> `[..., heads, q, k]` float32."""
+        distance = key_positions[..., None, :] - query_positions[..., :, None]
+        if self.num_buckets is None:
+            rows = 2 * self.max_distance + 1
+            index = jnp.clip(distance, -self.max_distance, self.max_distance) + self.max_distance
+        else:
+            rows = self.num_buckets
+            index = relative_bucket(
+                distance,
+                num_buckets=self.num_buckets,
+                max_distance=self.max_distance,
+                bidirectional=self.bidirectional,
+            )
+        table = self.param(
+            "table", nn.initializers.normal(0.02), (rows, self.num_heads), jnp.float32
+        )
+        return jnp.moveaxis(table[index], -1, -3)
+
+
+__all__ = [
+    "RelativePositionBias",
+    "alibi_bias",
+    "alibi_slopes",
+    "relative_bucket",
+    "rotary",
+]

@@ -31,6 +31,7 @@ from experiments.common.errors import ConfigError
 from experiments.language_model import data as data_lib
 from experiments.language_model.generate import Continuer
 from experiments.models.causal_lm import build_model, check_sizes
+from experiments.models.transformer import BIASED
 from experiments.text import corpora
 from experiments.text import tokenizers as tokenizers_lib
 
@@ -53,8 +54,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         )
     attention_config.check(
         model,
-        needs=("causal", "padding", "decode")
-        + (("bias",) if model.positions in ("relative", "alibi") else ()),
+        needs=("causal", "padding", "decode") + (("bias",) if model.positions in BIASED else ()),
         what="the language model (causal, padded, cached decoding)",
         num_heads=model.num_heads,
     )

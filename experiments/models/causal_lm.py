@@ -12,7 +12,7 @@ LayerNorm. Padding tokens (PAD=0) are never attended to.
   keys and values kept in a `max_length`-slot cache.
 
 Positions are "sinusoidal", "learned", "relative" (a learned per-head bias
-on the self-attention logits for each clipped distance), "rope" or "alibi",
+on the self-attention logits for each clipped distance), "rope", "alibi" or "t5",
 as in experiments/models/transformer.py. With `tie_embeddings` the token
 embedding table is also the output projection.
 """

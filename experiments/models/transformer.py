@@ -19,8 +19,9 @@ Positions: "sinusoidal" (fixed, added to the embeddings), "learned" (an
 embedding per position and side), or inside self-attention, with no absolute
 positions: "relative" (each self-attention layer learns a per-head bias on
 the logits for every clipped distance key - query), "rope" (rotary
-embeddings of queries and keys) or "alibi" (fixed linear biases), both from
-`attn.MultiHeadAttention`. Cross-attention gets none of the last three,
+embeddings of queries and keys), "alibi" (fixed linear biases) or "t5"
+(T5's learned bias per log-spaced distance bucket), the last three from
+`attn.MultiHeadAttention`. Cross-attention gets none of the last four,
 source and target positions not being comparable.
 
 Decoding more than `max_length` steps is not supported: the cache is full and
@@ -48,9 +49,11 @@ from experiments.models.transformer_layers import (
 )
 from experiments.text.token_ids import PAD_ID as PAD
 
-POSITIONS = ("alibi", "learned", "relative", "rope", "sinusoidal")
+POSITIONS = ("alibi", "learned", "relative", "rope", "sinusoidal", "t5")
 TABLES = ("learned", "sinusoidal")  # absolute positions, up to max_length
-INSIDE_ATTENTION = ("alibi", "rope")  # attn.MultiHeadAttention's rotary / alibi
+# attn.MultiHeadAttention's rotary / alibi / relative_buckets
+INSIDE_ATTENTION = ("alibi", "rope", "t5")
+BIASED = ("alibi", "relative", "t5")  # positions that add to the logits: kinds that take a bias
 
 # The attention kind is the variant under comparison, so the config sets it
 # (model.attention), not the preset. Embeddings are not shared by default:
@@ -415,6 +418,7 @@ def build_transformer(
 
 __all__ = [
     "INSIDE_ATTENTION",
+    "BIASED",
     "POSITIONS",
     "TABLES",
     "TRANSFORMER_PRESETS",

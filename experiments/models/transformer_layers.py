@@ -74,28 +74,7 @@ def embed_tokens(embed, positions_of, tokens, positions, *, d_model: int, max_le
     return x
 
 
-class RelativeBias(nn.Module):
-    """A learned per-head logit bias for each clipped distance key - query.
-
-    Distances beyond `max_distance` share the bias of the last bucket, so the
-    table is `[2 * max_distance + 1, heads]` whatever the sentence lengths.
-    """
-
-    num_heads: int
-    max_distance: int
-
-    @nn.compact
-    def __call__(self, query_positions: Array, key_positions: Array) -> Array:
-        """query_positions `[..., q]`, key_positions `[..., k]` -> `[..., heads, q, k]`."""
-        table = self.param(
-            "table",
-            nn.initializers.normal(0.02),
-            (2 * self.max_distance + 1, self.num_heads),
-            jnp.float32,
-        )
-        distance = key_positions[..., None, :] - query_positions[..., :, None]
-        index = jnp.clip(distance, -self.max_distance, self.max_distance) + self.max_distance
-        return jnp.moveaxis(table[index], -1, -3)
+T5_BUCKETS = 32  # T5's relative-position buckets (up to its default distance, 128)
 
 
 class _Sublayers(nn.Module):
@@ -113,7 +92,7 @@ class _Sublayers(nn.Module):
     attention_options: Mapping[str, Any] = FrozenDict()
     implementation: str = "xla"
     num_kv_heads: int | None = None
-    attention_positions: str = ""  # "rope" or "alibi": positions inside self-attention
+    attention_positions: str = ""  # "rope", "alibi" or "t5": positions inside self-attention
 
     def _attention(self, name: str) -> attn.MultiHeadAttention:
         inside = self.attention_positions if name == "self_attention" else ""
@@ -127,12 +106,16 @@ class _Sublayers(nn.Module):
             dtype=self.dtype,
             rotary=inside == "rope",
             alibi=inside == "alibi",
+            relative_buckets=T5_BUCKETS if inside == "t5" else 0,
             name=name,
         )
 
     def _setup_shared(self):
         self.relative_bias = (
-            RelativeBias(self.num_heads, self.relative_distance, name="relative_bias")
+            # one bias per clipped distance, per layer
+            attn.positions.RelativePositionBias(
+                self.num_heads, self.relative_distance, num_buckets=None, name="relative_bias"
+            )
             if self.relative_distance
             else None
         )

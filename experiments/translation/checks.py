@@ -15,7 +15,7 @@ from experiments.common import attention_config, sections, validation
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError
 from experiments.models.rnn import MULTI_HEAD, NO_ATTENTION
-from experiments.models.transformer import count_layers
+from experiments.models.transformer import BIASED, count_layers
 from experiments.text import tokenizers as tokenizers_lib
 from experiments.translation import input_pipeline
 
@@ -37,7 +37,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         attention_config.check(
             config.model,
             needs=("causal", "cross", "padding", "decode")
-            + (("bias",) if config.model.transformer.positions in ("relative", "alibi") else ()),
+            + (("bias",) if config.model.transformer.positions in BIASED else ()),
             what="the Transformer (padded source, causal cached decoder, cross-attention)",
             num_heads=config.model.transformer.num_heads,
         )

@@ -19,7 +19,8 @@ def qkv(rng, batch=2, q_len=9, k_len=11, heads=2, head_dim=8):
 def test_what_runs_on_cpu_and_gpu():
     assert attn.available_implementations("scaled_dot", "cpu") == ["xla", "blockwise", "auto"]
     assert attn.available_implementations("additive", "cpu") == ["xla", "blockwise", "auto"]
-    assert attn.available_implementations("general", "gpu") == ["xla", "auto"]
+    assert attn.available_implementations("general", "gpu") == ["xla", "blockwise", "auto"]
+    assert attn.available_implementations("sigmoid", "gpu") == ["xla", "auto"]
     assert attn.available_implementations("dot", "gpu") == [
         "xla",
         "cudnn",
@@ -38,9 +39,9 @@ def test_errors_list_the_valid_names():
     with pytest.raises(ValueError, match=r"'cudnn' needs a gpu backend"):
         implementations.check("cudnn", "dot", "cpu")
     with pytest.raises(
-        ValueError, match=r"cannot run attention kind 'cosine'.*blockwise: additive"
+        ValueError, match=r"cannot run attention kind 'cosine'.*pallas: dot, scaled_dot"
     ):
-        attn.MultiHeadAttention(2, "cosine", implementation="blockwise").init(
+        attn.MultiHeadAttention(2, "cosine", implementation="pallas").init(
             jax.random.key(0), jnp.ones((1, 3, 4))
         )
 
@@ -138,3 +139,47 @@ def test_dropout_needs_the_xla_implementation():
     assert out.shape == x.shape
     with pytest.raises(ValueError, match=r"dropout_rate=0.1.*'blockwise' never forms"):
         mha.apply(params, x, deterministic=False, rngs={"dropout": jax.random.key(1)})
+
+
+def _faster_forms():
+    """(kind, implementation) for every registered form that runs here."""
+    backend = jax.default_backend()
+    return [
+        (kind, name)
+        for kind in attn.available()
+        for name, impl in attn.lookup(kind).implementations.items()
+        if impl.runs_on(backend)
+    ]
+
+
+@pytest.mark.parametrize("kind, implementation", _faster_forms())
+def test_every_faster_form_equals_the_plain_one_with_its_parameters(kind, implementation):
+    """Output and gradients (of the inputs and the kind's parameters) of each
+    registered form equal the plain form's, under a padding mask, causal
+    masking and a bias, with the parameters the plain form created."""
+    rng = np.random.default_rng(13)
+    x = jnp.asarray(rng.normal(size=(2, 7, 8)), jnp.float32)
+    y = jnp.asarray(rng.normal(size=(2, 9, 8)), jnp.float32)
+    mask = attn.padding_mask(attn.lengths_to_valid(jnp.array([9, 4]), 9))
+    bias = jnp.asarray(rng.normal(size=(1, 2, 7, 9)), jnp.float32)
+    plain = attn.MultiHeadAttention(2, kind)
+    fast = attn.MultiHeadAttention(2, kind, implementation=implementation)
+    params = plain.init(jax.random.key(0), x, y, mask=mask)
+
+    def loss(module, params, x, y, causal):
+        out, _ = module.apply(params, x, y, mask=mask, bias=bias, is_causal=causal)
+        return (out**2).sum(), out
+
+    for causal in (False, True):
+        grads = {}
+        for name, module in (("plain", plain), ("fast", fast)):
+            f = jax.jit(
+                jax.value_and_grad(loss, argnums=(1, 2, 3), has_aux=True), static_argnums=(0, 4)
+            )
+            grads[name] = f(module, params, x, y, causal)
+        (_, want), want_grads = grads["plain"]
+        (_, got), got_grads = grads["fast"]
+        np.testing.assert_allclose(got, want, atol=2e-5, rtol=2e-5)
+        for a, b in zip(jax.tree.leaves(got_grads), jax.tree.leaves(want_grads)):
+            np.testing.assert_allclose(a, b, atol=5e-5, rtol=5e-5)
+    assert jax.tree.structure(got_grads[0]) == jax.tree.structure(params)

@@ -1,4 +1,4 @@
-"""Rotary embeddings, ALiBi and QK-norm: against hand-computed values and float64
+"""Rotary embeddings, ALiBi, T5's relative bias and QK-norm: against hand-computed values and float64
 NumPy, and in `MultiHeadAttention`, where cached decoding must equal the full pass."""
 
 import jax
@@ -79,6 +79,7 @@ def step_by_step(module, x):
         ("scaled_dot", dict(rotary=True)),
         ("scaled_dot", dict(alibi=True, qk_norm=True)),
         ("linear", dict(rotary=True, qk_norm=True)),
+        ("scaled_dot", dict(relative_buckets=8, relative_max_distance=16)),
     ],
 )
 def test_cached_decoding_equals_the_causal_pass(kind, settings):
@@ -89,7 +90,7 @@ def test_cached_decoding_equals_the_causal_pass(kind, settings):
     np.testing.assert_allclose(stepped, full, atol=2e-5)
     # The positions matter: without them the output differs.
     plain = attn.MultiHeadAttention(num_heads=2, kind=kind)
-    drop = {"query_norm", "key_norm"}
+    drop = {"query_norm", "key_norm", "relative_bias"}
     plain_out, _ = plain.apply(
         {"params": {k: v for k, v in params.items() if k not in drop}}, x, is_causal=True
     )
@@ -135,3 +136,42 @@ def test_positions_on_cross_attention_and_bias_free_kinds_are_one_line_errors():
     assert "\n" not in str(error.value)
     with pytest.raises(ValueError, match="'linear' cannot do a float bias"):
         attn.MultiHeadAttention(num_heads=2, kind="linear", alibi=True).init(jax.random.key(0), x)
+
+
+def test_t5_buckets_by_hand():
+    """32 buckets up to distance 128: the first 8 of each half exact, then log-spaced."""
+    bucket = lambda d, **kw: np.asarray(
+        positions.relative_bucket(np.asarray(d), num_buckets=32, max_distance=128, **kw)
+    ).tolist()
+    # Keys before the query (distance key - query < 0) in buckets 0..15, after it 16..31.
+    assert bucket([0, -1, -7, -8, -16, -32, -64, -127, -128, -5000], bidirectional=True) == [
+        0, 1, 7, 8, 10, 12, 14, 15, 15, 15
+    ]  # fmt: skip
+    assert bucket([1, 7, 16, 5000], bidirectional=True) == [17, 23, 26, 31]
+    # Causal: every bucket for keys behind; 16 exact, then log steps; later keys in bucket 0.
+    assert bucket([0, -15, -16, -20, -64, -128, 3], bidirectional=False) == [
+        0, 15, 16, 17, 26, 31, 0
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_relative_bias_is_the_tables_entries_added_to_the_logits(causal):
+    module = attn.MultiHeadAttention(num_heads=2, relative_buckets=8, relative_max_distance=16)
+    x = jnp.asarray(np.random.default_rng(5).normal(size=(2, 7, 8)), jnp.float32)
+    params = module.init(jax.random.key(0), x)["params"]
+    table = np.random.default_rng(6).normal(size=(8, 2))
+    params["relative_bias"]["table"] = jnp.asarray(table, jnp.float32)
+    distance = np.arange(7)[None, :] - np.arange(7)[:, None]
+    index = np.asarray(
+        positions.relative_bucket(
+            distance, num_buckets=8, max_distance=16, bidirectional=not causal
+        )
+    )
+    bias = jnp.asarray(table[index].transpose(2, 0, 1)[None], jnp.float32)  # [1, heads, q, k]
+    got, weights = module.apply({"params": params}, x, is_causal=causal)
+    plain = attn.MultiHeadAttention(num_heads=2)
+    rest = {k: v for k, v in params.items() if k != "relative_bias"}
+    want, want_weights = plain.apply({"params": rest}, x, bias=bias, is_causal=causal)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_allclose(weights, want_weights, atol=1e-6)
+    assert not np.allclose(got, plain.apply({"params": rest}, x, is_causal=causal)[0], atol=1e-3)

@@ -105,7 +105,7 @@ def test_capability_checks_name_the_unknown():
 
 def test_implementations_name_no_kind_and_forms_register_with_their_kinds():
     table = implementations.kinds_by_implementation()
-    assert table["blockwise"] == ["additive", "dot", "scaled_dot"]
+    assert table["blockwise"] == ["additive", "cosine", "dot", "general", "scaled_dot"]
     assert table["pallas"] == table["cudnn"] == ["dot", "scaled_dot"]
     # No branch on a kind's name: no comparison with, or membership test of, one.
     tree = ast.parse(open(implementations.__file__).read())

@@ -7,6 +7,7 @@ import pytest
 
 import attn
 from experiments.models.causal_lm import CausalLM
+from experiments.models.transformer import POSITIONS
 from tests.kind_params import model_kinds
 
 VOCAB = 11
@@ -51,7 +52,7 @@ def test_changing_later_tokens_leaves_earlier_logits_alone():
     assert not np.allclose(before[0, 3:], after[0, 3:])
 
 
-@pytest.mark.parametrize("positions", ["sinusoidal", "learned", "relative", "rope", "alibi"])
+@pytest.mark.parametrize("positions", POSITIONS)
 def test_cached_steps_give_the_teacher_forced_logits(positions):
     model = _model(positions=positions)
     tokens = _tokens()[:1]

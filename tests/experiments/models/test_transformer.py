@@ -14,6 +14,7 @@ import pytest
 
 import attn
 from experiments.models.transformer import (
+    POSITIONS,
     TRANSFORMER_PRESETS,
     Transformer,
     build_transformer,
@@ -74,14 +75,7 @@ def step_through(model, params, source, target_input):
 
 # Every position scheme and both LayerNorm placements; every kind is the next test's.
 @pytest.mark.parametrize(
-    "positions, pre_layer_norm",
-    [
-        ("sinusoidal", False),
-        ("learned", True),
-        ("relative", False),
-        ("rope", True),
-        ("alibi", False),
-    ],
+    "positions, pre_layer_norm", [(p, i % 2 == 1) for i, p in enumerate(POSITIONS)]
 )
 def test_cached_decoding_reproduces_teacher_forcing(positions, pre_layer_norm):
     model = tiny(attention="scaled_dot", positions=positions, pre_layer_norm=pre_layer_norm)
