@@ -118,7 +118,8 @@ def test_implementations_name_no_kind_and_forms_register_with_their_kinds():
                         f"implementations.py compares with kind {leaf.value!r} (line {node.lineno})"
                     )
     assert attn.lookup("scaled_dot").supports("linear_memory")
-    assert not attn.lookup("cosine").supports("linear_memory")
+    assert attn.lookup("cosine").supports("linear_memory")  # its blockwise form
+    assert not attn.lookup("sigmoid").supports("linear_memory")
 
 
 def test_a_faster_form_registers_with_its_kind_and_auto_uses_its_table(throwaway_score):
