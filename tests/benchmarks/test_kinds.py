@@ -96,7 +96,8 @@ def test_over_the_memory_budget_is_recorded_as_skipped(tmp_path, monkeypatch):
 
 def test_auto_rows_say_what_auto_runs():
     config = kinds.configurations([32], 1, 2, 32, "float32")[0]
-    assert kinds.auto_choice("cosine", config) == "xla"
+    assert kinds.auto_choice("sigmoid", config) == "xla"  # no faster form
+    assert kinds.auto_choice("cosine", config) == "blockwise"  # 32 x 32 pairs: one block
     assert kinds.auto_choice("scaled_dot", config) in attn.available_implementations()
 
 

@@ -71,7 +71,7 @@ def test_every_experiment_has_the_attention_fields(name):
             {"implementation": "pallas", "attention": "scaled_dot"},
             r"'pallas' needs a gpu backend.*valid here",
         ),
-        ({"implementation": "blockwise", "attention": "general"}, r"cannot run attention kind"),
+        ({"implementation": "pallas", "attention": "additive"}, r"cannot run attention kind"),
         ({"attention": "bahdanau"}, r"unknown model.attention 'bahdanau'; valid: additive"),
     ],
 )
