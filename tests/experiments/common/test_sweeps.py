@@ -183,6 +183,7 @@ def config_file(tmp_path):
     return str(path)
 
 
+@pytest.mark.slow  # three trials in subprocesses (about 30 s); CI runs the slow tier
 def test_a_sweep_survives_failures_reruns_nothing_and_reports_everything(tmp_path, config_file):
     trials = sweeps.expand("mixed", sweeps.load_sweeps(config_file))
     sweep_dir = str(tmp_path / "sweep")

@@ -10,6 +10,7 @@ import sys
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+import pytest
 
 import experiments
 from experiments.common.runner import read_status
@@ -67,6 +68,7 @@ def test_tiny_run_learns_writes_records_and_resumes_exactly(tiny_config, tmp_pat
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
+@pytest.mark.slow  # a subprocess run; make test trains in-process above
 def test_launch_trains_on_a_text_file_and_refuses_a_missing_one(tmp_path):
     text = tmp_path / "corpus.txt"
     text.write_text("".join(f"Le chat {i % 7} dort sur le tapis.\n" for i in range(60)))

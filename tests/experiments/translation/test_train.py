@@ -30,6 +30,7 @@ def launch(*args, cwd):
     )
 
 
+@pytest.mark.slow  # a subprocess run (about 25 s); make test trains in-process in test_use.py
 def test_launch_main_writes_the_whole_workdir(tmp_path):
     workdir = tmp_path / "run"
     result = launch(

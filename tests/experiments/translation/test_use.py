@@ -161,6 +161,7 @@ def test_bad_input_is_one_line_naming_the_value(additive, tmp_path):
     assert snapshot(workdir) == before
 
 
+@pytest.mark.slow  # a subprocess; the in-process tests here cover the same paths
 def test_launch_translates_and_rejects_bad_input_with_exit_code_2(additive, tmp_path):
     workdir, _ = additive
     before = snapshot(workdir)
