@@ -44,15 +44,15 @@ TEST_ENV := XLA_FLAGS="$(XLA_FLAGS) --xla_backend_optimization_level=0" \
 	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0.2 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
 
 test: lint
-	$(TEST_ENV) $(BIN)/python -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) --durations=10 $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) --dist worksteal --durations=10 $(PYTEST_ARGS)
 
 # What `make test` leaves out (the model-level tests of every kind, the longer
 # end-to-end runs); CI runs both.
 test-slow: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest -q -m slow -n $(PYTEST_WORKERS) --durations=10 $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -m slow -n $(PYTEST_WORKERS) --dist worksteal --durations=10 $(PYTEST_ARGS)
 
 test-all: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # Not part of `make test`: one module at a time against its own tests
 # (MUTATE_ARGS=attn/masking.py for one module, --list to see the mutants).

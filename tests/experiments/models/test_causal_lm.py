@@ -7,7 +7,7 @@ import pytest
 
 import attn
 from experiments.models.causal_lm import CausalLM
-from experiments.models.transformer import POSITIONS
+from experiments.models.transformer import INSIDE_ATTENTION, POSITIONS
 from tests.kind_params import model_kinds
 
 VOCAB = 11
@@ -52,7 +52,11 @@ def test_changing_later_tokens_leaves_earlier_logits_alone():
     assert not np.allclose(before[0, 3:], after[0, 3:])
 
 
-@pytest.mark.parametrize("positions", POSITIONS)
+@pytest.mark.parametrize(
+    "positions",
+    # Positions inside attention are the library's (tests/attn/test_positions.py): slow tier here.
+    [pytest.param(p, marks=[pytest.mark.slow] if p in INSIDE_ATTENTION else []) for p in POSITIONS],
+)
 def test_cached_steps_give_the_teacher_forced_logits(positions):
     model = _model(positions=positions)
     tokens = _tokens()[:1]

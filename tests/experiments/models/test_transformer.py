@@ -14,6 +14,7 @@ import pytest
 
 import attn
 from experiments.models.transformer import (
+    INSIDE_ATTENTION,
     POSITIONS,
     TRANSFORMER_PRESETS,
     Transformer,
@@ -75,7 +76,13 @@ def step_through(model, params, source, target_input):
 
 # Every position scheme and both LayerNorm placements; every kind is the next test's.
 @pytest.mark.parametrize(
-    "positions, pre_layer_norm", [(p, i % 2 == 1) for i, p in enumerate(POSITIONS)]
+    "positions, pre_layer_norm",
+    [
+        # Positions inside attention are the library's, tested in tests/attn/test_positions.py;
+        # here they run in the slow tier.
+        pytest.param(p, i % 2 == 1, marks=[pytest.mark.slow] if p in INSIDE_ATTENTION else [])
+        for i, p in enumerate(POSITIONS)
+    ],
 )
 def test_cached_decoding_reproduces_teacher_forcing(positions, pre_layer_norm):
     model = tiny(attention="scaled_dot", positions=positions, pre_layer_norm=pre_layer_norm)
