@@ -16,6 +16,7 @@ from experiments.common.runner import write_status
 # name -> module holding that experiment's train_and_evaluate(config, workdir)
 EXPERIMENTS = {
     "language_model": "experiments.language_model.train",
+    "long_range": "experiments.long_range.train",
     "translation": "experiments.translation.train",
     "vision": "experiments.vision.train",
 }

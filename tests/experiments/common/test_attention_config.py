@@ -8,10 +8,11 @@ import pytest
 import attn
 from experiments.common import attention_config
 from experiments.common.errors import ConfigError
-from experiments.configs import language_model, vision
+from experiments.configs import language_model, long_range, vision
 from experiments.configs import translation as translate
 from experiments.language_model import generate
 from experiments.language_model import train as lm_train
+from experiments.long_range import train as long_range_train
 from experiments.models.causal_lm import build_model
 from experiments.translation import decode
 from experiments.translation import train as translation_train
@@ -27,6 +28,7 @@ def configs():
         "transformer": translate.get_config("transformer,tiny"),
         "language_model": language_model.get_config("tiny"),
         "vit": vision.get_config("vit,tiny"),
+        "long_range": long_range.get_config("tiny"),
     }
 
 
@@ -35,6 +37,7 @@ VALIDATE = {
     "transformer": translation_train.validate_config,
     "language_model": lm_train.validate_config,
     "vit": vision_train.validate_config,
+    "long_range": long_range_train.validate_config,
 }
 
 

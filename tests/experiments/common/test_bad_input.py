@@ -17,6 +17,7 @@ CONFIGS = {
     "translate": f"{ROOT}/experiments/translate.py:additive,tiny",
     "language_model": f"{ROOT}/experiments/configs/language_model.py:tiny",
     "classify": f"{ROOT}/experiments/classify.py:conv_stem_attention,tiny",
+    "long_range": f"{ROOT}/experiments/configs/long_range.py:tiny",
 }
 
 

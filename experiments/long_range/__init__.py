@@ -1,0 +1,1 @@
+"""The long-range comparison: LRA tasks and associative recall, generated offline."""

@@ -1,0 +1,193 @@
+"""Trains and evaluates one mechanism on one long-range task (experiments/configs/long_range.py).
+
+- classification tasks (ListOps): `SequenceClassifier`, the shared encoder
+  layers, mean-pooled; cross-entropy on the label; accuracy per split.
+- recall tasks (MQAR): `CausalLM`, the shared decoder layers; cross-entropy
+  and accuracy at the query positions only.
+
+The workdir is the shared trainer's (experiments/common/trainer.py):
+config.json, metrics.jsonl, checkpoints, eval.json with "splits"
+{"validation", "test"} -> {"accuracy", "loss", "examples"}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from experiments.common import attention_config, sections, trainer, validation
+from experiments.common.errors import ConfigError
+from experiments.long_range import data as data_lib
+from experiments.models import causal_lm, sequence_classifier
+from experiments.models.from_config import construct
+from experiments.models.transformer import BIASED, TABLES
+
+NEEDS = {
+    "classify": ("padding",),  # an encoder over padded sequences
+    "recall": ("causal", "padding"),  # a causal decoder read left to right
+}
+
+
+def validate_config(config: ml_collections.ConfigDict) -> None:
+    """Checks everything that can be checked without generating data or compiling."""
+    validation.check_ranges(config)
+    sections.check_train(config)
+    try:
+        data_lib.check(config.data)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    info = data_lib.info(config.data)
+    model = config.model
+    attention_config.check(
+        model,
+        needs=NEEDS[info.kind] + (("bias",) if model.positions in BIASED else ()),
+        what=f"data.task={config.data.task!r}",
+        num_heads=model.num_heads,
+    )
+    try:
+        sequence_classifier.check_sizes(model)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    if model.positions in TABLES and model.max_length < info.length:
+        raise ConfigError(
+            f"model.max_length={model.max_length} is shorter than data.task={config.data.task!r}'s "
+            f"sequences ({info.length} tokens) with model.positions={model.positions!r}; raise "
+            f"model.max_length to at least {info.length}"
+        )
+
+
+def build_model(model_config, info: data_lib.TaskInfo, dtype=jnp.float32):
+    """The task's model from `config.model`: a classifier or a causal decoder."""
+    values = dict(model_config)
+    values["attention_options"] = tuple(sorted(attention_config.options(model_config).items()))
+    values["num_kv_heads"] = attention_config.num_kv_heads(model_config)
+    if info.kind == "classify":
+        return construct(
+            sequence_classifier.SequenceClassifier,
+            values,
+            section_name="model",
+            optional=("pooling",),
+            vocab_size=info.vocab_size,
+            num_classes=info.num_classes,
+            dtype=dtype,
+        )
+    return construct(
+        causal_lm.CausalLM,
+        values,
+        section_name="model",
+        optional=("tie_embeddings",),
+        vocab_size=info.vocab_size,
+        dtype=dtype,
+    )
+
+
+def _stats(kind: str, logits, batch):
+    """Summed loss, correct predictions and scored items of a batch."""
+    logits = logits.astype(jnp.float32)
+    if kind == "classify":
+        weight = batch.get("weight", jnp.ones(logits.shape[0]))
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["labels"])
+        correct = jnp.argmax(logits, -1) == batch["labels"]
+    else:
+        weight = batch["queries"].astype(jnp.float32)
+        if "weight" in batch:
+            weight = weight * batch["weight"][:, None]
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["targets"])
+        correct = jnp.argmax(logits, -1) == batch["targets"]
+    return jnp.sum(losses * weight), jnp.sum(correct * weight), jnp.sum(weight)
+
+
+class LongRangeTask(trainer.Task):
+    """One long-range task for the shared trainer."""
+
+    def __init__(self, config, workdir):
+        validate_config(config)
+        self.config = config
+        self.info = data_lib.info(config.data)
+        try:
+            self.splits = data_lib.load(config.data)
+            self.train_iterator = data_lib.BatchIterator(
+                self.splits["train"], config.train.batch_size, config.data.seed + config.seed
+            )
+            self.model = build_model(
+                config.model, self.info, trainer.COMPUTE_DTYPES[config.train.compute_dtype]
+            )
+        except ValueError as error:
+            raise ConfigError(str(error)) from error
+        model, kind = self.model, self.info.kind
+        self.eval_fn = jax.jit(
+            lambda p, b: _stats(kind, model.apply({"params": p}, b["inputs"]), b)
+        )
+        self.eval_batches = {
+            split: data_lib.batches(self.splits[split], config.eval.batch_size)
+            for split in ("validation", "test")
+            if len(self.splits[split]["inputs"])
+        }
+
+    def init_params(self, seed_key):
+        init_key = jax.random.split(seed_key)[0]  # the second half is the dropout key
+        sample = jnp.ones((1, self.info.length), jnp.int32)
+        return self.model.init(init_key, sample)["params"]
+
+    def loss(self, params, batch, dropout_key):
+        logits = self.model.apply(
+            {"params": params}, batch["inputs"], deterministic=False, rngs={"dropout": dropout_key}
+        )
+        loss_sum, correct, count = _stats(self.info.kind, logits, batch)
+        count = jnp.maximum(count, 1)
+        return loss_sum / count, {"accuracy": correct / count}
+
+    def _evaluate(self, params, split) -> dict[str, float]:
+        totals = np.zeros(3)
+        for batch in self.eval_batches[split]:
+            totals += np.asarray(jax.device_get(self.eval_fn(params, batch)), np.float64)
+        loss_sum, correct, count = totals
+        return {
+            "accuracy": float(correct / max(count, 1)),
+            "loss": float(loss_sum / max(count, 1)),
+            "examples": len(self.splits[split]["inputs"]),
+        }
+
+    def evaluate(self, step, params, writer):
+        if "validation" in self.eval_batches:
+            result = self._evaluate(params, "validation")
+            writer.write_scalars(
+                step, {f"validation/{k}": v for k, v in result.items() if k != "examples"}
+            )
+
+    def final_evaluation(self, step, params, writer):
+        results = {split: self._evaluate(params, split) for split in self.eval_batches}
+        writer.write_scalars(
+            step,
+            {
+                f"final/{s}/{k}": v
+                for s, r in results.items()
+                for k, v in r.items()
+                if k != "examples"
+            },
+        )
+        summary = ", ".join(f"{s} accuracy {r['accuracy']:.3f}" for s, r in results.items())
+        print(f"step {step}: {self.config.data.task} {self.config.model.attention}: {summary}")
+        return {
+            "splits": results,
+            "headline": ["test/accuracy", "test/loss"],
+            "selection": "validation/accuracy",
+            "task": self.config.data.task,
+            "attention": self.config.model.attention,
+            "chance": 1.0 / self.info.num_classes
+            if self.info.kind == "classify"
+            else 1.0 / (self.info.vocab_size - self.info.vocab_size // 2),
+        }
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Trains, evaluates and writes everything into `workdir`; returns eval.json's dict."""
+    return trainer.train_and_evaluate(LongRangeTask, config, workdir)
+
+
+__all__ = ["LongRangeTask", "build_model", "train_and_evaluate", "validate_config"]

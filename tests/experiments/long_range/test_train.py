@@ -1,0 +1,102 @@
+"""The long-range experiment: each task trains a few steps; bad input is one line before compiling."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.common import trained
+from experiments.common.errors import ConfigError
+from experiments.common.optimizers import make_optimizer
+from experiments.common.writers import read_metrics
+from experiments.configs import long_range
+from experiments.long_range import data as data_lib
+from experiments.long_range import train
+
+
+def tiny(task="listops", **model):
+    config = long_range.get_config("tiny")
+    config.data.task = task
+    config.model.update(model)
+    return config
+
+
+@pytest.mark.parametrize(
+    "task, attention, options",
+    [
+        ("listops", "scaled_dot", {}),
+        # Blocks of 4 over 24 tokens: windows, a global block and random blocks, not dense.
+        ("listops", "block_sparse", dict(block_size=4, global_blocks=1, random_blocks=1)),
+        ("mqar", "linear", {}),
+    ],
+)
+def test_each_task_trains_writes_its_workdir_and_scores_what_it_should(
+    tmp_path, task, attention, options
+):
+    config = tiny(task, attention=attention)
+    config.model.attention_options.update(options)
+    config.eval.batch_size = 10  # the last evaluation batch is padded: padding must not count
+    workdir = tmp_path / "run"
+    final = train.train_and_evaluate(config, str(workdir))
+    assert final["task"] == task and final["attention"] == attention and final["steps"] == 4
+    for split in ("validation", "test"):
+        assert final["splits"][split]["examples"] == 16
+    assert json.loads((workdir / "eval.json").read_text())["splits"] == final["splits"]
+    assert [m["step"] for m in read_metrics(workdir) if "train/loss" in m] == [2, 4]
+    # The evaluation's accuracy is the model's, recomputed here from its checkpoint.
+    task_object = train.LongRangeTask(config, str(tmp_path / "again"))
+    params, step = trained.restore_params(
+        str(workdir),
+        lambda: task_object.init_params(jax.random.key(config.seed)),
+        make_optimizer(config.train),
+        None,
+    )
+    assert step == 4
+    test = task_object.splits["test"]
+    logits = np.asarray(task_object.model.apply(params, jnp.asarray(test["inputs"])))
+    if task == "mqar":
+        hits = (np.argmax(logits, -1) == test["targets"])[test["queries"]]
+    else:
+        hits = np.argmax(logits, -1) == test["labels"]
+    assert final["splits"]["test"]["accuracy"] == pytest.approx(hits.mean())
+
+
+def test_recall_scores_only_the_queries():
+    """A model that predicts every target right except at the queries scores zero."""
+    inputs, targets, queries = (
+        jnp.asarray(a) for a in data_lib.mqar.generate(0, 4, vocab_size=16, num_pairs=2, length=12)
+    )
+    logits = jax.nn.one_hot(jnp.where(queries, 0, targets), 16) * 10
+    loss_sum, correct, count = train._stats(
+        "recall", logits, {"targets": targets, "queries": queries}
+    )
+    assert int(correct) == 0 and int(count) == 8
+    logits = jax.nn.one_hot(jnp.where(queries, targets, 0), 16) * 10
+    _, correct, _ = train._stats("recall", logits, {"targets": targets, "queries": queries})
+    assert int(correct) == 8
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(task="pathfinder"), "unknown data.task 'pathfinder'; valid: listops, mqar"),
+        (dict(task="mqar", attention="linformer"), "attention kind 'linformer' cannot do causal"),
+        (dict(task="mqar", attention="nystrom"), "data.task='mqar'"),
+        (dict(max_length=16), "model.max_length=16 is shorter than data.task='listops'"),
+        (dict(attention="flash"), "unknown model.attention .flash.; valid: additive"),
+        (dict(depth=0), "listops max_depth=0"),
+        (dict(task="mqar", pairs=5), "mqar num_pairs=5 do not fit length=12"),
+    ],
+)
+def test_bad_input_is_one_line_before_anything_compiles(change, message):
+    config = tiny(change.pop("task", "listops"))
+    if "depth" in change:
+        config.data.listops.max_depth = change.pop("depth")
+    if "pairs" in change:
+        config.data.mqar.num_pairs = change.pop("pairs")
+    config.model.update(change)
+    with pytest.raises(ConfigError, match=message) as error:
+        train.validate_config(config)
+    assert "\n" not in str(error.value)
