@@ -41,13 +41,16 @@ def random_projection(key, num_features: int, dim: int):
     return rows * norms[:, None]
 
 
-def favor_features(x, projection, *, valid=None, per_row: bool):
+def favor_features(x, projection, *, valid=None, per_row: bool, epsilon: float = 0.0):
     """Positive random features `[..., length, m]` of `x` `[..., length, d]`.
 
     A max subtracted inside the exponential keeps it finite; it is a constant
     factor per row (queries, `per_row`) or per batch and head (keys, over the
     valid keys only) that cancels in the attention's normalisation, so no
-    gradient flows through it.
+    gradient flows through it. `epsilon` is added to the stabilised
+    exponentials (the Performer authors' numerical stabiliser): a key far below
+    the largest then still has a feature, so no normaliser falls to a
+    denormal whose gradient overflows.
     """
     x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
     x = x * x.shape[-1] ** -0.25
@@ -60,19 +63,27 @@ def favor_features(x, projection, *, valid=None, per_row: bool):
         masked = exponent if valid is None else jnp.where(valid[..., None], exponent, -jnp.inf)
         shift = masked.max(axis=(-2, -1), keepdims=True)
         shift = jnp.where(jnp.isfinite(shift), shift, 0.0)
-    features = jnp.exp(exponent - jax.lax.stop_gradient(shift))
+    features = jnp.exp(exponent - jax.lax.stop_gradient(shift)) + epsilon
     return features / math.sqrt(projection.shape[0])
 
 
 def favor_attention(
-    query, key, value, projection, *, mask=None, is_causal=False, chunk_size: int = 64
+    query,
+    key,
+    value,
+    projection,
+    *,
+    mask=None,
+    is_causal=False,
+    chunk_size: int = 64,
+    epsilon: float = 0.0,
 ):
     """FAVOR+ attention with a given `[m, d]` projection; layout as `performer_attention`."""
     mask = as_4d(mask)
     # Keys' stabiliser over the valid keys only (a query-dependent mask: over all).
     valid = key_valid(mask, *key.shape[:3]) if is_per_key(mask) and mask is not None else None
-    phi_q = favor_features(query, projection, per_row=True)
-    phi_k = favor_features(key, projection, valid=valid, per_row=False)
+    phi_q = favor_features(query, projection, per_row=True, epsilon=epsilon)
+    phi_k = favor_features(key, projection, valid=valid, per_row=False, epsilon=epsilon)
     out = kernel_attention(
         phi_q, phi_k, value, mask=mask, is_causal=is_causal, chunk_size=chunk_size
     )
@@ -105,17 +116,26 @@ def performer_attention(
     num_features: int = 256,
     feature_seed: int = 0,
     chunk_size: int = 64,
+    epsilon: float = 1e-6,
 ):
     """Performer FAVOR+ (Choromanski et al. 2021): softmax by positive orthogonal random features.
 
     query `[batch, heads, q_len, d]`, key `[batch, heads, k_len, d]`, value
     `[batch, heads, k_len, dv]` -> `[batch, heads, q_len, dv]`.
     `num_features`: random features m; `feature_seed`: the features' key
-    unless the call passes a 'features' rng; `chunk_size`: causal chunks.
+    unless the call passes a 'features' rng; `chunk_size`: causal chunks;
+    `epsilon`: added to each stabilised feature (0 for the exact estimator).
     """
     if not isinstance(num_features, int) or num_features < 1:
         raise ValueError(f"num_features must be a positive integer, got {num_features!r}.")
     projection = RandomFeatures(num_features, feature_seed, name="features")(query.shape[-1])
     return favor_attention(
-        query, key, value, projection, mask=mask, is_causal=is_causal, chunk_size=chunk_size
+        query,
+        key,
+        value,
+        projection,
+        mask=mask,
+        is_causal=is_causal,
+        chunk_size=chunk_size,
+        epsilon=epsilon,
     )

@@ -100,3 +100,22 @@ def test_bad_input_is_one_line_before_anything_compiles(change, message):
     with pytest.raises(ConfigError, match=message) as error:
         train.validate_config(config)
     assert "\n" not in str(error.value)
+
+
+def test_config_argument_and_sweeps():
+    assert long_range.get_config("mqar,cpu").data.task == "mqar"
+    assert long_range.get_config("cpu").data.task == "listops"
+    with pytest.raises(ValueError, match="unknown config 'mqar,huge'; valid: TASK,SIZE"):
+        long_range.get_config("mqar,huge")
+    from experiments.common import sweeps
+
+    specs = long_range.get_sweeps()
+    quick = sweeps.expand("quick", specs)
+    pairs = {(t.overrides["data.task"], t.overrides["model.attention"]) for t in quick}
+    # Every mechanism that can run a task is in the sweep, and only those.
+    assert ("mqar", "linear") in pairs and ("listops", "block_sparse") in pairs
+    assert ("mqar", "linformer") not in pairs and ("mqar", "block_sparse") not in pairs
+    for task, kind in pairs:
+        config = long_range.get_config("tiny")
+        config.data.task, config.model.attention = task, kind
+        train.validate_config(config)
