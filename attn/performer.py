@@ -116,7 +116,7 @@ def performer_attention(
     num_features: int = 256,
     feature_seed: int = 0,
     chunk_size: int = 64,
-    epsilon: float = 1e-6,
+    epsilon: float = 0.0,
 ):
     """Performer FAVOR+ (Choromanski et al. 2021): softmax by positive orthogonal random features.
 
@@ -124,7 +124,10 @@ def performer_attention(
     `[batch, heads, k_len, dv]` -> `[batch, heads, q_len, dv]`.
     `num_features`: random features m; `feature_seed`: the features' key
     unless the call passes a 'features' rng; `chunk_size`: causal chunks;
-    `epsilon`: added to each stabilised feature (0 for the exact estimator).
+    `epsilon`: added to each stabilised feature (the authors use 1e-6; it keeps
+    long causal training finite, but the output then depends on the stabiliser,
+    so cached decoding no longer equals the full pass and gradients ignore it:
+    0, the exact estimator, by default).
     """
     if not isinstance(num_features, int) or num_features < 1:
         raise ValueError(f"num_features must be a positive integer, got {num_features!r}.")

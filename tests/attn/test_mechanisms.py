@@ -26,8 +26,7 @@ TEST_OPTIONS = {
     "block_sparse": {"block_size": 2, "window_blocks": 3, "global_blocks": 1, "random_blocks": 1},
     "differential": {"lambda_init": 0.5},
     "linear": {"chunk_size": 3},
-    # epsilon 0: the estimator itself, as the reference computes it.
-    "performer": {"num_features": 16, "chunk_size": 3, "epsilon": 0.0},
+    "performer": {"num_features": 16, "chunk_size": 3},
     "sigmoid": {},
     "sliding_window": {"local_window_size": 2},
     "linformer": {"projected_length": 4, "max_length": 16},
