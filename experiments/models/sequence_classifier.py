@@ -17,8 +17,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 from flax.core import FrozenDict
 
-import attn
-from experiments.models.transformer import INSIDE_ATTENTION, POSITIONS, TABLES
+from experiments.models import causal_lm
+from experiments.models.transformer import INSIDE_ATTENTION, TABLES
 from experiments.models.transformer_layers import (
     EncoderLayer,
     embed_tokens,
@@ -30,27 +30,9 @@ POOLINGS = ("mean", "first")
 
 
 def check_sizes(model_config) -> None:
-    """Raises a one-line ValueError naming a bad model value and the valid ones."""
-    for name in ("d_model", "num_heads", "num_layers", "d_ff", "max_length"):
-        value = model_config[name]
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"model.{name} must be a positive integer, got {value!r}")
-    d_model, num_heads = model_config["d_model"], model_config["num_heads"]
-    if d_model % num_heads:
-        divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
-        raise ValueError(
-            f"model.d_model={d_model} is not divisible by model.num_heads={num_heads}; "
-            f"valid num_heads for d_model={d_model}: {divisors}"
-        )
-    if model_config["attention"] not in attn.available():
-        raise ValueError(
-            f"unknown attention kind model.attention={model_config['attention']!r}; "
-            f"valid: {', '.join(attn.available())}"
-        )
-    if model_config["positions"] not in POSITIONS:
-        raise ValueError(
-            f"unknown model.positions={model_config['positions']!r}; valid: {', '.join(POSITIONS)}"
-        )
+    """Raises a one-line ValueError naming a bad model value and the valid ones:
+    the decoder stack's checks (`causal_lm.check_sizes`), then the pooling."""
+    causal_lm.check_sizes(model_config)
     if model_config.get("pooling", "mean") not in POOLINGS:
         raise ValueError(
             f"unknown model.pooling={model_config.get('pooling')!r}; valid: {', '.join(POOLINGS)}"
