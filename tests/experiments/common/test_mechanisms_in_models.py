@@ -21,7 +21,7 @@ from experiments.models import vision as vision_models
 from experiments.models.causal_lm import build_model as build_lm
 from experiments.translation import train as translation_train
 from experiments.vision import train as vision_train
-from tests.kind_params import model_kinds
+from tests.kind_params import REPRESENTATIVES
 
 MECHANISMS = [k for k in attn.available() if attn.lookup(k).form == "attend"]
 # Small enough for the tiny models' sequences (5 to 16 positions).
@@ -74,8 +74,19 @@ NEEDS = {
 }
 
 
-@pytest.mark.parametrize("kind", model_kinds(MECHANISMS))
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize(
+    "name, kind",
+    [
+        # The representatives in the Transformer in make test, the rest in the slow tier.
+        pytest.param(
+            name,
+            kind,
+            marks=[] if kind in REPRESENTATIVES and name == "transformer" else [pytest.mark.slow],
+        )
+        for kind in MECHANISMS
+        for name in MODELS
+    ],
+)
 def test_trains_a_few_steps_where_it_can_and_is_refused_where_not(name, kind):
     if not all(attn.lookup(kind).supports(c) for c in NEEDS[name]):
         with pytest.raises(ConfigError, match=f"attention kind '{kind}' cannot do") as error:

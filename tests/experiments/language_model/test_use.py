@@ -11,6 +11,10 @@ from experiments.common.trained import UseError
 from experiments.configs import language_model
 from experiments.language_model import train
 
+# Each test here trains a run first; --generate loads the run as
+# --translate does (experiments/common/trained.py, tested in make test): the slow tier.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):

@@ -28,7 +28,12 @@ def tiny(task="listops", **model):
     [
         ("listops", "scaled_dot", {}),
         # Blocks of 4 over 24 tokens: windows, a global block and random blocks, not dense.
-        ("listops", "block_sparse", dict(block_size=4, global_blocks=1, random_blocks=1)),
+        pytest.param(
+            "listops",
+            "block_sparse",
+            dict(block_size=4, global_blocks=1, random_blocks=1),
+            marks=pytest.mark.slow,  # the same path as scaled_dot, with another registry entry
+        ),
         ("mqar", "linear", {}),
     ],
 )

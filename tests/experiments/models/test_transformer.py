@@ -189,6 +189,9 @@ def sequence_log_prob(model, params, source, tokens):
     return jnp.sum(jnp.where(ended > 0, 0.0, log_probs), axis=1)
 
 
+# Beam search itself is also checked on the RNN in make test (test_rnn.py); here it reorders
+# the Transformer's cache: the slow tier.
+@pytest.mark.slow
 def test_greedy_and_beam_search_run_on_the_cache():
     decoders = decode
     # One layer each keeps the three compilations short.

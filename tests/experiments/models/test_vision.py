@@ -27,8 +27,9 @@ def random_params(model, image_shape=TINY_IMAGES, seed=0):
 
 
 MODEL_CASES = [(variant, {}) for variant in models.VARIANTS] + [
-    ("full_attention", {"attention_stem": "pointwise"}),
-    ("conv_stem_attention", {"relative_bias": True}),
+    # Options of a variant: the slow tier (the variants themselves run in make test).
+    pytest.param("full_attention", {"attention_stem": "pointwise"}, marks=pytest.mark.slow),
+    pytest.param("conv_stem_attention", {"relative_bias": True}, marks=pytest.mark.slow),
 ]
 
 

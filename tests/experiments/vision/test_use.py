@@ -13,6 +13,10 @@ from experiments.vision import data as data_lib
 from experiments.vision import train
 from tests.experiments.vision.test_data import idx_bytes
 
+# Each test here trains a run first; --classify loads the run as
+# --translate does (experiments/common/trained.py, tested in make test): the slow tier.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
