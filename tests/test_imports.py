@@ -5,7 +5,7 @@ imports, at the top or inside a function, is checked against what its layer
 may import:
 
 - `attn` imports only `attn` (and third-party libraries);
-- `experiments.text` imports only `experiments.text`;
+- `experiments.text` and `experiments.images` import only themselves;
 - `experiments.models` imports `attn`, `experiments.text` and itself, never an
   experiment package or `experiments.common`;
 - `experiments.common` imports `attn` and itself;
@@ -25,7 +25,13 @@ import pathlib
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SHARED = ("attn", "experiments.common", "experiments.models", "experiments.text")
+SHARED = (
+    "attn",
+    "experiments.common",
+    "experiments.models",
+    "experiments.text",
+    "experiments.images",
+)
 TOP_LEVEL = ("attn", "benchmarks", "examples", "experiments", "launch", "tests")
 
 
@@ -102,6 +108,7 @@ def allowed(module: str, name: str, packages: set[str]) -> bool:
     rules = {
         "attn": {"attn"},
         "experiments.text": {"experiments.text"},
+        "experiments.images": {"experiments.images"},
         "experiments.models": {"attn", "experiments.text", "experiments.models"},
         "experiments.common": {"attn", "experiments.common"},
         "experiments.configs": set(SHARED) | {"experiments.configs"},
@@ -146,6 +153,8 @@ def test_there_are_modules_and_experiment_packages_to_check():
         ("experiments.vision.train", "experiments.models.vision", True),
         ("experiments.vision.train", "experiments.vision.data", True),
         ("experiments.text.corpora", "experiments.models.rnn", False),
+        ("experiments.images.idx", "experiments.vision.data", False),
+        ("experiments.long_range.data", "experiments.images.sources", True),
         ("experiments.common.report", "launch", False),
         ("launch", "experiments.common.report", True),
         ("experiments.translation.train", "numpy", True),

@@ -242,6 +242,8 @@ def mutate_module(module, workdir, *, lines=(), timeout_factor=3.0):
         with open(target, "w") as f:
             f.write(mutated_source(os.path.join(ROOT, module), mutant))
         outcome = run_tests(workdir, test_args, timeout)
+        if outcome == "timeout":  # killed, but shown: on a busy machine, rerun with --lines
+            print(f"  TIMEOUT {module}:{mutant.line} {mutant.description}", flush=True)
         if outcome == "passed":
             survivors.append(mutant)
             line = original.splitlines()[mutant.line - 1].strip()

@@ -47,10 +47,10 @@ from __future__ import annotations
 import ml_collections
 
 from experiments.common import attention_config, sections
+from experiments.images.sources import FASHION_MNIST_DIR
 
 PRESETS = ("digits", "fashion_mnist", "tiny")
 VARIANTS = ("conv", "conv_stem_attention", "full_attention", "vit")
-FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 
 
 def get_config(arg: str = "conv_stem_attention") -> ml_collections.ConfigDict:

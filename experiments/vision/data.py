@@ -22,43 +22,19 @@ saves its position as a small dict for resuming.
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import os
 
 import numpy as np
 
+from experiments.images.idx import read_idx  # noqa: F401  (vision.use reads idx stacks)
+from experiments.images.sources import (
+    CIFAR10_CLASSES,
+    FASHION_MNIST_CLASSES,
+    check_fashion_mnist_dir,
+    read_fashion_mnist,
+    read_tfds,
+)
+
 DATASETS = ("digits", "fashion_mnist", "mnist", "cifar10")
-FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-CIFAR10_CLASSES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
-# idx file stems of the MNIST family: (images, labels) per split.
-IDX_FILES = {
-    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
-    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
-}
-_IDX_UBYTE = 0x08
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,76 +64,6 @@ class DatasetInfo:
         return len(self.class_names)
 
 
-def read_idx(path: str, *, ndim: int) -> np.ndarray:
-    """An idx file (`.gz` or plain) of unsigned bytes with `ndim` dimensions.
-
-    Raises ValueError naming the file when its header is not that of an idx
-    file of unsigned bytes with `ndim` dimensions, or its size does not match
-    the header (a truncated or wrong file).
-    """
-    opener = gzip.open if path.endswith(".gz") else open
-    try:
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError) as error:  # e.g. a corrupt gzip stream
-        raise ValueError(f"cannot read {path}: {error}") from error
-    header = 4 + 4 * ndim
-    if len(raw) < header or raw[0] != 0 or raw[1] != 0:
-        raise ValueError(
-            f"{path} is not an idx file: it should start with two zero bytes and hold a "
-            f"{header}-byte header, got {len(raw)} bytes starting {raw[:4].hex() or 'empty'}."
-        )
-    if raw[2] != _IDX_UBYTE or raw[3] != ndim:
-        raise ValueError(
-            f"{path} holds idx data of type 0x{raw[2]:02x} with {raw[3]} dimensions; expected "
-            f"unsigned bytes (0x08) with {ndim} dimensions."
-        )
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape))
-    if len(raw) != expected:
-        raise ValueError(
-            f"{path} is {len(raw)} bytes (uncompressed) but its header {shape} needs "
-            f"{expected}: the file is truncated or not the one expected."
-        )
-    return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
-
-
-def _find(directory: str, stem: str) -> str:
-    for name in (stem, stem + ".gz"):
-        if os.path.isfile(os.path.join(directory, name)):
-            return os.path.join(directory, name)
-    raise FileNotFoundError(
-        f"{stem}[.gz] not found in {directory}: a Fashion-MNIST folder holds "
-        f"{', '.join(s for pair in IDX_FILES.values() for s in pair)} (each optionally .gz); "
-        f"Debian's package dataset-fashion-mnist installs them in {FASHION_MNIST_DIR}."
-    )
-
-
-def read_idx_split(directory: str, split: str, *, num_classes: int = 10) -> Split:
-    """The "train" or "test" images and labels of an MNIST-format folder."""
-    image_stem, label_stem = IDX_FILES[split]
-    image_path, label_path = _find(directory, image_stem), _find(directory, label_stem)
-    images = read_idx(image_path, ndim=3)
-    labels = read_idx(label_path, ndim=1)
-    if len(images) != len(labels):
-        raise ValueError(
-            f"{image_path} holds {len(images)} images but {label_path} holds {len(labels)} labels."
-        )
-    if labels.size and labels.max() >= num_classes:
-        raise ValueError(f"{label_path} holds label {labels.max()}; expected 0..{num_classes - 1}.")
-    return Split(images[..., None], labels.astype(np.int32))
-
-
-def check_fashion_mnist_dir(path: str) -> None:
-    """FileNotFoundError with the fix unless `path` is a folder (checked before loading)."""
-    if not path or not os.path.isdir(path):
-        raise FileNotFoundError(
-            f"Fashion-MNIST folder not found: data.path={path!r}. Install Debian's "
-            f"dataset-fashion-mnist (apt-get install dataset-fashion-mnist, into "
-            f"{FASHION_MNIST_DIR}) or point data.path at a folder of the idx files."
-        )
-
-
 def _digits() -> Split:
     from sklearn.datasets import load_digits  # imported here: only this dataset needs it
 
@@ -165,20 +71,6 @@ def _digits() -> Split:
     # 17 grey levels (0..16) -> 0..255.
     images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
     return Split(images, digits.target.astype(np.int32))
-
-
-def _tfds(name: str, data_dir: str) -> dict[str, Split]:
-    import tensorflow_datasets as tfds  # imported here: only these datasets need it
-
-    sources = tfds.data_source(name, data_dir=data_dir or None, download=True)
-    splits = {}
-    for split in ("train", "test"):
-        source = sources[split]
-        examples = [source[i] for i in range(len(source))]
-        images = np.stack([np.asarray(e["image"], np.uint8) for e in examples])
-        labels = np.asarray([e["label"] for e in examples], np.int32)
-        splits[split] = Split(images, labels)
-    return splits
 
 
 def _hold_out(split: Split, size: int, seed: int) -> tuple[Split, Split]:
@@ -207,10 +99,12 @@ def load(data_config) -> tuple[dict[str, Split], DatasetInfo]:
     else:
         if name == "fashion_mnist":
             check_fashion_mnist_dir(data_config.path)
-            raw = {s: read_idx_split(data_config.path, s) for s in ("train", "test")}
+            raw = {s: Split(*pair) for s, pair in read_fashion_mnist(data_config.path).items()}
             class_names = FASHION_MNIST_CLASSES
         else:
-            raw = _tfds(name, data_config.tfds_data_dir)
+            raw = {
+                s: Split(*pair) for s, pair in read_tfds(name, data_config.tfds_data_dir).items()
+            }
             class_names = CIFAR10_CLASSES if name == "cifar10" else tuple(map(str, range(10)))
         if raw["train"].images.shape[1:] != raw["test"].images.shape[1:]:
             raise ValueError(
@@ -311,5 +205,4 @@ __all__ = [
     "eval_batches",
     "load",
     "read_idx",
-    "read_idx_split",
 ]

@@ -1,6 +1,5 @@
 """Image datasets as uint8 arrays: digits, idx files, batches and their state."""
 
-import gzip
 import os
 
 import ml_collections
@@ -8,8 +7,7 @@ import numpy as np
 import pytest
 
 from experiments.vision import data
-
-REAL_FASHION_MNIST = data.FASHION_MNIST_DIR
+from tests.experiments.images.test_idx import write_idx_folder
 
 
 def data_config(**overrides):
@@ -24,32 +22,6 @@ def data_config(**overrides):
     )
     config.update(overrides)
     return ml_collections.ConfigDict(config)
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
-        int(s).to_bytes(4, "big") for s in array.shape
-    )
-    return header + array.astype(np.uint8).tobytes()
-
-
-def write_idx_folder(folder, *, train=30, test=10, gz=True):
-    """A small MNIST-format folder; returns the arrays written."""
-    rng = np.random.default_rng(0)
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays = {}
-    for split, count in (("train", train), ("test", test)):
-        images = rng.integers(0, 256, (count, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, count, dtype=np.uint8)
-        for stem, array in zip(data.IDX_FILES[split], (images, labels)):
-            raw = idx_bytes(array)
-            if gz:
-                with gzip.open(folder / f"{stem}.gz", "wb") as f:
-                    f.write(raw)
-            else:
-                (folder / stem).write_bytes(raw)
-        arrays[split] = (images, labels)
-    return arrays
 
 
 def test_digits_are_uint8_images_in_three_disjoint_splits():
@@ -83,36 +55,6 @@ def test_idx_folder_loads_with_a_held_out_validation_split(tmp_path, gz):
     assert sorted(train_and_validation) == sorted(arrays["train"][1])
 
 
-@pytest.mark.parametrize(
-    "damage, message",
-    [
-        (lambda raw: raw[:-7], r"is \d+ bytes .* needs \d+: the file is truncated"),
-        (lambda raw: raw + b"\0", "truncated or not the one expected"),
-        (lambda raw: b"\x1f\x8b" + raw[2:], "is not an idx file"),
-        (lambda raw: raw[:2] + b"\x0d" + raw[3:], r"type 0x0d .* expected unsigned bytes"),
-        (lambda raw: b"", "is not an idx file"),
-    ],
-    ids=["truncated", "too-long", "bad-magic", "float-data", "empty"],
-)
-def test_damaged_idx_files_are_clear_errors(tmp_path, damage, message):
-    write_idx_folder(tmp_path, gz=False)
-    path = tmp_path / "train-images-idx3-ubyte"
-    path.write_bytes(damage(path.read_bytes()))
-    with pytest.raises(ValueError, match=message) as error:
-        data.read_idx_split(str(tmp_path), "train")
-    assert str(path) in str(error.value) and "\n" not in str(error.value)
-
-
-def test_mismatched_counts_and_labels_are_clear_errors(tmp_path):
-    write_idx_folder(tmp_path, gz=False)
-    (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.zeros(29, np.uint8)))
-    with pytest.raises(ValueError, match="holds 30 images but .* holds 29 labels"):
-        data.read_idx_split(str(tmp_path), "train")
-    (tmp_path / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.full(30, 12, np.uint8)))
-    with pytest.raises(ValueError, match="holds label 12; expected 0..9"):
-        data.read_idx_split(str(tmp_path), "train")
-
-
 def test_missing_folder_or_file_names_the_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
         data.load(data_config(name="fashion_mnist", path=str(tmp_path / "nowhere")))
@@ -120,16 +62,6 @@ def test_missing_folder_or_file_names_the_fix(tmp_path):
     os.remove(tmp_path / "t10k-labels-idx1-ubyte.gz")
     with pytest.raises(FileNotFoundError, match=r"t10k-labels-idx1-ubyte\[.gz\] not found"):
         data.load(data_config(name="fashion_mnist", path=str(tmp_path)))
-
-
-@pytest.mark.skipif(
-    not os.path.isdir(REAL_FASHION_MNIST), reason="Debian's dataset-fashion-mnist not installed"
-)
-def test_reads_the_real_fashion_mnist():
-    for split, count in (("train", 60000), ("test", 10000)):
-        loaded = data.read_idx_split(REAL_FASHION_MNIST, split)
-        assert loaded.images.shape == (count, 28, 28, 1) and loaded.images.dtype == np.uint8
-        assert np.bincount(loaded.labels).tolist() == [count // 10] * 10
 
 
 def test_batches_cover_each_epoch_once_and_resume_exactly():

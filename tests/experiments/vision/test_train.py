@@ -10,7 +10,7 @@ from experiments.common.runner import write_status
 from experiments.common.writers import read_metrics
 from experiments.configs import vision
 from experiments.vision import train
-from tests.experiments.vision.test_data import write_idx_folder
+from tests.experiments.images.test_idx import write_idx_folder
 
 
 def tiny_config(variant="full_attention"):

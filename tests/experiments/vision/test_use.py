@@ -11,7 +11,7 @@ from experiments import classify, use_run
 from experiments.common.trained import UseError
 from experiments.vision import data as data_lib
 from experiments.vision import train
-from tests.experiments.vision.test_data import idx_bytes
+from tests.experiments.images.test_idx import idx_bytes
 
 # Each test here trains a run first; --classify loads the run as
 # --translate does (experiments/common/trained.py, tested in make test): the slow tier.
