@@ -21,6 +21,11 @@ A config file may define `get_sweeps() -> dict[name, spec]` beside
         "trials": [{...}, {...}],           # optional: explicit override sets,
     }                                       # crossed with the grid and draws
 
+A trial of "trials" may name its own get_config argument under "config"
+(e.g. `{"config": "mqar,cpu", "data.task": "mqar"}`), for sweeps across
+presets that set different fields; "config" is not an override and not part
+of the trial's name.
+
 Each trial is a set of `--config.FIELD=VALUE` overrides and a directory name
 made from the swept values, so a trial keeps its workdir across reruns.
 """
@@ -109,20 +114,20 @@ def expand(name: str, sweeps: dict[str, dict]) -> list[Trial]:
             )
     draws = _random_draws(name, spec.get("random"))
     explicit = list(spec.get("trials", [])) or [{}]
-    listed = tuple(dict.fromkeys(f for overrides in explicit for f in overrides))
+    listed = tuple(dict.fromkeys(f for overrides in explicit for f in overrides if f != "config"))
     swept = listed + tuple(grid) + (tuple(spec["random"]["fields"]) if draws else ())
     trials = []
     for chosen, combination, draw in itertools.product(
         explicit, itertools.product(*grid.values()), draws or [{}]
     ):
         overrides = dict(spec.get("fixed", {}))
-        overrides.update(chosen)
+        overrides.update({f: v for f, v in chosen.items() if f != "config"})
         overrides.update(zip(grid, combination))
         overrides.update(draw)
         trials.append(
             Trial(
                 name=_trial_name({f: overrides[f] for f in swept if f in overrides}),
-                config_arg=spec.get("config", ""),
+                config_arg=chosen.get("config", spec.get("config", "")),
                 overrides=overrides,
                 swept=swept,
             )

@@ -1,4 +1,4 @@
-"""Long-range comparison of attention mechanisms: ListOps and associative recall, offline.
+"""Long-range comparison of attention mechanisms: ListOps, Pathfinder, pixels, recall; offline.
 
     python launch.py --config=experiments/configs/long_range.py:listops,cpu --workdir=runs/listops
     python launch.py --config=experiments/configs/long_range.py:mqar,cpu --workdir=runs/mqar \\
@@ -6,6 +6,8 @@
     python launch.py --config=experiments/configs/long_range.py --sweep=quick \\
         --workdir=runs/long_range_quick --parallel=1
     python launch.py --report=runs/long_range_quick
+    python launch.py --config=experiments/configs/long_range.py --sweep=all \\
+        --workdir=runs/long_range --parallel=1     # every mechanism on every task
 
 Tasks (`data.task`), generated from `data.seed`, nothing downloaded:
 
@@ -15,14 +17,27 @@ Tasks (`data.task`), generated from `data.seed`, nothing downloaded:
 - `mqar`: multi-query associative recall (Arora et al. 2023): key-value
   pairs, then the keys again, each to be answered with its value
   (experiments/long_range/mqar.py). A causal decoder; accuracy at the queries.
+- `pathfinder`: Pathfinder images (Linsley et al. 2018) as LRA uses them: are
+  the two markers on one dashed path? (experiments/long_range/pathfinder.py),
+  read as `size * size` pixels; `data.pathfinder` sets the size (16, LRA's
+  32, 64, Path-X's 128) and the difficulty (segments, distractors, ...).
+- `image`: real images as pixel sequences: Fashion-MNIST from Debian's
+  `dataset-fashion-mnist` files (`data.image.path`), or CIFAR-10 made grey
+  through TFDS by name (LRA's Image task; needs internet the first time);
+  `data.image.downsample` averages blocks of pixels first.
 
 The config argument is TASK,SIZE: `tiny` (seconds; tests), `cpu` (minutes
 per trial on 2 CPU cores: ListOps of 50-200 tokens, depth 6; MQAR of 4 pairs
-in 32 tokens), `lra` (LRA's ListOps: 96k training expressions of 500-2,000
-tokens, depth 10, a 4-layer d_model 512 encoder; an accelerator's job).
+in 32 tokens; Pathfinder at 16 x 16; Fashion-MNIST at 14 x 14), `lra` (LRA's
+data: ListOps' 96k training expressions of 500-2,000 tokens, depth 10;
+Pathfinder 32 x 32 with 160k / 20k / 20k images; greyscale CIFAR-10 at
+32 x 32; a 4-layer d_model 512 encoder; an accelerator's job).
 
-Sweeps: `listops` and `mqar` train every registered mechanism that can run
-the task (`cpu` size); `quick` both tasks at the `tiny` size; `mqar_pairs`
+Sweeps: `listops`, `mqar`, `pathfinder` and `image` train every registered
+mechanism that can run the task (`cpu` size); `all` every mechanism on every
+task (`cpu` size; `image` needs the Fashion-MNIST files: without them its
+trials fail with the fix and the others run); `quick` the generated tasks at
+the `tiny` size; `mqar_pairs`
 softmax against linear attention and Performer as the pairs grow at a fixed
 width (Zoology's comparison).
 """
@@ -33,10 +48,17 @@ import ml_collections
 
 import attn
 from experiments.common import attention_config, sections
+from experiments.images.sources import FASHION_MNIST_DIR
 
-TASKS = ("listops", "mqar")
+TASKS = ("listops", "mqar", "pathfinder", "image")
 SIZES = ("cpu", "tiny", "lra")
-TASK_NEEDS = {"listops": ("padding",), "mqar": ("causal", "padding")}
+TASK_NEEDS = {
+    "listops": ("padding",),
+    "mqar": ("causal", "padding"),
+    "pathfinder": ("padding",),
+    "image": ("padding",),
+}
+GENERATED = ("listops", "mqar", "pathfinder")
 
 
 def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
@@ -55,13 +77,23 @@ def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
 
     config.data = ml_collections.ConfigDict(
         dict(
-            task=task,  # listops | mqar
+            task=task,  # listops | mqar | pathfinder | image
             seed=0,  # splits are drawn from seed, seed + 1, seed + 2
             train_size=20000,
             validation_size=500,
             test_size=500,
             listops=dict(min_length=50, max_length=200, max_depth=6, max_args=5),
             mqar=dict(vocab_size=32, num_pairs=4, length=32),
+            # 16 x 16 on 2 cores; LRA's 32 x 32 is the lra size (see pathfinder.Settings).
+            pathfinder=dict(
+                size=16, segments=5, segment_length=1.5, max_turn=30.0, distractors=1, dash=2, gap=1
+            ),
+            image=dict(
+                dataset="fashion_mnist",  # fashion_mnist (offline) | cifar10 (TFDS)
+                path=FASHION_MNIST_DIR,  # fashion_mnist: the folder of the idx files
+                tfds_data_dir="",  # cifar10: where TFDS keeps it ("" = its default)
+                downsample=2,  # 28 x 28 -> 14 x 14 on 2 cores; 1 keeps every pixel
+            ),
         )
     )
     config.model = ml_collections.ConfigDict(
@@ -89,11 +121,17 @@ def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
     if task == "mqar":  # recall needs no dropout, a larger step and batch to form its heads
         config.model.dropout_rate = 0.0
         config.train.update(learning_rate=3e-3, batch_size=64, steps=2000)
+    if task == "pathfinder":  # drawing takes about 6 ms an image at 16 x 16
+        config.data.train_size = 10000
+    if task == "image":
+        config.data.test_size = 2000
     if size == "tiny":
         config.data.update(train_size=64, validation_size=16, test_size=16)
         config.data.listops.update(min_length=10, max_length=24, max_depth=3, max_args=3)
         config.data.mqar.update(vocab_size=16, num_pairs=2, length=12)
-        config.model.update(d_model=16, num_heads=2, num_layers=1, d_ff=32, max_length=32)
+        config.data.pathfinder.update(segments=4, segment_length=2.0)
+        # max_length: the 16 x 16 pixels of the smallest Pathfinder
+        config.model.update(d_model=16, num_heads=2, num_layers=1, d_ff=32, max_length=256)
         config.model.dropout_rate = 0.0
         config.train.update(
             steps=4, batch_size=8, learning_rate=1e-3, warmup_steps=1, log_every_steps=2
@@ -104,6 +142,12 @@ def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
         # LRA's ListOps (Tay et al. 2021, appendix): 96k / 2k / 2k expressions.
         config.data.update(train_size=96000, validation_size=2000, test_size=2000)
         config.data.listops.update(min_length=500, max_length=2000, max_depth=10, max_args=10)
+        config.data.pathfinder.update(size=32, segments=10, segment_length=2.0, distractors=2)
+        config.data.image.update(dataset="cifar10", downsample=1)
+        if task == "pathfinder":
+            config.data.update(train_size=160000, validation_size=20000, test_size=20000)
+        if task == "image":  # CIFAR-10: 45k training, 5k validation, the 10k test images
+            config.data.update(train_size=45000, validation_size=5000, test_size=10000)
         config.model.update(d_model=512, num_heads=8, num_layers=4, d_ff=1024, max_length=2048)
         config.train.update(steps=5000, batch_size=32, learning_rate=5e-4, warmup_steps=1000)
         config.eval.every_steps = 1000
@@ -119,11 +163,23 @@ def get_sweeps() -> dict[str, dict]:
     """Named sweeps (see experiments/common/sweeps.py for the format)."""
     # The tiny sizes of both tasks are set whichever task the config starts from.
     every = [
-        {"data.task": task, "model.attention": kind} for task in TASK_NEEDS for kind in _able(task)
+        {"data.task": task, "model.attention": kind} for task in GENERATED for kind in _able(task)
     ]
     return {
         "listops": {"config": "listops,cpu", "grid": {"model.attention": _able("listops")}},
         "mqar": {"config": "mqar,cpu", "grid": {"model.attention": _able("mqar")}},
+        "pathfinder": {
+            "config": "pathfinder,cpu",
+            "grid": {"model.attention": _able("pathfinder")},
+        },
+        "image": {"config": "image,cpu", "grid": {"model.attention": _able("image")}},
+        "all": {
+            "trials": [
+                {"config": f"{task},cpu", "data.task": task, "model.attention": kind}
+                for task in TASKS
+                for kind in _able(task)
+            ]
+        },
         "quick": {"config": "listops,tiny", "trials": every},
         "mqar_pairs": {
             "config": "mqar,cpu",

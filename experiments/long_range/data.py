@@ -1,21 +1,37 @@
-"""The long-range tasks' data: generated splits and a resumable batch iterator.
+"""The long-range tasks' data: splits per task and a resumable batch iterator.
 
 Each task (`TASKS`) gives arrays per split: "inputs" `[n, length]` int32 (0
 is padding), and for a classification task "labels" `[n]`; for MQAR
 "targets" `[n, length]` and "queries" `[n, length]` (the positions scored).
-Splits are drawn from different seeds (`data.seed` + 0, 1, 2 for train,
-validation, test), so no example is shared.
+
+- Generated tasks (listops, mqar, pathfinder) draw their splits from
+  different seeds (`data.seed` + 0, 1, 2 for train, validation, test), so no
+  example is shared.
+- `image` reads real images (experiments/images): Fashion-MNIST's idx files
+  from `data.image.path` offline, or a TFDS dataset by name (`cifar10`, made
+  grey as LRA does); validation is a seeded sample held out of the training
+  images, the test split is the dataset's own.
+
+Images of both pixel tasks become sequences of `height * width` grey levels,
+row by row, as tokens 1..256 (grey level + 1; 0 stays padding).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import numpy as np
 
-from experiments.long_range import listops, mqar
+from experiments.images import sources
+from experiments.long_range import listops, mqar, pathfinder
 
 SPLITS = ("train", "validation", "test")
+PIXEL_VOCABULARY = 257  # padding and 256 grey levels
+IMAGE_DATASETS = ("fashion_mnist", "cifar10")
+_IMAGE_SHAPES = {"fashion_mnist": (28, 28), "cifar10": (32, 32)}
+# ITU-R 601 luma weights, as tf.image.rgb_to_grayscale (LRA's greyscale CIFAR-10) uses.
+_LUMA = np.array([0.2989, 0.5870, 0.1140])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,6 +42,34 @@ class TaskInfo:
     vocab_size: int
     num_classes: int  # classify: classes; recall: the vocabulary
     length: int  # the longest sequence
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """How to load a task, describe it and check its settings (`section` is data.<task>)."""
+
+    load: Callable  # (data_config) -> {split: arrays}
+    info: Callable[..., TaskInfo]  # (section) -> TaskInfo
+    check: Callable[..., None]  # (section) -> None, or a one-line ValueError
+
+
+def _generated(generate: Callable) -> Callable:
+    """`load` for a generated task: `generate(section, seed, size)` per split."""
+
+    def load(data_config):
+        section = data_config[data_config.task]
+        sizes = (data_config.train_size, data_config.validation_size, data_config.test_size)
+        return {
+            split: generate(section, data_config.seed + offset, size)
+            for offset, (split, size) in enumerate(zip(SPLITS, sizes))
+        }
+
+    return load
+
+
+def pixel_tokens(images: np.ndarray) -> np.ndarray:
+    """uint8 images `[n, height, width]` -> tokens int32 `[n, height * width]`, 1..256."""
+    return images.reshape(len(images), -1).astype(np.int32) + 1
 
 
 def _listops(section, seed, size):
@@ -51,12 +95,61 @@ def _mqar(section, seed, size):
     return {"inputs": inputs, "targets": targets, "queries": queries}
 
 
-def _listops_info(section) -> TaskInfo:
-    return TaskInfo("classify", len(listops.VOCABULARY), listops.NUM_CLASSES, section.max_length)
+def _pathfinder_settings(section) -> pathfinder.Settings:
+    return pathfinder.Settings(**dict(section))
 
 
-def _mqar_info(section) -> TaskInfo:
-    return TaskInfo("recall", section.vocab_size, section.vocab_size, section.length)
+def _pathfinder(section, seed, size):
+    images, labels = pathfinder.generate(seed, size, _pathfinder_settings(section))
+    return {"inputs": pixel_tokens(images), "labels": labels}
+
+
+def _grey(images: np.ndarray) -> np.ndarray:
+    """uint8 `[n, h, w, c]` -> uint8 `[n, h, w]`: luma for colour, the one channel otherwise."""
+    if images.shape[-1] == 1:
+        return images[..., 0]
+    return np.clip(np.rint(images[..., :3] @ _LUMA), 0, 255).astype(np.uint8)
+
+
+def _downsample(images: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of each `factor x factor` block (edges that do not fill a block are cut)."""
+    if factor == 1:
+        return images
+    n, h, w = images.shape
+    h, w = h // factor * factor, w // factor * factor
+    blocks = images[:, :h, :w].reshape(n, h // factor, factor, w // factor, factor)
+    return np.rint(blocks.mean((2, 4))).astype(np.uint8)
+
+
+def _image(data_config):
+    section = data_config.image
+    if section.dataset == "fashion_mnist":
+        raw = sources.read_fashion_mnist(section.path)
+    else:
+        raw = sources.read_tfds(section.dataset, section.tfds_data_dir)
+    pixels = {s: _downsample(_grey(images), section.downsample) for s, (images, _) in raw.items()}
+    labels = {s: labels for s, (_, labels) in raw.items()}
+    count, validation_size = len(labels["train"]), data_config.validation_size
+    if validation_size >= count:
+        raise ValueError(
+            f"data.validation_size={validation_size} leaves no training images of the {count} "
+            f"in {section.dataset}"
+        )
+    order = np.random.default_rng(data_config.seed).permutation(count)
+    picked = {
+        "validation": np.sort(order[:validation_size]),
+        "train": np.sort(order[validation_size:][: data_config.train_size]),
+    }
+    splits = {
+        split: {"inputs": pixel_tokens(pixels["train"][rows]), "labels": labels["train"][rows]}
+        for split, rows in picked.items()
+    }
+    test_rows = np.arange(min(data_config.test_size, len(labels["test"])))
+    splits["test"] = {
+        "inputs": pixel_tokens(pixels["test"][test_rows]),
+        "labels": labels["test"][test_rows],
+    }
+    return {split: splits[split] for split in SPLITS}
 
 
 def _check_listops(section):
@@ -74,33 +167,67 @@ def _check_mqar(section):
     )
 
 
-# name -> (generate(section, seed, size), info(section), check(section))
+def _check_pathfinder(section):
+    known = {f.name for f in dataclasses.fields(pathfinder.Settings)}
+    unknown = sorted(set(section) - known)
+    if unknown:
+        raise ValueError(f"unknown data.pathfinder fields {unknown}; valid: {', '.join(known)}")
+    pathfinder.check_settings(_pathfinder_settings(section))
+
+
+def _check_image(section):
+    if section.dataset not in IMAGE_DATASETS:
+        raise ValueError(
+            f"unknown data.image.dataset {section.dataset!r}; valid: {', '.join(IMAGE_DATASETS)}"
+        )
+    if not isinstance(section.downsample, int) or section.downsample < 1:
+        raise ValueError(f"data.image.downsample={section.downsample!r}; valid: 1 or more")
+    if section.dataset == "fashion_mnist":
+        try:
+            sources.check_fashion_mnist_dir(section.path, field="data.image.path")
+        except FileNotFoundError as error:
+            raise ValueError(str(error)) from error
+
+
+def _image_info(section) -> TaskInfo:
+    h, w = (side // section.downsample for side in _IMAGE_SHAPES[section.dataset])
+    return TaskInfo("classify", PIXEL_VOCABULARY, 10, h * w)
+
+
 TASKS = {
-    "listops": (_listops, _listops_info, _check_listops),
-    "mqar": (_mqar, _mqar_info, _check_mqar),
+    "listops": Task(
+        _generated(_listops),
+        lambda s: TaskInfo("classify", len(listops.VOCABULARY), listops.NUM_CLASSES, s.max_length),
+        _check_listops,
+    ),
+    "mqar": Task(
+        _generated(_mqar),
+        lambda s: TaskInfo("recall", s.vocab_size, s.vocab_size, s.length),
+        _check_mqar,
+    ),
+    "pathfinder": Task(
+        _generated(_pathfinder),
+        lambda s: TaskInfo("classify", PIXEL_VOCABULARY, 2, s.size * s.size),
+        _check_pathfinder,
+    ),
+    "image": Task(_image, _image_info, _check_image),
 }
 
 
 def check(data_config) -> None:
-    """One-line ValueError for an unknown task or impossible generator settings."""
+    """One-line ValueError for an unknown task or impossible settings (before loading)."""
     if data_config.task not in TASKS:
         raise ValueError(f"unknown data.task {data_config.task!r}; valid: {', '.join(TASKS)}")
-    TASKS[data_config.task][2](data_config[data_config.task])
+    TASKS[data_config.task].check(data_config[data_config.task])
 
 
 def info(data_config) -> TaskInfo:
-    return TASKS[data_config.task][1](data_config[data_config.task])
+    return TASKS[data_config.task].info(data_config[data_config.task])
 
 
 def load(data_config) -> dict[str, dict[str, np.ndarray]]:
-    """Every split of `data.task`, generated from `data.seed`."""
-    generate = TASKS[data_config.task][0]
-    section = data_config[data_config.task]
-    sizes = (data_config.train_size, data_config.validation_size, data_config.test_size)
-    return {
-        split: generate(section, data_config.seed + offset, size)
-        for offset, (split, size) in enumerate(zip(SPLITS, sizes))
-    }
+    """Every split of `data.task`: generated from `data.seed`, or read (`image`)."""
+    return TASKS[data_config.task].load(data_config)
 
 
 class BatchIterator:
@@ -152,4 +279,15 @@ def batches(arrays: dict[str, np.ndarray], batch_size: int) -> list[dict[str, np
     return out
 
 
-__all__ = ["SPLITS", "TASKS", "BatchIterator", "TaskInfo", "batches", "check", "info", "load"]
+__all__ = [
+    "SPLITS",
+    "TASKS",
+    "BatchIterator",
+    "Task",
+    "TaskInfo",
+    "batches",
+    "check",
+    "info",
+    "load",
+    "pixel_tokens",
+]

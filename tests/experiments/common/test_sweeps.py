@@ -45,6 +45,20 @@ def test_grid_random_fixed_and_explicit_trials():
     assert sweeps.format_value("additive") == "additive"
 
 
+def test_a_trial_may_name_its_own_config_argument():
+    spec = {
+        "config": "listops,cpu",
+        "trials": [{"data.task": "listops"}, {"config": "mqar,cpu", "data.task": "mqar"}],
+        "grid": {"model.attention": ["linear"]},
+    }
+    listops, mqar = sweeps.expand("s", {"s": spec})
+    assert (listops.config_arg, mqar.config_arg) == ("listops,cpu", "mqar,cpu")
+    assert mqar.overrides == {"data.task": "mqar", "model.attention": "linear"}
+    assert mqar.swept == ("data.task", "model.attention")
+    assert mqar.name == "task-mqar__attention-linear"
+    assert not any(arg.startswith("--config.config") for arg in mqar.flag_args())
+
+
 def draws(fields, count=400, seed=0):
     return sweeps._random_draws("s", {"count": count, "seed": seed, "fields": fields})
 

@@ -14,6 +14,7 @@ from experiments.common.writers import read_metrics
 from experiments.configs import long_range
 from experiments.long_range import data as data_lib
 from experiments.long_range import train
+from tests.experiments.images.test_idx import write_idx_folder
 
 
 def tiny(task="listops", **model):
@@ -35,6 +36,9 @@ def tiny(task="listops", **model):
             marks=pytest.mark.slow,  # the same path as scaled_dot, with another registry entry
         ),
         ("mqar", "linear", {}),
+        # Pixel tasks take listops' classifier path (their data: test_pathfinder, test_data).
+        pytest.param("pathfinder", "linear", {}, marks=pytest.mark.slow),
+        pytest.param("image", "scaled_dot", {}, marks=pytest.mark.slow),
     ],
 )
 def test_each_task_trains_writes_its_workdir_and_scores_what_it_should(
@@ -42,6 +46,9 @@ def test_each_task_trains_writes_its_workdir_and_scores_what_it_should(
 ):
     config = tiny(task, attention=attention)
     config.model.attention_options.update(options)
+    if task == "image":
+        write_idx_folder(tmp_path / "images", train=80, test=16)
+        config.data.image.path = str(tmp_path / "images")
     config.eval.batch_size = 10  # the last evaluation batch is padded: padding must not count
     workdir = tmp_path / "run"
     final = train.train_and_evaluate(config, str(workdir))
@@ -86,7 +93,13 @@ def test_recall_scores_only_the_queries():
 @pytest.mark.parametrize(
     "change, message",
     [
-        (dict(task="pathfinder"), "unknown data.task 'pathfinder'; valid: listops, mqar"),
+        (
+            dict(task="sudoku"),
+            "unknown data.task 'sudoku'; valid: listops, mqar, pathfinder, image",
+        ),
+        (dict(task="pathfinder", size=20), "pathfinder size=20; valid: 16, 32, 64, 128"),
+        (dict(task="pathfinder", max_length=100), "shorter than data.task='pathfinder'.s seq"),
+        (dict(task="image", path="/nowhere"), "Fashion-MNIST folder not found"),
         (dict(task="mqar", attention="linformer"), "attention kind 'linformer' cannot do causal"),
         (dict(task="mqar", attention="nystrom"), "data.task='mqar'"),
         (dict(max_length=16), "model.max_length=16 is shorter than data.task='listops'"),
@@ -101,6 +114,10 @@ def test_bad_input_is_one_line_before_anything_compiles(change, message):
         config.data.listops.max_depth = change.pop("depth")
     if "pairs" in change:
         config.data.mqar.num_pairs = change.pop("pairs")
+    if "size" in change:
+        config.data.pathfinder.size = change.pop("size")
+    if "path" in change:
+        config.data.image.path = change.pop("path")
     config.model.update(change)
     with pytest.raises(ConfigError, match=message) as error:
         train.validate_config(config)
@@ -124,3 +141,11 @@ def test_config_argument_and_sweeps():
         config = long_range.get_config("tiny")
         config.data.task, config.model.attention = task, kind
         train.validate_config(config)
+    assert {task for task, _ in pairs} == {"listops", "mqar", "pathfinder"}  # generated ones
+    # `all`: every able mechanism on every task, each with its own task's cpu config.
+    every = sweeps.expand("all", specs)
+    assert {(t.config_arg, t.overrides["data.task"]) for t in every} == {
+        (f"{task},cpu", task) for task in long_range.TASKS
+    }
+    assert len(every) == sum(len(long_range._able(task)) for task in long_range.TASKS)
+    assert len({t.name for t in every}) == len(every)
