@@ -35,7 +35,12 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Each module and its own tests (pytest arguments, relative to the root).
 MODULES = {
     "attn/masking.py": ["tests/attn/test_masking.py"],
-    "attn/scores.py": ["tests/attn/test_scores.py", "tests/attn/test_modules.py"],
+    "attn/scores.py": [
+        "tests/attn/test_scores.py",
+        "tests/attn/test_references.py",
+        "tests/attn/test_registration.py",
+        "tests/attn/test_modules.py",
+    ],
     "attn/functional.py": ["tests/attn/test_functional.py"],
     "attn/blockwise.py": ["tests/attn/test_blockwise.py"],
     "attn/additive_chunked.py": ["tests/attn/test_additive_chunked.py"],
@@ -217,7 +222,9 @@ def run_tests(workdir, test_args, timeout):
 
 
 def copy_repository(destination):
-    for name in ("attn", "experiments", "tests", "setup.cfg", "pyproject.toml", "ruff.toml"):
+    # README.md: a registry test checks its table of capabilities.
+    names = ("attn", "experiments", "tests", "docs", "README.md", "setup.cfg", "pyproject.toml")
+    for name in names + ("ruff.toml",):
         source = os.path.join(ROOT, name)
         target = os.path.join(destination, name)
         if os.path.isdir(source):

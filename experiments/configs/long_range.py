@@ -25,6 +25,10 @@ Tasks (`data.task`), generated from `data.seed`, nothing downloaded:
   `dataset-fashion-mnist` files (`data.image.path`), or CIFAR-10 made grey
   through TFDS by name (LRA's Image task; needs internet the first time);
   `data.image.downsample` averages blocks of pixels first.
+- `text`: IMDB reviews as bytes (LRA's Text): TFDS `imdb_reviews` by name
+  (needs internet the first time) or an aclImdb folder (`data.text.source`).
+- `retrieval`: LRA's AAN citation pairs as bytes, from its TSV files in
+  `data.retrieval.path`; a dual encoder (experiments/long_range/documents.py).
 
 The config argument is TASK,SIZE: `tiny` (seconds; tests), `cpu` (minutes
 per trial on 2 CPU cores: ListOps of 50-200 tokens, depth 6; MQAR of 4 pairs
@@ -33,11 +37,12 @@ data: ListOps' 96k training expressions of 500-2,000 tokens, depth 10;
 Pathfinder 32 x 32 with 160k / 20k / 20k images; greyscale CIFAR-10 at
 32 x 32; a 4-layer d_model 512 encoder; an accelerator's job).
 
-Sweeps: `listops`, `mqar`, `pathfinder` and `image` train every registered
-mechanism that can run the task (`cpu` size); `all` every mechanism on every
-task (`cpu` size; `image` needs the Fashion-MNIST files: without them its
-trials fail with the fix and the others run); `quick` the generated tasks at
-the `tiny` size; `mqar_pairs`
+Sweeps: one per task (`listops`, `mqar`, `pathfinder`, `image`, `text`,
+`retrieval`) trains every registered mechanism that can run it (`cpu` size);
+`all` every mechanism on every task that runs offline (the generated ones and
+`image`, which needs Debian's Fashion-MNIST files: without them its trials
+fail with the fix and the others run); `quick` the generated tasks at the
+`tiny` size; `mqar_pairs`
 softmax against linear attention and Performer as the pairs grow at a fixed
 width (Zoology's comparison).
 """
@@ -50,15 +55,18 @@ import attn
 from experiments.common import attention_config, sections
 from experiments.images.sources import FASHION_MNIST_DIR
 
-TASKS = ("listops", "mqar", "pathfinder", "image")
+TASKS = ("listops", "mqar", "pathfinder", "image", "text", "retrieval")
 SIZES = ("cpu", "tiny", "lra")
 TASK_NEEDS = {
     "listops": ("padding",),
     "mqar": ("causal", "padding"),
     "pathfinder": ("padding",),
     "image": ("padding",),
+    "text": ("padding",),
+    "retrieval": ("padding",),
 }
 GENERATED = ("listops", "mqar", "pathfinder")
+OFFLINE = GENERATED + ("image",)  # text and retrieval need files or TFDS's download
 
 
 def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
@@ -77,7 +85,7 @@ def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
 
     config.data = ml_collections.ConfigDict(
         dict(
-            task=task,  # listops | mqar | pathfinder | image
+            task=task,  # listops | mqar | pathfinder | image | text | retrieval
             seed=0,  # splits are drawn from seed, seed + 1, seed + 2
             train_size=20000,
             validation_size=500,
@@ -94,6 +102,10 @@ def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
                 tfds_data_dir="",  # cifar10: where TFDS keeps it ("" = its default)
                 downsample=2,  # 28 x 28 -> 14 x 14 on 2 cores; 1 keeps every pixel
             ),
+            # IMDB as bytes: "tfds" (imdb_reviews by name; needs internet once) or an aclImdb folder
+            text=dict(source="tfds", tfds_data_dir="", max_length=512),
+            # AAN pairs: the folder of LRA's new_aan_pairs.{train,eval,test}.tsv
+            retrieval=dict(path="", max_length=512),
         )
     )
     config.model = ml_collections.ConfigDict(
@@ -125,11 +137,15 @@ def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
         config.data.train_size = 10000
     if task == "image":
         config.data.test_size = 2000
+    if task in ("text", "retrieval"):
+        config.data.train_size = 5000
+        config.model.max_length = 512
     if size == "tiny":
         config.data.update(train_size=64, validation_size=16, test_size=16)
         config.data.listops.update(min_length=10, max_length=24, max_depth=3, max_args=3)
         config.data.mqar.update(vocab_size=16, num_pairs=2, length=12)
         config.data.pathfinder.update(segments=4, segment_length=2.0)
+        config.data.text.max_length = config.data.retrieval.max_length = 64
         # max_length: the 16 x 16 pixels of the smallest Pathfinder
         config.model.update(d_model=16, num_heads=2, num_layers=1, d_ff=32, max_length=256)
         config.model.dropout_rate = 0.0
@@ -144,6 +160,14 @@ def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
         config.data.listops.update(min_length=500, max_length=2000, max_depth=10, max_args=10)
         config.data.pathfinder.update(size=32, segments=10, segment_length=2.0, distractors=2)
         config.data.image.update(dataset="cifar10", downsample=1)
+        # Text: 4k bytes a review; Retrieval: 4k bytes each side of a pair.
+        config.data.text.max_length = config.data.retrieval.max_length = 4000
+        if task in ("text", "retrieval"):
+            config.model.max_length = 4096
+        if task == "text":  # IMDB: 25k training reviews (1k held out), the 25k test reviews
+            config.data.update(train_size=24000, validation_size=1000, test_size=25000)
+        if task == "retrieval":  # AAN: every pair of LRA's own train / eval / test files
+            config.data.update(train_size=10**9, validation_size=10**9, test_size=10**9)
         if task == "pathfinder":
             config.data.update(train_size=160000, validation_size=20000, test_size=20000)
         if task == "image":  # CIFAR-10: 45k training, 5k validation, the 10k test images
@@ -161,22 +185,20 @@ def _able(task: str) -> list[str]:
 
 def get_sweeps() -> dict[str, dict]:
     """Named sweeps (see experiments/common/sweeps.py for the format)."""
-    # The tiny sizes of both tasks are set whichever task the config starts from.
+    # The tiny sizes of every task are set whichever task the config starts from.
     every = [
         {"data.task": task, "model.attention": kind} for task in GENERATED for kind in _able(task)
     ]
     return {
-        "listops": {"config": "listops,cpu", "grid": {"model.attention": _able("listops")}},
-        "mqar": {"config": "mqar,cpu", "grid": {"model.attention": _able("mqar")}},
-        "pathfinder": {
-            "config": "pathfinder,cpu",
-            "grid": {"model.attention": _able("pathfinder")},
+        # One per task: every mechanism that can run it, at the cpu size.
+        **{
+            task: {"config": f"{task},cpu", "grid": {"model.attention": _able(task)}}
+            for task in TASKS
         },
-        "image": {"config": "image,cpu", "grid": {"model.attention": _able("image")}},
         "all": {
             "trials": [
                 {"config": f"{task},cpu", "data.task": task, "model.attention": kind}
-                for task in TASKS
+                for task in OFFLINE
                 for kind in _able(task)
             ]
         },

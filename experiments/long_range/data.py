@@ -12,8 +12,14 @@ is padding), and for a classification task "labels" `[n]`; for MQAR
   grey as LRA does); validation is a seeded sample held out of the training
   images, the test split is the dataset's own.
 
+- `text` (IMDB) and `retrieval` (AAN pairs) read byte-level documents
+  (experiments/long_range/documents.py): IMDB through TFDS by name or from an
+  aclImdb folder, AAN from LRA's TSV files. Retrieval's arrays hold the
+  second document of each pair as "second" `[n, length]`.
+
 Images of both pixel tasks become sequences of `height * width` grey levels,
-row by row, as tokens 1..256 (grey level + 1; 0 stays padding).
+row by row, as tokens 1..256 (grey level + 1; 0 stays padding); documents
+their UTF-8 bytes, 1..256 likewise.
 """
 
 from __future__ import annotations
@@ -24,10 +30,10 @@ from collections.abc import Callable
 import numpy as np
 
 from experiments.images import sources
-from experiments.long_range import listops, mqar, pathfinder
+from experiments.long_range import documents, listops, mqar, pathfinder
 
 SPLITS = ("train", "validation", "test")
-PIXEL_VOCABULARY = 257  # padding and 256 grey levels
+PIXEL_VOCABULARY = 257  # padding and 256 grey levels (or bytes)
 IMAGE_DATASETS = ("fashion_mnist", "cifar10")
 _IMAGE_SHAPES = {"fashion_mnist": (28, 28), "cifar10": (32, 32)}
 # ITU-R 601 luma weights, as tf.image.rgb_to_grayscale (LRA's greyscale CIFAR-10) uses.
@@ -38,7 +44,9 @@ _LUMA = np.array([0.2989, 0.5870, 0.1140])
 class TaskInfo:
     """What the model needs to know of a task."""
 
-    kind: str  # "classify" (one label per sequence) or "recall" (per-position, causal)
+    # "classify" (one label per sequence), "match" (one label per pair of sequences) or
+    # "recall" (per-position, causal)
+    kind: str
     vocab_size: int
     num_classes: int  # classify: classes; recall: the vocabulary
     length: int  # the longest sequence
@@ -129,17 +137,7 @@ def _image(data_config):
         raw = sources.read_tfds(section.dataset, section.tfds_data_dir)
     pixels = {s: _downsample(_grey(images), section.downsample) for s, (images, _) in raw.items()}
     labels = {s: labels for s, (_, labels) in raw.items()}
-    count, validation_size = len(labels["train"]), data_config.validation_size
-    if validation_size >= count:
-        raise ValueError(
-            f"data.validation_size={validation_size} leaves no training images of the {count} "
-            f"in {section.dataset}"
-        )
-    order = np.random.default_rng(data_config.seed).permutation(count)
-    picked = {
-        "validation": np.sort(order[:validation_size]),
-        "train": np.sort(order[validation_size:][: data_config.train_size]),
-    }
+    picked = _held_out(len(labels["train"]), data_config)
     splits = {
         split: {"inputs": pixel_tokens(pixels["train"][rows]), "labels": labels["train"][rows]}
         for split, rows in picked.items()
@@ -150,6 +148,69 @@ def _image(data_config):
         "labels": labels["test"][test_rows],
     }
     return {split: splits[split] for split in SPLITS}
+
+
+def _held_out(count: int, data_config) -> dict[str, np.ndarray]:
+    """Rows of a source's training examples for "train" and a seeded "validation" sample."""
+    if data_config.validation_size >= count:
+        raise ValueError(
+            f"data.validation_size={data_config.validation_size} leaves no training examples of "
+            f"the {count} in data.task={data_config.task!r}"
+        )
+    order = np.random.default_rng(data_config.seed).permutation(count)
+    return {
+        "validation": np.sort(order[: data_config.validation_size]),
+        "train": np.sort(order[data_config.validation_size :][: data_config.train_size]),
+    }
+
+
+def _text(data_config):
+    section = data_config.text
+    raw = documents.read_imdb(section.source, section.tfds_data_dir)
+    rows = _held_out(len(raw["train"]), data_config)
+    picked = {split: [raw["train"][i] for i in rows[split]] for split in rows}
+    picked["test"] = raw["test"][: data_config.test_size]
+    return {
+        split: {
+            "inputs": documents.byte_tokens([t for t, _ in picked[split]], section.max_length),
+            "labels": np.array([label for _, label in picked[split]], np.int32),
+        }
+        for split in SPLITS
+    }
+
+
+def _retrieval(data_config):
+    section = data_config.retrieval
+    raw = documents.read_aan(section.path)
+    sizes = {
+        "train": data_config.train_size,
+        "validation": data_config.validation_size,
+        "test": data_config.test_size,
+    }
+    out = {}
+    for split in SPLITS:
+        pairs = raw[split][: sizes[split]]
+        out[split] = {
+            "inputs": documents.byte_tokens([a for a, _, _ in pairs], section.max_length),
+            "second": documents.byte_tokens([b for _, b, _ in pairs], section.max_length),
+            "labels": np.array([label for _, _, label in pairs], np.int32),
+        }
+    return out
+
+
+def _check_length(section, name):
+    if not isinstance(section.max_length, int) or section.max_length < 1:
+        raise ValueError(f"data.{name}.max_length={section.max_length!r}; valid: 1 or more")
+
+
+def _check_text(section):
+    _check_length(section, "text")
+    documents.check_imdb_source(section.source)
+
+
+def _check_retrieval(section):
+    _check_length(section, "retrieval")
+    documents.check_aan_folder(section.path)
 
 
 def _check_listops(section):
@@ -211,6 +272,14 @@ TASKS = {
         _check_pathfinder,
     ),
     "image": Task(_image, _image_info, _check_image),
+    "text": Task(
+        _text, lambda s: TaskInfo("classify", PIXEL_VOCABULARY, 2, s.max_length), _check_text
+    ),
+    "retrieval": Task(
+        _retrieval,
+        lambda s: TaskInfo("match", PIXEL_VOCABULARY, 2, s.max_length),
+        _check_retrieval,
+    ),
 }
 
 

@@ -1,7 +1,10 @@
 """Trains and evaluates one mechanism on one long-range task (experiments/configs/long_range.py).
 
-- classification tasks (ListOps): `SequenceClassifier`, the shared encoder
-  layers, mean-pooled; cross-entropy on the label; accuracy per split.
+- classification tasks (ListOps, Pathfinder, Image, Text):
+  `SequenceClassifier`, the shared encoder layers, mean-pooled; cross-entropy
+  on the label; accuracy per split.
+- matching tasks (Retrieval): the same classifier given both documents of a
+  pair (a dual encoder, weights shared).
 - recall tasks (MQAR): `CausalLM`, the shared decoder layers; cross-entropy
   and accuracy at the query positions only.
 
@@ -29,6 +32,7 @@ from experiments.models.transformer import BIASED, TABLES
 
 NEEDS = {
     "classify": ("padding",),  # an encoder over padded sequences
+    "match": ("padding",),  # the same encoder over each of a pair
     "recall": ("causal", "padding"),  # a causal decoder read left to right
 }
 
@@ -66,7 +70,7 @@ def build_model(model_config, info: data_lib.TaskInfo, dtype=jnp.float32):
     values = dict(model_config)
     values["attention_options"] = tuple(sorted(attention_config.options(model_config).items()))
     values["num_kv_heads"] = attention_config.num_kv_heads(model_config)
-    if info.kind == "classify":
+    if info.kind in ("classify", "match"):
         return construct(
             sequence_classifier.SequenceClassifier,
             values,
@@ -86,10 +90,15 @@ def build_model(model_config, info: data_lib.TaskInfo, dtype=jnp.float32):
     )
 
 
+def _inputs(batch) -> tuple:
+    """The model's positional inputs: the sequence, and the second of a pair if there is one."""
+    return (batch["inputs"], batch["second"]) if "second" in batch else (batch["inputs"],)
+
+
 def _stats(kind: str, logits, batch):
     """Summed loss, correct predictions and scored items of a batch."""
     logits = logits.astype(jnp.float32)
-    if kind == "classify":
+    if kind in ("classify", "match"):
         weight = batch.get("weight", jnp.ones(logits.shape[0]))
         losses = optax.softmax_cross_entropy_with_integer_labels(logits, batch["labels"])
         correct = jnp.argmax(logits, -1) == batch["labels"]
@@ -121,7 +130,7 @@ class LongRangeTask(trainer.Task):
             raise ConfigError(str(error)) from error
         model, kind = self.model, self.info.kind
         self.eval_fn = jax.jit(
-            lambda p, b: _stats(kind, model.apply({"params": p}, b["inputs"]), b)
+            lambda p, b: _stats(kind, model.apply({"params": p}, *_inputs(b)), b)
         )
         self.eval_batches = {
             split: data_lib.batches(self.splits[split], config.eval.batch_size)
@@ -131,12 +140,14 @@ class LongRangeTask(trainer.Task):
 
     def init_params(self, seed_key):
         init_key = jax.random.split(seed_key)[0]  # the second half is the dropout key
-        sample = jnp.ones((1, self.info.length), jnp.int32)
-        return self.model.init(init_key, sample)["params"]
+        sample = {"inputs": jnp.ones((1, self.info.length), jnp.int32)}
+        if self.info.kind == "match":
+            sample["second"] = sample["inputs"]
+        return self.model.init(init_key, *_inputs(sample))["params"]
 
     def loss(self, params, batch, dropout_key):
         logits = self.model.apply(
-            {"params": params}, batch["inputs"], deterministic=False, rngs={"dropout": dropout_key}
+            {"params": params}, *_inputs(batch), deterministic=False, rngs={"dropout": dropout_key}
         )
         loss_sum, correct, count = _stats(self.info.kind, logits, batch)
         count = jnp.maximum(count, 1)
@@ -180,7 +191,7 @@ class LongRangeTask(trainer.Task):
             "task": self.config.data.task,
             "attention": self.config.model.attention,
             "chance": 1.0 / self.info.num_classes
-            if self.info.kind == "classify"
+            if self.info.kind in ("classify", "match")
             else 1.0 / (self.info.vocab_size - self.info.vocab_size // 2),
         }
 

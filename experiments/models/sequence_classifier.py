@@ -4,7 +4,9 @@ Long Range Arena's classifier (Tay et al. 2021): token embeddings and
 positions, `num_layers` encoder layers (self-attention of any registered
 kind, then feed-forward), the valid positions mean-pooled (or the first
 position's vector, `pooling="first"`), then a hidden layer and the class
-logits. The encoder layers are `transformer_layers.EncoderLayer`, the
+logits. Given a second sequence (LRA's Retrieval), both go through the same
+encoder (a dual encoder with shared weights) and the head reads
+[u, v, u * v, u - v] of their pooled vectors u and v. The encoder layers are `transformer_layers.EncoderLayer`, the
 translation Transformer's own, so every kind, option, implementation,
 key/value head count and position scheme reaches it from the config.
 """
@@ -40,7 +42,8 @@ def check_sizes(model_config) -> None:
 
 
 class SequenceClassifier(nn.Module):
-    """tokens `[batch, length]` (0 = padding) -> class logits `[batch, num_classes]`."""
+    """tokens `[batch, length]` (0 = padding), and optionally a second sequence
+    `[batch, length2]` to match against -> class logits `[batch, num_classes]`."""
 
     vocab_size: int
     num_classes: int
@@ -90,7 +93,16 @@ class SequenceClassifier(nn.Module):
         self.classes = nn.Dense(self.num_classes, dtype=self.dtype, name="classes")
         self.dropout = nn.Dropout(self.dropout_rate)
 
-    def __call__(self, tokens, *, deterministic: bool = True):
+    def __call__(self, tokens, second=None, *, deterministic: bool = True):
+        pooled = self.encode(tokens, deterministic=deterministic)
+        if second is not None:
+            other = self.encode(second, deterministic=deterministic)
+            pooled = jnp.concatenate([pooled, other, pooled * other, pooled - other], -1)
+        hidden = nn.gelu(self.hidden(pooled))
+        return self.classes(self.dropout(hidden, deterministic=deterministic))
+
+    def encode(self, tokens, *, deterministic: bool = True):
+        """tokens `[batch, length]` -> the pooled encoder output `[batch, d_model]`."""
         length = tokens.shape[1]
         if self.positions in TABLES and length > self.max_length:
             raise ValueError(
@@ -114,12 +126,9 @@ class SequenceClassifier(nn.Module):
         if self.final_norm is not None:
             x = self.final_norm(x)
         if self.pooling == "first":
-            pooled = x[:, 0]
-        else:
-            weights = valid[..., None].astype(x.dtype)
-            pooled = (x * weights).sum(1) / jnp.maximum(weights.sum(1), 1)
-        hidden = nn.gelu(self.hidden(pooled))
-        return self.classes(self.dropout(hidden, deterministic=deterministic))
+            return x[:, 0]
+        weights = valid[..., None].astype(x.dtype)
+        return (x * weights).sum(1) / jnp.maximum(weights.sum(1), 1)
 
 
 __all__ = ["POOLINGS", "SequenceClassifier", "check_sizes"]

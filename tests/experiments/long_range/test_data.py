@@ -67,3 +67,96 @@ def test_bad_image_settings_are_one_line_before_loading(tmp_path, change, messag
     with pytest.raises(ValueError, match=message) as error:
         data_lib.check(config)
     assert "\n" not in str(error.value)
+
+
+def write_imdb(folder, reviews):
+    """An aclImdb-layout folder: reviews {split: [(text, label)]}."""
+    for split, examples in reviews.items():
+        for sub in ("pos", "neg"):
+            (folder / split / sub).mkdir(parents=True, exist_ok=True)
+        for i, (text, label) in enumerate(examples):
+            (folder / split / ("pos" if label else "neg") / f"{i}_7.txt").write_text(text)
+
+
+def write_aan(folder, pairs):
+    """LRA's AAN TSV files: pairs {split: [(label, text1, text2)]}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, name in data_lib.documents.AAN_FILES.items():
+        rows = [
+            f"{label}\tid{i}a\tid{i}b\t{a}\t{b}" for i, (label, a, b) in enumerate(pairs[split])
+        ]
+        (folder / name).write_text("\n".join(rows) + "\n")
+
+
+def text_config(task, **data):
+    config = long_range.get_config(f"{task},tiny")
+    config.data.update(data)
+    return config.data
+
+
+def test_reviews_are_utf8_bytes_plus_one_cut_to_max_length(tmp_path):
+    write_imdb(
+        tmp_path / "aclImdb",
+        {
+            "train": [(f"good film {i}", 1) for i in range(6)] + [("bad", 0)] * 6,
+            "test": [("été", 1), ("x" * 100, 0)],
+        },
+    )
+    config = text_config("text", validation_size=2, train_size=8)
+    config.text.source = str(tmp_path / "aclImdb")
+    data_lib.check(config)
+    splits = data_lib.load(config)
+    assert {s: len(a["labels"]) for s, a in splits.items()} == {
+        "train": 8,
+        "validation": 2,
+        "test": 2,
+    }
+    # The test split keeps the folder's order: neg files, then pos (sorted names per label).
+    neg, pos = splits["test"]["inputs"]
+    assert splits["test"]["labels"].tolist() == [0, 1]
+    assert neg.shape == (64,) and (neg == ord("x") + 1).all()  # cut to max_length=64
+    # "été" is 5 bytes in UTF-8: c3 a9 74 c3 a9, each + 1; then padding.
+    assert pos[:6].tolist() == [0xC4, 0xAA, 0x75, 0xC4, 0xAA, 0]
+
+
+def test_aan_pairs_keep_both_documents_and_their_label(tmp_path):
+    pairs = {
+        "train": [(1, "cites", "cited"), (0.0, "a", "b")],
+        "validation": [(1.0, "v1", "v2")],
+        "test": [(0, "t1", "t22")],
+    }
+    write_aan(tmp_path / "aan", pairs)
+    config = text_config("retrieval")
+    config.retrieval.path = str(tmp_path / "aan")
+    data_lib.check(config)
+    splits = data_lib.load(config)
+    assert splits["train"]["labels"].tolist() == [1, 0]
+    first, second = splits["train"]["inputs"][0], splits["train"]["second"][0]
+    assert bytes((first[first > 0] - 1).astype(np.uint8)) == b"cites"
+    assert bytes((second[second > 0] - 1).astype(np.uint8)) == b"cited"
+    assert splits["test"]["second"][0, :3].tolist() == [ord("t") + 1, ord("2") + 1, ord("2") + 1]
+    assert data_lib.info(config).kind == "match"
+
+
+@pytest.mark.parametrize(
+    "task, change, message",
+    [
+        ("text", dict(source="/nowhere"), "data.text.source='/nowhere' is neither 'tfds' nor"),
+        ("text", dict(max_length=0), "data.text.max_length=0; valid: 1 or more"),
+        ("retrieval", dict(path="/nowhere"), "lacks new_aan_pairs.train.tsv, new_aan_pairs.eval"),
+    ],
+)
+def test_bad_document_settings_are_one_line(task, change, message):
+    config = text_config(task)
+    config[task].update(change)
+    with pytest.raises(ValueError, match=message) as error:
+        data_lib.check(config)
+    assert "\n" not in str(error.value)
+
+
+def test_a_malformed_tsv_line_is_named(tmp_path):
+    write_aan(tmp_path, {"train": [(1, "a", "b")], "validation": [], "test": []})
+    with open(tmp_path / data_lib.documents.AAN_FILES["train"], "a") as f:
+        f.write("1\tonly\tthree\n")
+    with pytest.raises(ValueError, match=r"new_aan_pairs.train.tsv:2 has 3 tab-separated fields"):
+        data_lib.documents.read_aan(str(tmp_path))

@@ -15,6 +15,7 @@ from experiments.configs import long_range
 from experiments.long_range import data as data_lib
 from experiments.long_range import train
 from tests.experiments.images.test_idx import write_idx_folder
+from tests.experiments.long_range.test_data import write_aan, write_imdb
 
 
 def tiny(task="listops", **model):
@@ -39,6 +40,8 @@ def tiny(task="listops", **model):
         # Pixel tasks take listops' classifier path (their data: test_pathfinder, test_data).
         pytest.param("pathfinder", "linear", {}, marks=pytest.mark.slow),
         pytest.param("image", "scaled_dot", {}, marks=pytest.mark.slow),
+        pytest.param("text", "scaled_dot", {}, marks=pytest.mark.slow),
+        ("retrieval", "linear", {}),  # pairs: the dual encoder
     ],
 )
 def test_each_task_trains_writes_its_workdir_and_scores_what_it_should(
@@ -49,6 +52,16 @@ def test_each_task_trains_writes_its_workdir_and_scores_what_it_should(
     if task == "image":
         write_idx_folder(tmp_path / "images", train=80, test=16)
         config.data.image.path = str(tmp_path / "images")
+    text_rng = np.random.default_rng(0)
+    words = lambda: " ".join(text_rng.choice(["good", "bad", "film", "plot"], 12))
+    if task == "text":
+        reviews = [(words(), i % 2) for i in range(80)]
+        write_imdb(tmp_path / "imdb", {"train": reviews, "test": reviews[:16]})
+        config.data.text.source = str(tmp_path / "imdb")
+    if task == "retrieval":
+        pairs = [(i % 2, words(), words()) for i in range(80)]
+        write_aan(tmp_path / "aan", {"train": pairs, "validation": pairs[:16], "test": pairs[:16]})
+        config.data.retrieval.path = str(tmp_path / "aan")
     config.eval.batch_size = 10  # the last evaluation batch is padded: padding must not count
     workdir = tmp_path / "run"
     final = train.train_and_evaluate(config, str(workdir))
@@ -67,7 +80,9 @@ def test_each_task_trains_writes_its_workdir_and_scores_what_it_should(
     )
     assert step == 4
     test = task_object.splits["test"]
-    logits = np.asarray(task_object.model.apply(params, jnp.asarray(test["inputs"])))
+    inputs = [jnp.asarray(test[name]) for name in ("inputs", "second") if name in test]
+    assert len(inputs) == (2 if task == "retrieval" else 1)
+    logits = np.asarray(task_object.model.apply(params, *inputs))
     if task == "mqar":
         hits = (np.argmax(logits, -1) == test["targets"])[test["queries"]]
     else:
@@ -145,7 +160,7 @@ def test_config_argument_and_sweeps():
     # `all`: every able mechanism on every task, each with its own task's cpu config.
     every = sweeps.expand("all", specs)
     assert {(t.config_arg, t.overrides["data.task"]) for t in every} == {
-        (f"{task},cpu", task) for task in long_range.TASKS
+        (f"{task},cpu", task) for task in long_range.OFFLINE
     }
-    assert len(every) == sum(len(long_range._able(task)) for task in long_range.TASKS)
+    assert len(every) == sum(len(long_range._able(task)) for task in long_range.OFFLINE)
     assert len({t.name for t in every}) == len(every)

@@ -1,0 +1,36 @@
+"""The sequence classifier, alone and as a dual encoder of pairs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments.models.sequence_classifier import SequenceClassifier
+
+rng = np.random.default_rng(0)
+FIRST = jnp.asarray(rng.integers(1, 20, (3, 7)), jnp.int32).at[0, 5:].set(0)
+SECOND = jnp.asarray(rng.integers(1, 20, (3, 9)), jnp.int32).at[1, 4:].set(0)
+
+
+def model():
+    return SequenceClassifier(
+        vocab_size=20, num_classes=2, d_model=8, num_heads=2, num_layers=1, d_ff=16
+    )
+
+
+def test_a_pair_is_both_documents_through_one_encoder_then_u_v_product_difference():
+    classifier = model()
+    params = jax.jit(classifier.init)(jax.random.key(0), FIRST, SECOND)
+    assert params["params"]["hidden"]["kernel"].shape == (4 * 8, 8)
+    assert "layer_1" not in params["params"]  # one encoder, shared by both sides
+    u = classifier.apply(params, FIRST, method=SequenceClassifier.encode)
+    v = classifier.apply(params, SECOND, method=SequenceClassifier.encode)
+    head = params["params"]
+    features = jnp.concatenate([u, v, u * v, u - v], -1)
+    hidden = jax.nn.gelu(features @ head["hidden"]["kernel"] + head["hidden"]["bias"])
+    want = hidden @ head["classes"]["kernel"] + head["classes"]["bias"]
+    np.testing.assert_allclose(classifier.apply(params, FIRST, SECOND), want, atol=1e-5)
+    # Order matters (u - v), and each side's padding is its own.
+    swapped = classifier.apply(params, SECOND, FIRST)
+    assert not np.allclose(swapped, want, atol=1e-4)
+    padded = jnp.pad(SECOND, ((0, 0), (0, 3)))
+    np.testing.assert_allclose(classifier.apply(params, FIRST, padded), want, atol=1e-5)
