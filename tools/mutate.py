@@ -40,6 +40,7 @@ MODULES = {
         "tests/attn/test_references.py",
         "tests/attn/test_registration.py",
         "tests/attn/test_modules.py",
+        "tests/attn/test_every_kind.py::test_has_params_says_whether_the_kind_owns_parameters",
     ],
     "attn/functional.py": ["tests/attn/test_functional.py"],
     "attn/blockwise.py": ["tests/attn/test_blockwise.py"],

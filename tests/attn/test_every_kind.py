@@ -192,6 +192,13 @@ def test_gradients_match_finite_differences(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_has_params_says_whether_the_kind_owns_parameters(kind):
+    """The registry's `has_params` (the table, the reports) is what the module creates."""
+    shapes = jax.eval_shape(OneHead(kind).init, jax.random.key(0), *random_inputs(0, kind=kind))
+    assert bool(jax.tree.leaves(shapes)) == attn.lookup(kind).has_params
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_jit_vmap_grad_compose(kind):
     """vmap, grad and their compositions under jit agree with plain calls."""
     module = OneHead(kind)
