@@ -235,3 +235,40 @@ def test_a_run_without_attention_prints_the_translation_only(tmp_path_factory, c
         f"i love you -> {result.translation}",
         "(attention none: this run has no attention to show)",
     ]
+
+
+@pytest.mark.slow  # trains its own run
+def test_a_run_on_a_tsv_corpus_translates_with_its_own_vocabulary(tmp_path_factory, capsys):
+    """A user's corpus (Tatoeba's layout: source, target, attribution) through the command."""
+    corpus = tmp_path_factory.mktemp("corpus") / "deu.txt"
+    pairs = [("haus", "maison"), ("katze", "chat"), ("hund", "chien"), ("rot", "rouge")]
+    rng = np.random.default_rng(0)
+    lines = []
+    for i in range(80):
+        picked = rng.choice(len(pairs), 3)
+        source = " ".join(pairs[j][0] for j in picked)
+        target = " ".join(pairs[j][1] for j in picked)
+        lines.append(f"{source}\t{target}\tCC-BY 2.0 (France) Attribution: tatoeba.org #{i}\n")
+    corpus.write_text("".join(lines), encoding="utf-8")
+    workdir, _ = train_tiny(
+        tmp_path_factory,
+        "additive",
+        **{
+            "data.name": "tsv",
+            "data.path": str(corpus),
+            "data.validation_size": 5,
+            "data.test_size": 5,
+            "eval.attention_sentences": ("katze hund rot",),
+        },
+    )
+    (result,) = use(workdir, "katze hund zebra")
+    captured = capsys.readouterr()
+    # The run's own vocabulary: the corpus's words are known, the new one is <unk>.
+    assert result.source_tokens == ["katze", "hund", "<unk>", "</s>"]
+    assert "warning: sentence 1: 1 word not in the run's source vocabulary: 'zebra'" in (
+        captured.err
+    )
+    assert set(result.translation.split()) <= {"maison", "chat", "chien", "rouge", "<unk>"}
+    header, rows = matrix_lines(captured.out)
+    assert header == result.source_tokens and len(rows) == len(result.target_tokens)
+    np.testing.assert_allclose(result.weights.sum(-1), 1.0, atol=1e-5)
