@@ -56,7 +56,7 @@ def differential_maps(query, key, *, mask=None, bias=None, is_causal=False):
     q_len, k_len = query.shape[-2], key.shape[-2]
     mask = as_4d(mask)
     if is_causal:
-        causal = jnp.tril(jnp.ones((1, 1, q_len, k_len), bool))
+        causal = masking.causal_mask(q_len, k_len)[None, None]
         mask = causal if mask is None else mask & causal
     dtype = jnp.promote_types(query.dtype, jnp.float32)
     scale = 1.0 / math.sqrt(dim // 2)

@@ -46,7 +46,7 @@ def _quadratic(phi_q, phi_k, value, mask, is_causal):
     scores = jnp.einsum("bhqf,bhkf->bhqk", phi_q, phi_k)
     if is_causal:
         q_len, k_len = scores.shape[-2:]
-        mask = jnp.tril(jnp.ones((q_len, k_len), bool)) & (True if mask is None else mask)
+        mask = masking.causal_mask(q_len, k_len) & (True if mask is None else mask)
     if mask is not None:
         scores = jnp.where(mask, scores, 0.0)
     return _safe_ratio(jnp.einsum("bhqk,bhkd->bhqd", scores, value), scores.sum(-1))

@@ -17,7 +17,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from attn import registry
+from attn import masking, registry
 from attn.kernelized import as_4d
 
 
@@ -50,7 +50,7 @@ def sigmoid_attention(
         logits = logits + as_4d(bias)
     mask = as_4d(mask)
     if is_causal:
-        causal = jnp.tril(jnp.ones((1, 1, q_len, k_len), bool))
+        causal = masking.causal_mask(q_len, k_len)[None, None]
         mask = causal if mask is None else mask & causal
     if logit_bias is not None:
         offset = logit_bias

@@ -10,7 +10,8 @@ evaluation. Everything else is here, the same for every experiment:
   checkpoints/<step> orbax checkpoints (`checkpoint.keep` of them); a restarted
                      run resumes from the last (or `checkpoint.restore_step`)
   eval.json          the task's final evaluation, plus steps, parameters,
-                     train_seconds, seconds_per_step and peak_rss_mb
+                     train_seconds, seconds_per_step, peak_rss_mb, and the
+                     processes and devices it ran on
 
 The optimizer and schedule come from `config.train` (common/optimizers.py),
 the parameter sharding from `train.param_sharding`; the loop itself (logs,
@@ -166,6 +167,8 @@ def train_and_evaluate(
         train_seconds=run.train_seconds,
         seconds_per_step=run.seconds_per_step,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        processes=jax.process_count(),
+        devices=jax.device_count(),
     )
     if writes:
         with open(os.path.join(workdir, "eval.json"), "w") as f:
