@@ -142,7 +142,7 @@ def _image(data_config):
         split: {"inputs": pixel_tokens(pixels["train"][rows]), "labels": labels["train"][rows]}
         for split, rows in picked.items()
     }
-    test_rows = np.arange(min(data_config.test_size, len(labels["test"])))
+    test_rows = _test_rows(len(labels["test"]), data_config)
     splits["test"] = {
         "inputs": pixel_tokens(pixels["test"][test_rows]),
         "labels": labels["test"][test_rows],
@@ -164,12 +164,21 @@ def _held_out(count: int, data_config) -> dict[str, np.ndarray]:
     }
 
 
+def _test_rows(count: int, data_config) -> np.ndarray:
+    """Every test example, or a seeded sample of `data.test_size` of them (in file order):
+    a source's test split may be sorted by class (aclImdb's folders are)."""
+    if data_config.test_size >= count:
+        return np.arange(count)
+    order = np.random.default_rng(data_config.seed + 2).permutation(count)
+    return np.sort(order[: data_config.test_size])
+
+
 def _text(data_config):
     section = data_config.text
     raw = documents.read_imdb(section.source, section.tfds_data_dir)
     rows = _held_out(len(raw["train"]), data_config)
     picked = {split: [raw["train"][i] for i in rows[split]] for split in rows}
-    picked["test"] = raw["test"][: data_config.test_size]
+    picked["test"] = [raw["test"][i] for i in _test_rows(len(raw["test"]), data_config)]
     return {
         split: {
             "inputs": documents.byte_tokens([t for t, _ in picked[split]], section.max_length),

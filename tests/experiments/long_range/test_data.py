@@ -160,3 +160,15 @@ def test_a_malformed_tsv_line_is_named(tmp_path):
         f.write("1\tonly\tthree\n")
     with pytest.raises(ValueError, match=r"new_aan_pairs.train.tsv:2 has 3 tab-separated fields"):
         data_lib.documents.read_aan(str(tmp_path))
+
+
+def test_a_test_split_sorted_by_class_is_sampled_not_cut(tmp_path):
+    """aclImdb lists negative reviews, then positive: the first N would all be negative."""
+    reviews = [(f"review {i}", int(i >= 20)) for i in range(40)]
+    write_imdb(tmp_path / "aclImdb", {"train": reviews, "test": reviews})
+    config = text_config("text", validation_size=2, test_size=10)
+    config.text.source = str(tmp_path / "aclImdb")
+    labels = data_lib.load(config)["test"]["labels"]
+    assert len(labels) == 10 and 0 < labels.sum() < 10
+    again = data_lib.load(config)["test"]["inputs"]
+    np.testing.assert_array_equal(again, data_lib.load(config)["test"]["inputs"])

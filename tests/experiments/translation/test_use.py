@@ -238,9 +238,13 @@ def test_a_run_without_attention_prints_the_translation_only(tmp_path_factory, c
 
 
 @pytest.mark.slow  # trains its own run
-def test_a_run_on_a_tsv_corpus_translates_with_its_own_vocabulary(tmp_path_factory, capsys):
-    """A user's corpus (Tatoeba's layout: source, target, attribution) through the command."""
-    corpus = tmp_path_factory.mktemp("corpus") / "deu.txt"
+@pytest.mark.parametrize("corpus", ["tsv", "ding"])
+def test_a_run_on_a_users_corpus_translates_with_its_own_vocabulary(
+    corpus, tmp_path_factory, capsys
+):
+    """A user's TSV file (Tatoeba's layout: source, target, attribution) or a file in ding's
+    dictionary format (sentences as sub-entries after a headword), through the command."""
+    path = tmp_path_factory.mktemp("corpus") / "pairs.txt"
     pairs = [("haus", "maison"), ("katze", "chat"), ("hund", "chien"), ("rot", "rouge")]
     rng = np.random.default_rng(0)
     lines = []
@@ -248,14 +252,17 @@ def test_a_run_on_a_tsv_corpus_translates_with_its_own_vocabulary(tmp_path_facto
         picked = rng.choice(len(pairs), 3)
         source = " ".join(pairs[j][0] for j in picked)
         target = " ".join(pairs[j][1] for j in picked)
-        lines.append(f"{source}\t{target}\tCC-BY 2.0 (France) Attribution: tatoeba.org #{i}\n")
-    corpus.write_text("".join(lines), encoding="utf-8")
+        if corpus == "tsv":
+            lines.append(f"{source}\t{target}\tCC-BY 2.0 (France) Attribution: tatoeba.org #{i}\n")
+        else:  # ding: the headword, then the example sentence; each side a full sentence
+            lines.append(f"Wort {{n}} | {source.capitalize()}. :: word | {target.capitalize()}.\n")
+    path.write_text("".join(lines), encoding="utf-8")
     workdir, _ = train_tiny(
         tmp_path_factory,
         "additive",
         **{
-            "data.name": "tsv",
-            "data.path": str(corpus),
+            "data.name": corpus,
+            "data.path": str(path),
             "data.validation_size": 5,
             "data.test_size": 5,
             "eval.attention_sentences": ("katze hund rot",),
@@ -268,7 +275,8 @@ def test_a_run_on_a_tsv_corpus_translates_with_its_own_vocabulary(tmp_path_facto
     assert "warning: sentence 1: 1 word not in the run's source vocabulary: 'zebra'" in (
         captured.err
     )
-    assert set(result.translation.split()) <= {"maison", "chat", "chien", "rouge", "<unk>"}
+    known = {"maison", "chat", "chien", "rouge", ".", "<unk>"}
+    assert set(result.translation.split()) <= known, result.translation
     header, rows = matrix_lines(captured.out)
     assert header == result.source_tokens and len(rows) == len(result.target_tokens)
     np.testing.assert_allclose(result.weights.sum(-1), 1.0, atol=1e-5)
