@@ -45,7 +45,11 @@ MODULES = {
     "attn/functional.py": ["tests/attn/test_functional.py"],
     "attn/blockwise.py": ["tests/attn/test_blockwise.py"],
     "attn/additive_chunked.py": ["tests/attn/test_additive_chunked.py"],
-    "attn/registry.py": ["tests/attn/test_modules.py", "tests/attn/test_scores.py"],
+    "attn/registry.py": [
+        "tests/attn/test_registration.py",
+        "tests/attn/test_modules.py",
+        "tests/attn/test_scores.py",
+    ],
     "experiments/common/sweeps.py": [
         "tests/experiments/common/test_sweeps.py",
         "-k",
