@@ -148,3 +148,61 @@ def test_readme_shows_the_registry_capability_table():
     """README's table of what every kind can do is the registry's, not a copy that drifts."""
     readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
     assert attn.registry.capability_table() in readme
+
+
+def test_registration_defaults_descriptions_and_options():
+    """What a registration line leaves out: the defaults it gets, and what is read off `fn`."""
+
+    def undocumented(query, key):
+        return jnp.einsum("bhqd,bhkd->bhqk", query, key)
+
+    def windowed(query, key, value, *, width=2, mask=None, is_causal=False):
+        """First line of the description.
+
+        More lines, not shown.
+        """
+        return value
+
+    attn.register("undocumented")(undocumented)
+    attn.register_mechanism("windowed", capabilities=("cross",))(windowed)
+    try:
+        score, mechanism = attn.lookup("undocumented"), attn.lookup("windowed")
+        assert (score.same_features, score.has_params) == (False, False)
+        assert (mechanism.same_features, mechanism.has_params) == (True, False)
+        assert score.description == "undocumented"  # no docstring: the name
+        assert mechanism.description == "First line of the description."
+        # Options are the keyword-only parameters after the inputs, the reserved ones left out.
+        assert mechanism.options == {"width": 2} and score.options == {}
+        assert score.hidden_per_pair({}, 8) == 1  # a score forms one float per pair and head
+        lines = {line.split()[0]: line for line in attn.describe().splitlines()}
+        assert "params=no " in lines["undocumented"] and "options: -" in lines["undocumented"]
+        assert "options: width=2" in lines["windowed"]
+        assert "params=yes" in lines["additive"] and "options: features=None" in lines["additive"]
+    finally:
+        attn.unregister("undocumented")
+        attn.unregister("windowed")
+
+
+def test_registry_entries_are_frozen():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        attn.lookup("dot").has_params = True
+    form = next(iter(attn.lookup("scaled_dot").implementations.values()))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        form.backends = ("tpu",)
+
+
+def test_implementations_run_where_they_say_and_reserved_names_are_refused():
+    from attn.registry import Implementation
+
+    anywhere = Implementation("anywhere", lambda *a, **k: None)
+    gpu_only = Implementation("gpu_only", lambda *a, **k: None, backends=("gpu",))
+    assert anywhere.runs_on("cpu") and anywhere.runs_on("tpu")
+    assert gpu_only.runs_on("gpu") and not gpu_only.runs_on("cpu")
+    existing = next(iter(attn.lookup("scaled_dot").implementations))
+    for name in ("xla", "auto", existing):
+        with pytest.raises(
+            ValueError, match=f"implementation '{name}' of 'scaled_dot' is reserved"
+        ):
+            attn.register_implementation("scaled_dot", name)(lambda *a, **k: None)
