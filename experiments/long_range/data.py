@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from experiments.common.splits import hold_out
 from experiments.images import sources
 from experiments.long_range import documents, listops, mqar, pathfinder
 
@@ -157,11 +158,8 @@ def _held_out(count: int, data_config) -> dict[str, np.ndarray]:
             f"data.validation_size={data_config.validation_size} leaves no training examples of "
             f"the {count} in data.task={data_config.task!r}"
         )
-    order = np.random.default_rng(data_config.seed).permutation(count)
-    return {
-        "validation": np.sort(order[: data_config.validation_size]),
-        "train": np.sort(order[data_config.validation_size :][: data_config.train_size]),
-    }
+    rest, validation = hold_out(count, data_config.validation_size, data_config.seed)
+    return {"validation": validation, "train": rest[: data_config.train_size]}
 
 
 def _test_rows(count: int, data_config) -> np.ndarray:
@@ -169,8 +167,7 @@ def _test_rows(count: int, data_config) -> np.ndarray:
     a source's test split may be sorted by class (aclImdb's folders are)."""
     if data_config.test_size >= count:
         return np.arange(count)
-    order = np.random.default_rng(data_config.seed + 2).permutation(count)
-    return np.sort(order[: data_config.test_size])
+    return hold_out(count, data_config.test_size, data_config.seed + 2)[1]
 
 
 def _text(data_config):

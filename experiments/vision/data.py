@@ -25,6 +25,7 @@ import dataclasses
 
 import numpy as np
 
+from experiments.common.splits import hold_out
 from experiments.images.idx import read_idx  # noqa: F401  (vision.use reads idx stacks)
 from experiments.images.sources import (
     CIFAR10_CLASSES,
@@ -75,8 +76,8 @@ def _digits() -> Split:
 
 def _hold_out(split: Split, size: int, seed: int) -> tuple[Split, Split]:
     """(rest, held_out): `size` examples drawn with `seed`."""
-    order = np.random.default_rng(seed).permutation(len(split))
-    return split.take(np.sort(order[size:])), split.take(np.sort(order[:size]))
+    rest, held = hold_out(len(split), size, seed)
+    return split.take(rest), split.take(held)
 
 
 def load(data_config) -> tuple[dict[str, Split], DatasetInfo]:
