@@ -57,6 +57,7 @@ MODULES = {
     ],
     "experiments/translation/metrics.py": ["tests/experiments/translation/test_metrics.py"],
     "experiments/translation/evaluation.py": ["tests/experiments/translation/test_evaluation.py"],
+    "experiments/long_range/cache.py": ["tests/experiments/long_range/test_cache.py"],
 }
 
 PRELOAD = ("numpy", "jax", "jax.numpy", "flax.linen", "optax", "hypothesis", "pytest", "sacrebleu")

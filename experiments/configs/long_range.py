@@ -95,6 +95,8 @@ def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
             train_size=20000,
             validation_size=500,
             test_size=500,
+            # generated splits are drawn once and kept here ("" = draw at every launch)
+            cache_dir="data/long_range",
             listops=dict(min_length=50, max_length=200, max_depth=6, max_args=5),
             mqar=dict(vocab_size=32, num_pairs=4, length=32),
             # 16 x 16 on 2 cores; LRA's 32 x 32 is the lra size (see pathfinder.Settings).
@@ -146,7 +148,7 @@ def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
         config.data.train_size = 5000
         config.model.max_length = 512
     if size == "tiny":
-        config.data.update(train_size=64, validation_size=16, test_size=16)
+        config.data.update(train_size=64, validation_size=16, test_size=16, cache_dir="")
         config.data.listops.update(min_length=10, max_length=24, max_depth=3, max_args=3)
         config.data.mqar.update(vocab_size=16, num_pairs=2, length=12)
         config.data.pathfinder.update(segments=4, segment_length=2.0)

@@ -6,7 +6,8 @@ is padding), and for a classification task "labels" `[n]`; for MQAR
 
 - Generated tasks (listops, mqar, pathfinder) draw their splits from
   different seeds (`data.seed` + 0, 1, 2 for train, validation, test), so no
-  example is shared.
+  example is shared; each split is drawn once into `data.cache_dir` and read
+  from there by later launches with the same settings (cache.py).
 - `image` reads real images (experiments/images): Fashion-MNIST's idx files
   from `data.image.path` offline, or a TFDS dataset by name (`cifar10`, made
   grey as LRA does); validation is a seeded sample held out of the training
@@ -26,12 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 
 from experiments.common.splits import hold_out
 from experiments.images import sources
-from experiments.long_range import documents, listops, mqar, pathfinder
+from experiments.long_range import cache, documents, listops, mqar, pathfinder
 
 SPLITS = ("train", "validation", "test")
 PIXEL_VOCABULARY = 257  # padding and 256 grey levels (or bytes)
@@ -62,16 +64,28 @@ class Task:
     check: Callable[..., None]  # (section) -> None, or a one-line ValueError
 
 
-def _generated(generate: Callable) -> Callable:
-    """`load` for a generated task: `generate(section, seed, size)` per split."""
+def _generated(generate: Callable, generator: ModuleType) -> Callable:
+    """`load` for a generated task: `generate(section, seed, size)` per split,
+    kept in `data.cache_dir` (experiments/long_range/cache.py; "" keeps nothing)."""
 
     def load(data_config):
-        section = data_config[data_config.task]
+        task, section = data_config.task, data_config[data_config.task]
         sizes = (data_config.train_size, data_config.validation_size, data_config.test_size)
-        return {
-            split: generate(section, data_config.seed + offset, size)
-            for offset, (split, size) in enumerate(zip(SPLITS, sizes))
-        }
+        splits = {}
+        for offset, (split, size) in enumerate(zip(SPLITS, sizes)):
+            seed = data_config.seed + offset
+            splits[split], read = cache.cached(
+                data_config.cache_dir,
+                task,
+                section.to_dict(),
+                seed,
+                size,
+                generator,
+                lambda seed=seed, size=size: generate(section, seed, size),
+            )
+            if read:
+                print(f"{task} {split}: {size} examples read from {data_config.cache_dir}")
+        return splits
 
     return load
 
@@ -263,17 +277,17 @@ def _image_info(section) -> TaskInfo:
 
 TASKS = {
     "listops": Task(
-        _generated(_listops),
+        _generated(_listops, listops),
         lambda s: TaskInfo("classify", len(listops.VOCABULARY), listops.NUM_CLASSES, s.max_length),
         _check_listops,
     ),
     "mqar": Task(
-        _generated(_mqar),
+        _generated(_mqar, mqar),
         lambda s: TaskInfo("recall", s.vocab_size, s.vocab_size, s.length),
         _check_mqar,
     ),
     "pathfinder": Task(
-        _generated(_pathfinder),
+        _generated(_pathfinder, pathfinder),
         lambda s: TaskInfo("classify", PIXEL_VOCABULARY, 2, s.size * s.size),
         _check_pathfinder,
     ),
@@ -293,6 +307,10 @@ def check(data_config) -> None:
     """One-line ValueError for an unknown task or impossible settings (before loading)."""
     if data_config.task not in TASKS:
         raise ValueError(f"unknown data.task {data_config.task!r}; valid: {', '.join(TASKS)}")
+    if not isinstance(data_config.cache_dir, str):
+        raise ValueError(
+            f"data.cache_dir={data_config.cache_dir!r}; valid: a folder, or '' to keep nothing"
+        )
     TASKS[data_config.task].check(data_config[data_config.task])
 
 
