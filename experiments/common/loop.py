@@ -25,11 +25,14 @@ class LoopResult:
       train_seconds: training wall clock, this run and the runs it resumed.
       seconds_per_step: median seconds per step between logs, or None when no
         interval was clean of compilation, evaluation and checkpointing.
+      data_seconds_per_step: mean seconds the loop waited for a batch (the
+        iterator's next batch, placed on the devices), over this run's steps.
     """
 
     state: Any
     train_seconds: float
     seconds_per_step: float | None
+    data_seconds_per_step: float | None = None
 
 
 def loop_schedule(config) -> dict:
@@ -65,19 +68,23 @@ def train_loop(
 
     Batches come from the checkpointable data `iterator`, sharded over `mesh`.
 
-    Every `log_every` steps (and at the last) writes `train/*` scalars and
-    raises `Diverged` on a non-finite loss; every `eval_every` steps but the
-    last calls `evaluate(step, state)`; saves a checkpoint (with the data
-    iterator's position and the training seconds so far) every
-    `checkpoint_every` steps, at the last, on SIGTERM (then raises
-    `Interrupted`) and when `max_seconds` (0: no limit) of training have
-    passed (then stops early).
+    Every `log_every` steps (and at the last) writes `train/*` scalars (the
+    step's metrics, and `train/data_wait_seconds`: the mean wait for a batch
+    per step since the last log) and raises `Diverged` on a non-finite loss;
+    every `eval_every` steps but the last calls `evaluate(step, state)`;
+    saves a checkpoint (with the data iterator's position and the training
+    seconds so far) every `checkpoint_every` steps, at the last, on SIGTERM
+    (then raises `Interrupted`) and when `max_seconds` (0: no limit) of
+    training have passed (then stops early).
     """
     start_step = int(state.step)
     # Seconds per step, from the wall clock between logs: with asynchronous
     # dispatch only a blocking read marks when a step really ended. Intervals
     # that include compilation, evaluation or checkpointing are left out.
     step_times, last_log, interval_clean = [], (time.time(), start_step), False
+    # The host's wait for each batch: when it nears the step time, the input
+    # pipeline, not the model, sets the pace.
+    data_wait, data_wait_total = 0.0, 0.0
     train_start = time.time()
     seconds = lambda: elapsed_before + time.time() - train_start
     progress = tqdm.tqdm(
@@ -89,16 +96,20 @@ def train_loop(
     )
     with StopOnSigterm() as stop:
         for step in range(start_step + 1, total_steps + 1):
-            state, step_metrics = step_fn(state, parallel.shard_batch(next(iterator), mesh))
+            asked = time.perf_counter()
+            batch = parallel.shard_batch(next(iterator), mesh)
+            waited = time.perf_counter() - asked
+            data_wait, data_wait_total = data_wait + waited, data_wait_total + waited
+            state, step_metrics = step_fn(state, batch)
             if step % log_every == 0 or step == total_steps:
                 step_metrics = jax.device_get(step_metrics)
                 now = time.time()
                 if interval_clean:
                     step_times.append((now - last_log[0]) / (step - last_log[1]))
-                last_log, interval_clean = (now, step), True
-                writer.write_scalars(
-                    step, {f"train/{k}": float(v) for k, v in step_metrics.items()}
-                )
+                scalars = {f"train/{k}": float(v) for k, v in step_metrics.items()}
+                scalars["train/data_wait_seconds"] = data_wait / (step - last_log[1])
+                last_log, interval_clean, data_wait = (now, step), True, 0.0
+                writer.write_scalars(step, scalars)
                 progress.set_postfix(loss=f"{float(step_metrics['loss']):.3f}")
                 if not np.isfinite(step_metrics["loss"]):
                     writer.close()
@@ -121,8 +132,10 @@ def train_loop(
     progress.close()
     train_seconds = seconds()
     checkpointer.close()
+    steps_run = int(state.step) - start_step
     return LoopResult(
         state=state,
         train_seconds=train_seconds,
         seconds_per_step=float(np.median(step_times)) if step_times else None,
+        data_seconds_per_step=data_wait_total / steps_run if steps_run else None,
     )

@@ -10,8 +10,9 @@ evaluation. Everything else is here, the same for every experiment:
   checkpoints/<step> orbax checkpoints (`checkpoint.keep` of them); a restarted
                      run resumes from the last (or `checkpoint.restore_step`)
   eval.json          the task's final evaluation, plus steps, parameters,
-                     train_seconds, seconds_per_step, peak_rss_mb, and the
-                     processes and devices it ran on
+                     train_seconds, seconds_per_step, data_seconds_per_step
+                     (the wait for batches), peak_rss_mb, and the processes
+                     and devices it ran on
 
 The optimizer and schedule come from `config.train` (common/optimizers.py),
 the parameter sharding from `train.param_sharding`; the loop itself (logs,
@@ -166,6 +167,7 @@ def train_and_evaluate(
         parameters=int(parameter_count),
         train_seconds=run.train_seconds,
         seconds_per_step=run.seconds_per_step,
+        data_seconds_per_step=run.data_seconds_per_step,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         processes=jax.process_count(),
         devices=jax.device_count(),

@@ -1,6 +1,7 @@
 """The shared trainer on a task of its own: a line fitted by least squares."""
 
 import json
+import time
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -136,3 +137,38 @@ def test_the_shared_train_checks_name_the_field_and_the_valid_values():
         with pytest.raises(ConfigError, match=f"^{message}"):
             sections.check_train(c)
     sections.check_train(config())
+
+
+class SlowBatches(Batches):
+    """Batches that keep the loop waiting `delay` seconds each."""
+
+    delay = 0.03
+
+    def __next__(self):
+        time.sleep(self.delay)
+        return super().__next__()
+
+
+class SlowLineTask(LineTask):
+    def __init__(self, config, workdir):
+        super().__init__(config, workdir)
+        self.train_iterator = SlowBatches(config.seed)
+
+
+def test_the_wait_for_batches_is_logged_per_step_and_summed_in_eval_json(tmp_path):
+    fast = trainer.train_and_evaluate(LineTask, config(steps=40), str(tmp_path / "fast"))
+    slow = trainer.train_and_evaluate(SlowLineTask, config(steps=40), str(tmp_path / "slow"))
+    logged = {
+        name: [
+            m["train/data_wait_seconds"] for m in read_metrics(tmp_path / name) if "train/loss" in m
+        ]
+        for name in ("fast", "slow")
+    }
+    # One value per log (steps 20 and 40), each the mean over its 20 steps.
+    assert [len(v) for v in logged.values()] == [2, 2]
+    assert min(logged["slow"]) >= SlowBatches.delay
+    assert max(logged["fast"]) < SlowBatches.delay
+    assert slow["data_seconds_per_step"] == pytest.approx(np.mean(logged["slow"]), rel=1e-6)
+    assert fast["data_seconds_per_step"] == pytest.approx(np.mean(logged["fast"]), rel=1e-6)
+    # The wait does not change what is learnt.
+    assert slow["splits"] == fast["splits"]
