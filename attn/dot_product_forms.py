@@ -5,19 +5,26 @@
 | `blockwise` | `attn.blockwise` (online softmax, pure JAX)            | all      |
 | `pallas`    | `attn.pallas_attention` (Pallas flash kernels)         | gpu      |
 | `cudnn`     | `jax.nn.dot_product_attention(implementation="cudnn")` | gpu      |
+| `jax_nn`    | `jax.nn.dot_product_attention()`, jax's own choice     | all      |
 
 Every form gives a zero output (and zero, finite gradients) to a query with no
-valid key; for `cudnn` that is enforced on jax.nn's output.
+valid key; for `cudnn` and `jax_nn` that is enforced on jax.nn's output.
+`jax_nn` is there so that `auto` can take jax.nn's own path where it measured
+fastest: `auto` is then never slower than jax.nn but for noise.
 
 `DOT_PRODUCT_AUTO` is `implementation="auto"`'s table for both kinds, from the
 fastest forward+backward measured by `benchmarks/attention.py` (the figures
 are in benchmarks/RESULTS.md). "cpu" is measured (2-core AMD EPYC, head sizes
-64 and 128, float32 and bfloat16, causal or not): blockwise was fastest at
-128 x 128 pairs (one block) and from 512 x 512 up; at 256 x 256, where it
-splits into 2 x 2 smaller blocks, it ranged from 0.56x to 1.38x of jax.nn and
-the materialising form from 0.94x to 1.12x, so that one takes it. "default"
-(GPU and the rest) is NOT measured: it is the usual expectation (cuDNN for
-half precision, else the Pallas kernel) until the benchmark runs on a GPU.
+64 and 128, float32 and bfloat16, causal or not, N = 128 to 1024 in one run):
+blockwise was fastest at 128 x 128 pairs (one block), and from 512 x 512 up
+at head size 64, causal, or bfloat16; at 256 x 256, where it splits into
+2 x 2 smaller blocks, it fell to 0.61x of jax.nn, and for float32 at head size
+128 without a causal mask to 0.72x (N = 512). There `auto` takes jax.nn's own
+path: the same program as `jax.nn.dot_product_attention`, so parity with it
+by construction (repeated runs of one program differed by up to 8% on this
+shared machine). "default" (GPU and the rest) is NOT measured: it is the
+usual expectation (cuDNN for half precision, else the Pallas kernel) until
+the benchmark runs on a GPU.
 """
 
 from __future__ import annotations
@@ -31,7 +38,14 @@ from attn import scores as _scores  # noqa: F401  (the kinds these forms registe
 DOT_PRODUCT_AUTO = {
     "cpu": (
         (128 * 128, registry.UNLIMITED, ("blockwise",)),
-        (256 * 256, registry.UNLIMITED, ("xla",)),
+        (256 * 256, registry.UNLIMITED, ("jax_nn", "xla")),
+        (1024 * 1024, 64, ("blockwise",)),
+        (
+            1024 * 1024,
+            registry.UNLIMITED,
+            ("jax_nn", "xla"),
+            {"causal": False, "dtypes": ("float32",)},
+        ),
         (registry.UNLIMITED, registry.UNLIMITED, ("blockwise",)),
     ),
     "default": ((registry.UNLIMITED, registry.UNLIMITED, ("cudnn", "pallas", "blockwise")),),
@@ -123,9 +137,19 @@ DOT_PRODUCT_FORMS = {
     "blockwise": blockwise.blockwise_attention,
     "pallas": pallas_attention.flash_attention,
     "cudnn": lambda *args, **kwargs: jax_nn_attention(*args, implementation="cudnn", **kwargs),
+    "jax_nn": lambda *args, **kwargs: jax_nn_attention(*args, implementation=None, **kwargs),
 }
-BACKENDS = {"blockwise": None, "pallas": ("gpu",), "cudnn": ("gpu",)}
-UNFIT = {"blockwise": None, "pallas": pallas_unfit, "cudnn": cudnn_unfit}
+BACKENDS = {"blockwise": None, "pallas": ("gpu",), "cudnn": ("gpu",), "jax_nn": None}
+
+
+def jax_nn_unfit(*, head_dim: int, value_dim: int, **_) -> str | None:
+    """Why jax.nn's attention cannot take these shapes (one size for keys and values)."""
+    if head_dim != value_dim:
+        return f"needs keys and values of one size, got {head_dim} and {value_dim}"
+    return None
+
+
+UNFIT = {"blockwise": None, "pallas": pallas_unfit, "cudnn": cudnn_unfit, "jax_nn": jax_nn_unfit}
 
 
 def _module_form(name: str, kind: str):

@@ -188,6 +188,7 @@ def dot_product_attention(
             head_dim=query.shape[-1],
             value_dim=value.shape[-1],
             dtype=query.dtype,
+            is_causal=is_causal,
         )
         if name != "xla":
             return dot_product_forms.DOT_PRODUCT_FORMS[name](

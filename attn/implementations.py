@@ -15,13 +15,17 @@ its materialised pairs would exceed `AUTO_MAX_LOGITS_BYTES`.
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from attn import registry
 
 # The names documented across the library, in the order listings use; a kind
 # may register others.
-IMPLEMENTATIONS = ("xla", "cudnn", "blockwise", "pallas", "auto")
+IMPLEMENTATIONS = ("xla", "cudnn", "jax_nn", "blockwise", "pallas", "auto")
 AUTO_MAX_LOGITS_BYTES = 2**30
+# The forms that hold every pair's logits (jax.nn's own path does on CPU):
+# `auto` leaves them past AUTO_MAX_LOGITS_BYTES.
+MATERIALISING = ("xla", "jax_nn")
 
 
 def _ordered(names):
@@ -98,12 +102,14 @@ def choose(
     features: int | None = None,
     backend: str | None = None,
     options=None,
+    is_causal: bool = False,
 ) -> str:
     """`auto`'s choice for these shapes (never 'auto').
 
     `options` are the kind's (e.g. additive's hidden size, which sets how much
     its plain form holds per pair); `features` is a shorthand for
-    `options={"features": features}`.
+    `options={"features": features}`. `is_causal` and `dtype` select the
+    rules conditioned on them (registry.AutoRule).
     """
     backend = backend or jax.default_backend()
     entry = registry.lookup(kind)
@@ -122,12 +128,22 @@ def choose(
     rules = entry.auto.get(backend, entry.auto.get("default", ()))
     pairs = q_len * k_len
     name = "xla"
-    for max_pairs, max_dim, preferred in rules:
-        if pairs <= max_pairs and head_dim <= max_dim:
+
+    def holds(conditions) -> bool:
+        if "causal" in conditions and conditions["causal"] != bool(is_causal):
+            return False
+        return "dtypes" not in conditions or jnp.dtype(dtype).name in conditions["dtypes"]
+
+    for max_pairs, max_dim, preferred, *conditions in rules:
+        if (
+            pairs <= max_pairs
+            and head_dim <= max_dim
+            and holds(conditions[0] if conditions else {})
+        ):
             name = next((n for n in preferred if usable(n)), faster[0] if faster else "xla")
             break
     xla_bytes = batch_heads * pairs * entry.hidden_per_pair(options, head_dim) * 4
-    if name == "xla" and xla_bytes > AUTO_MAX_LOGITS_BYTES and faster:
+    if name in MATERIALISING and xla_bytes > AUTO_MAX_LOGITS_BYTES and faster:
         name = "blockwise" if "blockwise" in faster else faster[0]
     return name
 

@@ -189,7 +189,7 @@ def attend_heads(
     return attend(query, key, value, mask=mask, bias=bias, is_causal=is_causal), None
 
 
-def resolve_implementation(module, *, batch_heads, query, key, value) -> str:
+def resolve_implementation(module, *, batch_heads, query, key, value, is_causal=False) -> str:
     """The implementation that runs: the module's, with 'auto' decided by shapes.
 
     query `[batch, heads, q_len, features]`, key and value likewise.
@@ -207,6 +207,7 @@ def resolve_implementation(module, *, batch_heads, query, key, value) -> str:
         value_dim=value.shape[-1],
         dtype=query.dtype,
         options=module.options,
+        is_causal=is_causal,
     )
 
 

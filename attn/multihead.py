@@ -238,7 +238,12 @@ class MultiHeadAttention(nn.Module):
         else:
             deterministic = True
         name = resolve_implementation(
-            self, batch_heads=batch * self.num_heads, query=query, key=key, value=value
+            self,
+            batch_heads=batch * self.num_heads,
+            query=query,
+            key=key,
+            value=value,
+            is_causal=is_causal,
         )
         context, weights = attend_heads(
             self.kind,

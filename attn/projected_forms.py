@@ -78,7 +78,15 @@ def cosine_blockwise(
     ).astype(value.dtype)
 
 
+def _their_forms(rules, names=("xla", "blockwise")):
+    """The dot-product rules with only the forms these kinds have (no jax.nn path)."""
+    return tuple(
+        (max_pairs, max_dim, tuple(n for n in preferred if n in names), *conditions)
+        for max_pairs, max_dim, preferred, *conditions in rules
+    )
+
+
 # CPU: the dot-product kinds' measured table. Elsewhere no table: `auto` keeps
 # 'xla' until its pairs outgrow the memory limit (attn.implementations).
 for _kind in ("general", "cosine"):
-    registry.set_auto(_kind, {"cpu": DOT_PRODUCT_AUTO["cpu"]})
+    registry.set_auto(_kind, {"cpu": _their_forms(DOT_PRODUCT_AUTO["cpu"])})

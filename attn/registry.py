@@ -66,9 +66,14 @@ SCORE_CAPABILITIES = ("causal", "cross", "padding", "mask", "bias", "weights", "
 
 # An `auto` rule: up to this many query x key pairs per head and this head
 # size, the first of these implementations that runs on the backend and fits
-# the shapes. Tables map a backend ('cpu', 'gpu', ...; 'default' for the rest)
-# to rules, first match wins.
-AutoRule = tuple[float, float, tuple[str, ...]]
+# the shapes; an optional fourth element narrows the rule to causal or not
+# (`{"causal": False}`) and to some dtypes (`{"dtypes": ("float32",)}`), where
+# the measured winner differs. Tables map a backend ('cpu', 'gpu', ...;
+# 'default' for the rest) to rules, first match wins.
+AutoRule = (
+    tuple[float, float, tuple[str, ...]] | tuple[float, float, tuple[str, ...], Mapping[str, Any]]
+)
+AUTO_CONDITIONS = ("causal", "dtypes")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,6 +272,12 @@ def set_auto(kind: str, table: Mapping[str, Sequence[AutoRule]]) -> None:
             unknown = [n for n in rule[2] if n != "xla" and n not in entry.implementations]
             if unknown:
                 raise ValueError(f"auto rule {rule} of {kind!r} names unregistered {unknown}.")
+            conditions = sorted(set(rule[3] if len(rule) > 3 else ()) - set(AUTO_CONDITIONS))
+            if conditions:
+                raise ValueError(
+                    f"auto rule {rule} of {kind!r} has unknown conditions {conditions}; "
+                    f"valid: {', '.join(AUTO_CONDITIONS)}."
+                )
         entry.auto[backend] = tuple(rules)
 
 

@@ -17,13 +17,19 @@ def qkv(rng, batch=2, q_len=9, k_len=11, heads=2, head_dim=8):
 
 
 def test_what_runs_on_cpu_and_gpu():
-    assert attn.available_implementations("scaled_dot", "cpu") == ["xla", "blockwise", "auto"]
+    assert attn.available_implementations("scaled_dot", "cpu") == [
+        "xla",
+        "jax_nn",
+        "blockwise",
+        "auto",
+    ]
     assert attn.available_implementations("additive", "cpu") == ["xla", "blockwise", "auto"]
     assert attn.available_implementations("general", "gpu") == ["xla", "blockwise", "auto"]
     assert attn.available_implementations("sigmoid", "gpu") == ["xla", "auto"]
     assert attn.available_implementations("dot", "gpu") == [
         "xla",
         "cudnn",
+        "jax_nn",
         "blockwise",
         "pallas",
         "auto",
@@ -34,7 +40,9 @@ def test_errors_list_the_valid_names():
     q, k, v = qkv(np.random.default_rng(1))
     with pytest.raises(ValueError, match=r"Unknown attention implementation 'flash'.*xla"):
         attn.dot_product_attention(q, k, v, implementation="flash")
-    with pytest.raises(ValueError, match=r"'pallas' needs a gpu backend.*cpu.*xla, blockwise"):
+    with pytest.raises(
+        ValueError, match=r"'pallas' needs a gpu backend.*cpu.*xla, jax_nn, blockwise"
+    ):
         implementations.check("pallas", "scaled_dot", "cpu")
     with pytest.raises(ValueError, match=r"'cudnn' needs a gpu backend"):
         implementations.check("cudnn", "dot", "cpu")
@@ -47,21 +55,34 @@ def test_errors_list_the_valid_names():
 
 
 def test_auto_choices():
-    choose = lambda kind, n, backend, **kw: implementations.choose(
-        kind,
-        batch_heads=kw.pop("batch_heads", 8),
-        q_len=n,
-        k_len=n,
-        head_dim=kw.pop("head_dim", 64),
-        value_dim=64,
-        dtype=kw.pop("dtype", jnp.float32),
-        backend=backend,
-        **kw,
-    )
+    def choose(kind, n, backend, head_dim=64, **kw):
+        return implementations.choose(
+            kind,
+            batch_heads=kw.pop("batch_heads", 8),
+            q_len=n,
+            k_len=n,
+            head_dim=head_dim,
+            value_dim=kw.pop("value_dim", head_dim),
+            dtype=kw.pop("dtype", jnp.float32),
+            backend=backend,
+            **kw,
+        )
+
     assert choose("scaled_dot", 4096, "cpu") == "blockwise"
     assert choose("scaled_dot", 128, "cpu", head_dim=128) == "blockwise"
-    assert choose("scaled_dot", 256, "cpu") == "xla"
-    assert choose("scaled_dot", 512, "cpu", head_dim=128) == "blockwise"
+    assert choose("scaled_dot", 256, "cpu") == "jax_nn"
+    assert choose("scaled_dot", 512, "cpu") == "blockwise"
+    # Head size 128, float32, no causal mask: jax.nn's path up to 1024 x 1024 ...
+    assert choose("scaled_dot", 512, "cpu", head_dim=128) == "jax_nn"
+    assert choose("scaled_dot", 1024, "cpu", head_dim=128) == "jax_nn"
+    assert choose("scaled_dot", 2048, "cpu", head_dim=128) == "blockwise"
+    # ... but blockwise where causal or bfloat16 (the rule's conditions).
+    assert choose("scaled_dot", 512, "cpu", head_dim=128, is_causal=True) == "blockwise"
+    assert choose("scaled_dot", 512, "cpu", head_dim=128, dtype=jnp.bfloat16) == "blockwise"
+    # jax.nn takes one size for keys and values; past the memory limit neither
+    # materialising form is chosen.
+    assert choose("scaled_dot", 256, "cpu", value_dim=32) == "xla"
+    assert choose("scaled_dot", 256, "cpu", batch_heads=2**15) == "blockwise"
     assert choose("additive", 64, "cpu", features=16) == "xla"
     assert choose("additive", 1024, "cpu", features=16) == "blockwise"
     # Past the memory limit the materialising form is never chosen.
@@ -69,6 +90,9 @@ def test_auto_choices():
     assert choose("scaled_dot", 8192, "gpu", dtype=jnp.bfloat16) == "cudnn"
     assert choose("scaled_dot", 8192, "gpu") == "pallas"  # float32: not cuDNN's
     assert choose("scaled_dot", 8192, "gpu", head_dim=72) == "blockwise"
+    # general and cosine take the same table, without the jax.nn path they lack.
+    assert choose("general", 256, "cpu") == choose("cosine", 256, "cpu") == "xla"
+    assert choose("cosine", 512, "cpu", head_dim=128, is_causal=True) == "blockwise"
 
 
 def test_functional_implementations_agree_and_default_is_unchanged():

@@ -106,7 +106,7 @@ def test_capability_checks_name_the_unknown():
 def test_implementations_name_no_kind_and_forms_register_with_their_kinds():
     table = implementations.kinds_by_implementation()
     assert table["blockwise"] == ["additive", "cosine", "dot", "general", "scaled_dot"]
-    assert table["pallas"] == table["cudnn"] == ["dot", "scaled_dot"]
+    assert table["pallas"] == table["cudnn"] == table["jax_nn"] == ["dot", "scaled_dot"]
     # No branch on a kind's name: no comparison with, or membership test of, one.
     tree = ast.parse(open(implementations.__file__).read())
     kinds = set(attn.available())
@@ -206,3 +206,9 @@ def test_implementations_run_where_they_say_and_reserved_names_are_refused():
             ValueError, match=f"implementation '{name}' of 'scaled_dot' is reserved"
         ):
             attn.register_implementation("scaled_dot", name)(lambda *a, **k: None)
+
+
+def test_auto_rules_name_only_known_conditions(throwaway_score):
+    rule = (float("inf"), float("inf"), ("xla",), {"causal": True, "length": 3})
+    with pytest.raises(ValueError, match=r"unknown conditions \['length'\]; valid: causal, dtypes"):
+        attn.set_auto(throwaway_score, {"cpu": (rule,)})
