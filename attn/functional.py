@@ -9,7 +9,7 @@ all values.
 
 `implementation` picks how it is computed (see `attn.implementations`): the
 default 'xla' is the plain form below, which materialises the logits;
-'blockwise', 'pallas', 'cudnn' and 'auto' compute the same result without
+'blockwise', 'pallas', 'cudnn', 'jax_nn' and 'auto' compute the same result without
 them.
 """
 
@@ -168,8 +168,8 @@ def dot_product_attention(
         computes the same in O(N w) memory.
       implementation: 'xla' (plain XLA ops, the logits materialised),
         'blockwise' (memory linear in length, any backend), 'pallas' (GPU
-        kernel), 'cudnn' (GPU, via jax.nn) or 'auto' (the fastest measured
-        for the backend and shapes); see `attn.implementations`.
+        kernel), 'cudnn' (GPU, via jax.nn), 'jax_nn' (jax.nn's own path) or
+        'auto' (the fastest measured for the backend and shapes); see `attn.implementations`.
 
     Returns:
       `[batch, q_len, heads, head_dim]` in the value's dtype.

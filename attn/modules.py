@@ -9,7 +9,7 @@
 
 Both modules take `implementation` (see `attn.implementations`): the default 'xla'
 runs the kind's plain form, which for a score kind forms the weights and
-returns them; a kind's faster forms ('blockwise', 'pallas', 'cudnn') and
+returns them; a kind's faster forms ('blockwise', 'pallas', 'cudnn', 'jax_nn') and
 'auto' compute the same output without forming the `[.., q_len, k_len]`
 weights and return `None` in their place, with the same parameters.
 Mechanisms registered as attend functions never return weights. Attention
@@ -219,8 +219,8 @@ class Attention(nn.Module):
       options: options of that kind, e.g. `{"features": 128}` for additive.
       dropout_rate: dropout on the attention weights when not deterministic
         (needs a 'dropout' rng).
-      implementation: 'xla' (default), 'blockwise', 'pallas', 'cudnn' or 'auto'
-        (see `attn.implementations`).
+      implementation: 'xla' (default), 'blockwise', 'pallas', 'cudnn', 'jax_nn'
+        or 'auto' (see `attn.implementations`).
 
     Call with query `[batch, q_len, q_features]`, key `[batch, k_len,
     k_features]`, value `[batch, k_len, v_features]`, an optional boolean mask

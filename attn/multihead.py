@@ -51,8 +51,8 @@ class MultiHeadAttention(nn.Module):
       deterministic: default for `__call__`'s `deterministic`.
       dtype: computation dtype (default: inferred from inputs and params).
       param_dtype: parameter dtype.
-      implementation: 'xla' (default), 'blockwise', 'pallas', 'cudnn' or
-        'auto' (see `attn.implementations`); all but 'xla' return `None` for
+      implementation: 'xla' (default), 'blockwise', 'pallas', 'cudnn',
+        'jax_nn' or 'auto' (see `attn.implementations`); all but 'xla' return `None` for
         the weights and need dropout_rate 0 or deterministic calls.
       decode: cached autoregressive decoding (see `__call__`).
       rotary: rotary position embeddings on the queries and keys of

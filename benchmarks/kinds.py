@@ -92,6 +92,7 @@ def auto_choice(kind: str, config: dict) -> str:
         head_dim=head_dim,
         value_dim=head_dim,
         dtype=jnp.dtype(config["dtype"]),
+        is_causal=config["causal"],
     )
 
 

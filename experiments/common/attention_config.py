@@ -3,7 +3,7 @@
     model.attention            a registered kind (`attn.available()`)
     model.attention_options    any option of that kind, e.g.
                                `--config.model.attention_options.features=64`
-    model.implementation       xla | blockwise | pallas | cudnn | auto
+    model.implementation       xla | blockwise | pallas | cudnn | jax_nn | auto
     model.num_kv_heads         key/value heads (0: one per query head)
 
 `attention_options` holds every option of every registered kind, unset (None:
