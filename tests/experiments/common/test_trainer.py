@@ -142,7 +142,7 @@ def test_the_shared_train_checks_name_the_field_and_the_valid_values():
 class SlowBatches(Batches):
     """Batches that keep the loop waiting `delay` seconds each."""
 
-    delay = 0.03
+    delay = 0.05
 
     def __next__(self):
         time.sleep(self.delay)
