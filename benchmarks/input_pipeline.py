@@ -8,9 +8,12 @@ Each case is an experiment's own config run through the shared trainer
 batches coming from its input pipeline, and once with that pipeline replaced
 by its first batch repeated (no reading, batching or shuffling left). The
 loop is the same code both times, so the ratio of their `seconds_per_step`
-(eval.json's median between logs, compilation excluded) is what the pipeline
-costs; `data_seconds_per_step` is the loop's own measure of its wait for
-batches (eval.json; per log in metrics.jsonl as `train/data_wait_seconds`).
+(eval.json's median between logs; intervals that compiled are left out) is
+what the pipeline costs in the steady state; `data_seconds_per_step` is the
+loop's own measure of its wait for batches (eval.json; per log in
+metrics.jsonl as `train/data_wait_seconds`), and `compile_seconds` the
+compiling each run did: a pipeline whose batches take many shapes compiles
+the step once per shape, a cost the fixed batch never pays.
 Rounds alternate the two, so load on the machine affects them alike; the best
 round of each counts. Cases whose data is not installed (Debian's
 `dataset-fashion-mnist`, `trans-de-en`) are reported as skipped.
@@ -114,7 +117,7 @@ def run_once(case: Case, config, fixed: bool, folder: str) -> dict:
     workdir = tempfile.mkdtemp(dir=folder)
     make = fixed_batch(case.task) if fixed else case.task
     result = trainer.train_and_evaluate(make, config, workdir)
-    return {k: result[k] for k in ("seconds_per_step", "data_seconds_per_step")}
+    return {k: result[k] for k in ("seconds_per_step", "data_seconds_per_step", "compile_seconds")}
 
 
 def measure(case: Case, args, folder: str) -> dict:
@@ -149,6 +152,8 @@ def summarise(case: Case, batch_size: int, steps: int, rounds: dict) -> dict:
         "slowdown": best["pipeline"] / best["fixed"],
         "data_seconds_per_step": min(r["data_seconds_per_step"] for r in rounds["pipeline"]),
         "fixed_data_seconds_per_step": min(r["data_seconds_per_step"] for r in rounds["fixed"]),
+        "compile_seconds": min(r.get("compile_seconds", 0.0) for r in rounds["pipeline"]),
+        "fixed_compile_seconds": min(r.get("compile_seconds", 0.0) for r in rounds["fixed"]),
         "rounds": rounds,
     }
 
@@ -156,17 +161,18 @@ def summarise(case: Case, batch_size: int, steps: int, rounds: dict) -> dict:
 def table(rows: list[dict]) -> str:
     lines = [
         "| case | config | batch | ms/step (pipeline) | ms/step (fixed batch) | pipeline / fixed "
-        "| data wait ms/step |",
-        "|---|---|---|---|---|---|---|",
+        "| data wait ms/step | compile s (pipeline / fixed) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "skipped" in r:
-            lines.append(f"| {r['case']} | skipped: {r['skipped']} | | | | | |")
+            lines.append(f"| {r['case']} | skipped: {r['skipped']} | | | | | | |")
             continue
         lines.append(
             f"| {r['case']} | {r['config']} | {r['batch_size']} | "
             f"{1e3 * r['seconds_per_step']:.1f} | {1e3 * r['fixed_seconds_per_step']:.1f} | "
-            f"{r['slowdown']:.3f} | {1e3 * r['data_seconds_per_step']:.2f} |"
+            f"{r['slowdown']:.3f} | {1e3 * r['data_seconds_per_step']:.2f} | "
+            f"{r['compile_seconds']:.1f} / {r['fixed_compile_seconds']:.1f} |"
         )
     return "\n".join(lines)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,12 +28,48 @@ class LoopResult:
         interval was clean of compilation, evaluation and checkpointing.
       data_seconds_per_step: mean seconds the loop waited for a batch (the
         iterator's next batch, placed on the devices), over this run's steps.
+      compile_seconds: seconds this run's thread spent tracing, lowering and
+        compiling (evaluation included): a batch of a new shape compiles the
+        step again, which a pipeline with many shapes pays for.
     """
 
     state: Any
     train_seconds: float
     seconds_per_step: float | None
     data_seconds_per_step: float | None = None
+    compile_seconds: float = 0.0
+
+
+# JAX's events for the three stages of making a program (jax/_src/dispatch.py).
+COMPILE_EVENTS = (
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "/jax/core/compile/backend_compile_duration",
+)
+
+
+class CompileClock:
+    """Sums the seconds JAX reports spending on making programs in this thread.
+
+    A context manager: the listener is registered on entry and removed on exit;
+    other threads' compilations (a sweep's other trials) are not counted.
+    """
+
+    def __init__(self):
+        self.seconds = 0.0
+        self._thread = threading.get_ident()
+
+    def _listen(self, event: str, duration: float, **_):
+        if event in COMPILE_EVENTS and threading.get_ident() == self._thread:
+            self.seconds += duration
+
+    def __enter__(self):
+        self._thread = threading.get_ident()
+        jax.monitoring.register_event_duration_secs_listener(self._listen)
+        return self
+
+    def __exit__(self, *exc):
+        jax.monitoring.unregister_event_duration_listener(self._listen)
 
 
 def loop_schedule(config) -> dict:
@@ -75,7 +112,9 @@ def train_loop(
     saves a checkpoint (with the data iterator's position and the training
     seconds so far) every `checkpoint_every` steps, at the last, on SIGTERM
     (then raises `Interrupted`) and when `max_seconds` (0: no limit) of
-    training have passed (then stops early).
+    training have passed (then stops early). Logs also hold
+    `train/compile_seconds`, the compilation since the last log; an interval
+    that compiled is left out of `seconds_per_step`.
     """
     start_step = int(state.step)
     # Seconds per step, from the wall clock between logs: with asynchronous
@@ -94,7 +133,8 @@ def train_loop(
         dynamic_ncols=True,
         mininterval=1.0,
     )
-    with StopOnSigterm() as stop:
+    compiled_at_log = 0.0
+    with StopOnSigterm() as stop, CompileClock() as compiling:
         for step in range(start_step + 1, total_steps + 1):
             asked = time.perf_counter()
             batch = parallel.shard_batch(next(iterator), mesh)
@@ -104,10 +144,12 @@ def train_loop(
             if step % log_every == 0 or step == total_steps:
                 step_metrics = jax.device_get(step_metrics)
                 now = time.time()
-                if interval_clean:
+                compiled, compiled_at_log = compiling.seconds - compiled_at_log, compiling.seconds
+                if interval_clean and not compiled:
                     step_times.append((now - last_log[0]) / (step - last_log[1]))
                 scalars = {f"train/{k}": float(v) for k, v in step_metrics.items()}
                 scalars["train/data_wait_seconds"] = data_wait / (step - last_log[1])
+                scalars["train/compile_seconds"] = compiled
                 last_log, interval_clean, data_wait = (now, step), True, 0.0
                 writer.write_scalars(step, scalars)
                 progress.set_postfix(loss=f"{float(step_metrics['loss']):.3f}")
@@ -138,4 +180,5 @@ def train_loop(
         train_seconds=train_seconds,
         seconds_per_step=float(np.median(step_times)) if step_times else None,
         data_seconds_per_step=data_wait_total / steps_run if steps_run else None,
+        compile_seconds=compiling.seconds,
     )

@@ -11,7 +11,8 @@ evaluation. Everything else is here, the same for every experiment:
                      run resumes from the last (or `checkpoint.restore_step`)
   eval.json          the task's final evaluation, plus steps, parameters,
                      train_seconds, seconds_per_step, data_seconds_per_step
-                     (the wait for batches), peak_rss_mb, and the processes
+                     (the wait for batches), compile_seconds (the loop's
+                     tracing and compiling), peak_rss_mb, and the processes
                      and devices it ran on
 
 The optimizer and schedule come from `config.train` (common/optimizers.py),
@@ -168,6 +169,7 @@ def train_and_evaluate(
         train_seconds=run.train_seconds,
         seconds_per_step=run.seconds_per_step,
         data_seconds_per_step=run.data_seconds_per_step,
+        compile_seconds=run.compile_seconds,
         peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         processes=jax.process_count(),
         devices=jax.device_count(),

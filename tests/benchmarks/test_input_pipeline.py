@@ -12,12 +12,12 @@ CASE = input_pipeline.Case("a case", object, "demo", None)
 def test_rows_take_the_best_round_of_each_and_their_ratio():
     rounds = {
         "pipeline": [
-            {"seconds_per_step": 0.30, "data_seconds_per_step": 0.004},
-            {"seconds_per_step": 0.25, "data_seconds_per_step": 0.006},
+            {"seconds_per_step": 0.30, "data_seconds_per_step": 0.004, "compile_seconds": 9.0},
+            {"seconds_per_step": 0.25, "data_seconds_per_step": 0.006, "compile_seconds": 8.5},
         ],
         "fixed": [
-            {"seconds_per_step": 0.20, "data_seconds_per_step": 0.0001},
-            {"seconds_per_step": 0.24, "data_seconds_per_step": 0.0002},
+            {"seconds_per_step": 0.20, "data_seconds_per_step": 0.0001, "compile_seconds": 2.0},
+            {"seconds_per_step": 0.24, "data_seconds_per_step": 0.0002, "compile_seconds": 2.5},
         ],
     }
     row = input_pipeline.summarise(CASE, 16, 60, rounds)
@@ -26,7 +26,8 @@ def test_rows_take_the_best_round_of_each_and_their_ratio():
     assert row["data_seconds_per_step"] == 0.004
     assert row["fixed_data_seconds_per_step"] == 0.0001
     line = input_pipeline.table([row]).splitlines()[2]
-    assert line == "| a case | demo | 16 | 250.0 | 200.0 | 1.250 | 4.00 |"
+    assert row["compile_seconds"] == 8.5 and row["fixed_compile_seconds"] == 2.0
+    assert line == "| a case | demo | 16 | 250.0 | 200.0 | 1.250 | 4.00 | 8.5 / 2.0 |"
     # A label whose runs never had a clean interval is reported, not divided by.
     rounds["fixed"] = [{"seconds_per_step": None, "data_seconds_per_step": 0.0}]
     assert "skipped" in input_pipeline.summarise(CASE, 16, 60, rounds)

@@ -172,3 +172,59 @@ def test_the_wait_for_batches_is_logged_per_step_and_summed_in_eval_json(tmp_pat
     assert fast["data_seconds_per_step"] == pytest.approx(np.mean(logged["fast"]), rel=1e-6)
     # The wait does not change what is learnt.
     assert slow["splits"] == fast["splits"]
+
+
+class GrowingBatches(Batches):
+    """Batches of 8 points, then of 16 from step 31 on: a new shape mid-run."""
+
+    def __next__(self):
+        batch = super().__next__()
+        if self.position <= 30:
+            return batch
+        return {k: np.concatenate([v, v]) for k, v in batch.items()}
+
+
+class GrowingLineTask(LineTask):
+    def __init__(self, config, workdir):
+        super().__init__(config, workdir)
+        self.train_iterator = GrowingBatches(config.seed)
+
+
+def test_a_new_batch_shape_is_logged_as_compilation_and_kept_out_of_the_step_time(tmp_path):
+    runs = {"same": LineTask, "growing": GrowingLineTask}
+    results, logged = {}, {}
+    for name, task in runs.items():
+        results[name] = trainer.train_and_evaluate(task, config(steps=60), str(tmp_path / name))
+        logged[name] = [
+            m["train/compile_seconds"] for m in read_metrics(tmp_path / name) if "train/loss" in m
+        ]
+    # Logs at steps 20, 40, 60: the first interval compiles the step (the
+    # first run of this test process, or a cached program's loading); only the
+    # growing run's second interval, where 16-point batches start, compiles again.
+    assert logged["same"][1:] == [0.0, 0.0]
+    assert logged["growing"][1] > 0 and logged["growing"][2] == 0.0
+    for name in runs:
+        assert results[name]["compile_seconds"] == pytest.approx(sum(logged[name]), rel=1e-6)
+    assert results["growing"]["compile_seconds"] >= logged["growing"][1]
+
+
+def test_the_compile_clock_counts_its_own_thread_while_open():
+    import threading
+
+    import jax
+
+    from experiments.common.loop import CompileClock
+
+    def fresh_program(scale):  # a new constant each call: a new program to compile
+        return jax.jit(lambda x: x * scale + 1.0)(jnp.ones(3))
+
+    with CompileClock() as clock:
+        other = threading.Thread(target=fresh_program, args=(7.5,))
+        other.start()
+        other.join()
+        assert clock.seconds == 0.0  # another thread's compilation
+        fresh_program(2.5)
+        inside = clock.seconds
+    assert inside > 0
+    fresh_program(3.5)
+    assert clock.seconds == inside  # closed: no longer listening
