@@ -193,7 +193,10 @@ def main(argv):
     try:
         if _REPORT.value:
             check_report_dir(_REPORT.value)
-            paths = report.write_report(_REPORT.value)
+            experiment = report.sweep_experiment(_REPORT.value)
+            paths = report.write_report(
+                _REPORT.value, sections=experiments.report_sections(experiment)
+            )
             with open(paths[0]) as f:
                 print(f.read().split("\n## Curves")[0])
             print("Report: " + ", ".join(paths))

@@ -21,6 +21,17 @@ EXPERIMENTS = {
     "vision": "experiments.vision.train",
 }
 
+# name -> module whose report_sections(trials, sweep_dir, figures_dir) adds the
+# experiment's own tables to a sweep's report
+REPORTS = {"long_range": "experiments.long_range.report"}
+
+
+def report_sections(name: str | None):
+    """The experiment's report_sections function, or None where it has none."""
+    if name not in REPORTS:
+        return None
+    return importlib.import_module(REPORTS[name]).report_sections
+
 
 def train_and_evaluate(config, workdir: str):
     """Runs `config.experiment` in `workdir` and returns its final metrics."""

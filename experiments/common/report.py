@@ -213,8 +213,22 @@ def _fmt(mean, std=None, name=""):
     return text + ("%" if percent else "")
 
 
-def write_report(sweep_dir: str) -> list[str]:
-    """Writes report.md, report.html and the plots into `sweep_dir`; returns their paths."""
+def sweep_experiment(sweep_dir: str) -> str | None:
+    """The experiment the sweep's trials ran (their config.json), or None before any ran."""
+    trials, _ = load_trials(sweep_dir)
+    for trial in trials:
+        config = _load(os.path.join(trial["workdir"], "config.json"))
+        if config and config.get("experiment"):
+            return config["experiment"]
+    return None
+
+
+def write_report(sweep_dir: str, sections=None) -> list[str]:
+    """Writes report.md, report.html and the plots into `sweep_dir`; returns their paths.
+
+    `sections(trials, sweep_dir, figures_dir)`, where given, returns the
+    experiment's own markdown lines, placed after the comparison table.
+    """
     trials, swept = load_trials(sweep_dir)
     rows = summarize(trials, swept)
     headline, selection = _headline(trials)
@@ -257,6 +271,9 @@ def write_report(sweep_dir: str) -> list[str]:
             f"- {variant}: {label} ({selection} {_fmt(score, name=selection)})"
             for variant, (score, label) in best.items()
         ]
+
+    if sections is not None:
+        md += sections(trials, sweep_dir, figures_dir)
 
     images = []
     for metric, title in (

@@ -111,6 +111,16 @@ def _stats(kind: str, logits, batch):
     return jnp.sum(losses * weight), jnp.sum(correct * weight), jnp.sum(weight)
 
 
+def loss(model, kind: str, params, batch, dropout_key):
+    """Mean training loss of a batch (dropout on) and its accuracy: `kind` is the task's."""
+    logits = model.apply(
+        {"params": params}, *_inputs(batch), deterministic=False, rngs={"dropout": dropout_key}
+    )
+    loss_sum, correct, count = _stats(kind, logits, batch)
+    count = jnp.maximum(count, 1)
+    return loss_sum / count, {"accuracy": correct / count}
+
+
 class LongRangeTask(trainer.Task):
     """One long-range task for the shared trainer."""
 
@@ -146,12 +156,7 @@ class LongRangeTask(trainer.Task):
         return self.model.init(init_key, *_inputs(sample))["params"]
 
     def loss(self, params, batch, dropout_key):
-        logits = self.model.apply(
-            {"params": params}, *_inputs(batch), deterministic=False, rngs={"dropout": dropout_key}
-        )
-        loss_sum, correct, count = _stats(self.info.kind, logits, batch)
-        count = jnp.maximum(count, 1)
-        return loss_sum / count, {"accuracy": correct / count}
+        return loss(self.model, self.info.kind, params, batch, dropout_key)
 
     def _evaluate(self, params, split) -> dict[str, float]:
         totals = np.zeros(3)
@@ -201,4 +206,4 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     return trainer.train_and_evaluate(LongRangeTask, config, workdir)
 
 
-__all__ = ["LongRangeTask", "build_model", "train_and_evaluate", "validate_config"]
+__all__ = ["LongRangeTask", "build_model", "loss", "train_and_evaluate", "validate_config"]
