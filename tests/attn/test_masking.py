@@ -133,3 +133,29 @@ def test_causal_mask_with_more_keys_and_combined_masks():
     np.testing.assert_array_equal(attn.combine_masks(np.array([True, False])), [True, False])
     both = attn.combine_masks(np.array([1, 1, 0], bool), None, np.array([1, 0, 1], bool))
     np.testing.assert_array_equal(both, [True, False, False])
+
+
+def test_the_masked_logit_and_shift_floor_keep_their_promises_in_float32():
+    masked, floor = np.float32(masking.MASKED_LOGIT), np.float32(masking.SHIFT_FLOOR)
+    # Headroom: a masked logit plus a masked bias (or minus a large row max)
+    # stays finite, so the blockwise forms run under jax.debug_infs.
+    assert np.isfinite(masked + masked)
+    # A fully masked row, shifted by the floor, contributes exactly nothing.
+    with np.errstate(over="raise"):
+        assert np.exp(masked - floor) == 0.0
+    # The floor lies below any logit a real row has, so it never replaces
+    # the true row maximum (a floor near 0 would underflow rows of -100s).
+    assert masked < floor < -1e37
+
+
+def test_to_rank_adds_leading_unit_axes_only():
+    key_mask = jnp.array([True, False, True])
+    assert masking.to_rank(key_mask, 4).shape == (1, 1, 1, 3)
+    assert masking.to_rank(jnp.ones((2, 3)), 2).shape == (2, 3)
+    with pytest.raises(ValueError, match=r"shape \(2, 3\) has more than 1 axes"):
+        masking.to_rank(jnp.ones((2, 3)), 1)
+    logits = jax.random.normal(jax.random.key(0), (2, 4, 3))
+    np.testing.assert_array_equal(
+        masking.masked_softmax(logits, key_mask),
+        masking.masked_softmax(logits, jnp.broadcast_to(key_mask, logits.shape)),
+    )

@@ -110,3 +110,23 @@ def test_a_cache_dir_that_is_not_a_path_is_named():
     config.cache_dir = None
     with pytest.raises(ValueError, match=r"data.cache_dir=None; valid: a folder"):
         data_lib.check(config)
+
+
+def test_the_key_is_16_hex_digits_whatever_the_order_of_the_settings(tmp_path):
+    generator = fake_generator(tmp_path)
+    one_order = cache.key("t", {"size": 16, "distractors": 2}, 0, 8, generator)
+    other_order = cache.key("t", {"distractors": 2, "size": 16}, 0, 8, generator)
+    assert one_order == other_order
+    assert len(one_order) == 16 and int(one_order, 16) >= 0
+
+
+def test_a_failed_write_leaves_no_partial_file_and_keeps_its_error(tmp_path, monkeypatch):
+    def failing_savez(f, **arrays):
+        f.write(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", failing_savez)
+    draw, _ = counting_draw(2)
+    with pytest.raises(OSError, match="disk full"):
+        cache.cached(str(tmp_path / "c"), "t", {}, 2, 4, fake_generator(tmp_path), draw)
+    assert os.listdir(tmp_path / "c") == []
