@@ -62,11 +62,13 @@ class Attend(nn.Module):
     implementation: str = "xla"
 
     @nn.compact
-    def __call__(self, query, key, value, *, mask=None, bias=None, is_causal=False):
+    def __call__(self, query, key, value, *, mask=None, bias=None, is_causal=False, query_offset=0):
         spec = registry.lookup(self.kind)
         spec.check_options(self.options)
         if self.implementation == "xla":
             extra = {} if bias is None else {"bias": bias}
+            if spec.takes_query_offset:
+                extra["query_offset"] = query_offset
             return spec.fn(
                 query, key, value, mask=mask, is_causal=is_causal, **extra, **self.options
             )
@@ -152,6 +154,7 @@ def attend_heads(
     is_causal: bool = False,
     dropout: nn.Dropout | None = None,
     deterministic: bool = True,
+    query_offset=0,
 ):
     """The shared core: queries against keys, per head, any kind and implementation.
 
@@ -165,6 +168,9 @@ def attend_heads(
       implementation: already resolved (never 'auto').
       mask, bias: broadcastable to `[batch, heads, q_len, k_len]`.
       dropout: drops the weights when not deterministic (score kinds, 'xla').
+      query_offset: the position of the first query among the keys (int or
+        traced scalar; the cache index in decoding), for the mechanisms whose
+        pattern depends on it (`Mechanism.takes_query_offset`).
 
     Returns:
       (context `[batch, heads, q_len, v_features]`, weights `[batch, heads,
@@ -186,7 +192,10 @@ def attend_heads(
             f"implementation='xla' with a score kind, dropout_rate=0 or deterministic=True."
         )
     attend = Attend(kind, options, implementation, name="score")
-    return attend(query, key, value, mask=mask, bias=bias, is_causal=is_causal), None
+    context = attend(
+        query, key, value, mask=mask, bias=bias, is_causal=is_causal, query_offset=query_offset
+    )
+    return context, None
 
 
 def resolve_implementation(module, *, batch_heads, query, key, value, is_causal=False) -> str:

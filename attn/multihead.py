@@ -259,6 +259,7 @@ class MultiHeadAttention(nn.Module):
                 self.dropout_rate, broadcast_dims=(0, 1) if self.broadcast_dropout else ()
             ),
             deterministic=deterministic,
+            query_offset=offset,
         )
         output = nn.DenseGeneral(
             features=self.out_features or inputs_q.shape[-1],

@@ -114,7 +114,7 @@ class Mechanism:
         `[batch, heads, q_len, q_features]`, key `[batch, heads, k_len,
         k_features]`, logits `[batch, heads, q_len, k_len]`; for form 'attend',
         `fn(query, key, value, *, mask=None, is_causal=False, [bias=None,]
-        **options) -> [batch, heads, q_len, v_features]`.
+        [query_offset=0,] **options) -> [batch, heads, q_len, v_features]`.
       form: 'score' or 'attend'.
       same_features: whether query and key must have the same feature size.
       has_params: whether it owns trainable parameters.
@@ -146,6 +146,13 @@ class Mechanism:
 
     def supports(self, capability: str) -> bool:
         return capability in self.capabilities
+
+    @property
+    def takes_query_offset(self) -> bool:
+        """Whether its function wants `query_offset`: the position of the first
+        query among the keys (0 in a full pass, the cache index in decoding),
+        for mechanisms whose pattern depends on where a query sits."""
+        return "query_offset" in inspect.signature(self.fn).parameters
 
     def check_options(self, options: Mapping[str, Any]) -> None:
         unknown = sorted(set(options) - set(self.options))
@@ -225,7 +232,7 @@ def register_mechanism(
     is_causal, **options) -> output` under `name` (see the module docstring)."""
 
     def decorator(fn: ScoreFn) -> ScoreFn:
-        reserved = {"mask", "is_causal", "bias"}
+        reserved = {"mask", "is_causal", "bias", "query_offset"}
         options = {k: v for k, v in _keyword_options(fn, skip=3).items() if k not in reserved}
         _add(
             name,

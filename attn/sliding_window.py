@@ -16,7 +16,7 @@ import math
 import jax.numpy as jnp
 
 from attn import masking, registry
-from attn.kernelized import key_valid
+from attn.kernelized import is_per_key, key_valid
 
 MIN_BLOCK = 16  # smaller blocks cost more in loop overhead than they save
 
@@ -46,7 +46,26 @@ def _blocks_around(array, block: int):
     return jnp.concatenate([blocks[:, :, :n], blocks[:, :, 1 : n + 1], blocks[:, :, 2:]], axis=3)
 
 
-@registry.register_mechanism("sliding_window", capabilities=("causal", "padding", "linear_memory"))
+def _dense_window(query, key, value, mask, left, right, query_offset, scale):
+    """The same attention with the `[q_len, k_len]` logits formed: decoding steps
+    (one query against the cache) and masks that differ per query."""
+    q_len, k_len = query.shape[2], key.shape[2]
+    offset = jnp.arange(k_len)[None, :] - (query_offset + jnp.arange(q_len))[:, None]
+    in_window = (offset >= -left) & (offset <= right)
+    logits = jnp.einsum(
+        "bhqd,bhkd->bhqk",
+        query,
+        key,
+        preferred_element_type=jnp.promote_types(query.dtype, jnp.float32),
+    )
+    seen = masking.combine_masks(in_window, mask)  # causal: right = 0 already
+    weights = masking.masked_softmax(logits * scale, seen)
+    return jnp.einsum("bhqk,bhkd->bhqd", weights.astype(value.dtype), value)
+
+
+@registry.register_mechanism(
+    "sliding_window", capabilities=("causal", "padding", "decode", "linear_memory")
+)
 def sliding_window_attention(
     query,
     key,
@@ -54,25 +73,33 @@ def sliding_window_attention(
     *,
     mask=None,
     is_causal=False,
+    query_offset=0,
     local_window_size: int = 64,
     scale: float | None = None,
 ):
     """Sliding-window softmax attention, each query to the keys within the window: O(N w).
 
-    query `[batch, heads, length, d]`, key `[batch, heads, length, d]`, value
-    `[batch, heads, length, dv]` -> `[batch, heads, length, dv]` (self-attention:
-    as many keys as queries). `local_window_size`: w (w keys each side) or
-    `(left, right)`; causal attention keeps the left side. `scale`: default
-    `1/sqrt(d)`.
+    query `[batch, heads, q_len, d]`, key `[batch, heads, k_len, d]`, value
+    `[batch, heads, k_len, dv]` -> `[batch, heads, q_len, dv]`, self-attention:
+    query i sits at position `query_offset + i` among the keys (0 in a full
+    pass, where q_len = k_len; the cache index when decoding, where the keys
+    are the cache). `local_window_size`: w (w keys each side) or `(left,
+    right)`; causal attention keeps the left side. `scale`: default
+    `1/sqrt(d)`. A full pass with a padding mask runs in blocks (memory O(N
+    w)); decoding steps and per-query masks form the `[q_len, k_len]` logits.
     """
     left, right = window_sides(local_window_size, is_causal)
     batch, heads, length, dim = query.shape
-    if key.shape[2] != length:
-        raise ValueError(
-            f"sliding-window attention needs as many keys as queries; got q_len {length} "
-            f"and k_len {key.shape[2]}."
-        )
     scale = 1.0 / math.sqrt(dim) if scale is None else scale
+    full_pass = isinstance(query_offset, int) and query_offset == 0 and key.shape[2] == length
+    if not full_pass or not is_per_key(None if mask is None else masking.to_rank(mask, 4)):
+        if isinstance(query_offset, int) and query_offset + length > key.shape[2]:
+            raise ValueError(
+                f"sliding-window attention is self-attention: queries at positions "
+                f"{query_offset}..{query_offset + length - 1} need that many keys; got k_len "
+                f"{key.shape[2]}."
+            )
+        return _dense_window(query, key, value, mask, left, right, query_offset, scale)
     block = min(max(left, right, MIN_BLOCK), length)
     n = -(-length // block)
     pad = n * block - length

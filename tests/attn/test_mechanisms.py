@@ -162,6 +162,45 @@ def test_sliding_window_equals_jax_nn_local_window_size():
         np.testing.assert_allclose(to_heads(got), want, atol=2e-6)
 
 
+def test_sliding_window_queries_placed_by_offset_match_the_full_pass_and_reference():
+    """Decoding's form: queries at `query_offset + i` against every key, dense."""
+    with jax.enable_x64(True):
+        rng = np.random.default_rng(11)
+        q, k, v = (rng.normal(size=(1, 2, 12, 4)) for _ in range(3))
+        window = attn.sliding_window.sliding_window_attention
+        full = np.asarray(window(q, k, v, is_causal=True, local_window_size=3))
+        for start, stop in ((0, 1), (4, 5), (7, 12)):
+            got = window(q[:, :, start:stop], k, v, query_offset=start, local_window_size=(3, 0))
+            np.testing.assert_allclose(got, full[:, :, start:stop], rtol=1e-12, atol=1e-12)
+        # Against the float64 loops, row by row, with the window really cutting keys.
+        for h in range(2):
+            want = ref.sliding_window(q[0, h], k[0, h], v[0, h], np.ones(12, bool), True, 3)
+            np.testing.assert_allclose(full[0, h], want, rtol=1e-9, atol=1e-11)
+        wide = np.asarray(window(q, k, v, is_causal=True, local_window_size=12))
+        assert np.abs(wide[:, :, 4:] - full[:, :, 4:]).min() > 1e-6
+        with pytest.raises(
+            ValueError, match=r"positions 10\.\.12 need that many keys; got k_len 12"
+        ):
+            window(q[:, :, :3], k, v, query_offset=10)
+
+
+def test_sliding_window_decodes_with_the_cache_as_its_causal_pass():
+    rng = np.random.default_rng(12)
+    x = jnp.asarray(rng.normal(size=(2, 9, 8)), jnp.float32)
+    mha = attn.MultiHeadAttention(2, "sliding_window", options={"local_window_size": 2})
+    params = mha.init(jax.random.key(0), x)
+    want, _ = mha.apply(params, x, is_causal=True)
+    decoder = mha.clone(decode=True)
+    _, cache = decoder.apply(params, jnp.zeros_like(x), is_causal=True, mutable=["cache"])
+    outputs = []
+    for start, stop in ((0, 1), (1, 2), (2, 6), (6, 9)):  # single steps and chunks
+        (out, _), cache = decoder.apply({**params, **cache}, x[:, start:stop], mutable=["cache"])
+        outputs.append(out)
+    np.testing.assert_allclose(jnp.concatenate(outputs, 1), want, atol=2e-5, rtol=2e-5)
+    unwindowed, _ = mha.clone(options={"local_window_size": 9}).apply(params, x, is_causal=True)
+    assert np.abs(np.asarray(unwindowed - want))[:, 3:].max() > 1e-3
+
+
 def test_performer_approaches_softmax_attention_as_features_grow():
     """FAVOR+ is an estimate of softmax attention: its error shrinks with m."""
     rng = np.random.default_rng(5)
