@@ -4,11 +4,18 @@ With features `phi(q)`, `phi(k)` (positive, `[batch, heads, length,
 features]`) the attention weight of query i on key j is
 `phi(q_i) . phi(k_j) / sum_j' phi(q_i) . phi(k_j')`. Summing over keys first,
 `phi(q_i) . (sum_j phi(k_j) v_j^T)`, costs O(N) time and memory instead of
-O(N^2) (Katharopoulos et al. 2020). Causal attention keeps running sums:
-`kernel_attention` cuts the sequence into chunks, takes the prefix sums of
-the chunks' key-value products (O(N / chunk * features * v_features)) and
-does the within-chunk part as a small masked product, so memory stays linear
-in N.
+O(N^2) (Katharopoulos et al. 2020).
+
+`kernel_attention` takes the feature maps as functions and applies them a
+chunk of positions at a time inside a scan, so the `[length, features]`
+features never exist whole: forward and backward (each chunk's features are
+recomputed there) keep O(chunk * features) of them, which matters when the
+features outnumber the head's dimensions (Performer's 256 against 64).
+Bidirectional attention scans the key chunks into `sum_j phi(k_j) v_j^T` and
+`sum_j phi(k_j)`, then reads them chunk by chunk of queries. Causal attention
+carries the same sums over the chunks before the current one and does the
+within-chunk part as a small masked product; the backward pass keeps one
+`[features, v_features]` sum per chunk.
 
 Padding: keys a per-key mask marks invalid have their features zeroed, so
 they add nothing to the sums (their content cannot reach the output). A mask
@@ -19,9 +26,14 @@ that sees no key gets a zero output.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import jax
 import jax.numpy as jnp
 
 from attn import masking
+
+FeatureMap = Callable[[jax.Array], jax.Array]  # [..., n, d] -> [..., n, features], >= 0
 
 
 def as_4d(mask):
@@ -52,65 +64,131 @@ def _quadratic(phi_q, phi_k, value, mask, is_causal):
     return _safe_ratio(jnp.einsum("bhqk,bhkd->bhqd", scores, value), scores.sum(-1))
 
 
-def _causal_chunks(phi_q, phi_k, value, chunk_size):
-    """Causal attention from chunked prefix sums; q_len == k_len."""
-    batch, heads, length, features = phi_q.shape
-    chunk = max(1, min(chunk_size, length))
+def _chunked(array, chunk: int):
+    """`[batch, heads, length, f]` -> `[chunks, batch, heads, chunk, f]`, zero-padded at the end."""
+    batch, heads, length, features = array.shape
     pad = -length % chunk
     if pad:
-        widths = ((0, 0), (0, 0), (0, pad), (0, 0))
-        phi_q, phi_k, value = (jnp.pad(a, widths) for a in (phi_q, phi_k, value))
-    n = phi_q.shape[2] // chunk
-    split = lambda a: a.reshape(batch, heads, n, chunk, a.shape[-1])
-    q, k, v = split(phi_q), split(phi_k), split(value)
-    # Sums over the chunks before each one: exclusive prefix sums.
-    kv = jnp.einsum("bhncf,bhncd->bhnfd", k, v)
-    kv_before = jnp.cumsum(kv, axis=2) - kv
-    k_sum = k.sum(3)
-    k_before = jnp.cumsum(k_sum, axis=2) - k_sum
-    within = jnp.einsum("bhncf,bhnsf->bhncs", q, k) * jnp.tril(jnp.ones((chunk, chunk)))
-    numerator = jnp.einsum("bhnfd,bhncf->bhncd", kv_before, q) + jnp.einsum(
-        "bhncs,bhnsd->bhncd", within, v
+        array = jnp.pad(array, ((0, 0), (0, 0), (0, pad), (0, 0)))
+    array = array.reshape(batch, heads, -1, chunk, features)
+    return jnp.moveaxis(array, 2, 0)
+
+
+def _unchunked(array, length: int):
+    """The inverse of `_chunked`, padding dropped."""
+    chunks, batch, heads, chunk, features = array.shape
+    return jnp.moveaxis(array, 0, 2).reshape(batch, heads, chunks * chunk, features)[:, :, :length]
+
+
+def _sums_init(phi_shape, value):
+    """Zero `sum phi(k) v^T` `[batch, heads, features, v_features]` and `sum phi(k)`."""
+    batch, heads, features = phi_shape[0], phi_shape[1], phi_shape[-1]
+    return (
+        jnp.zeros((batch, heads, features, value.shape[-1]), value.dtype),
+        jnp.zeros((batch, heads, features), value.dtype),
     )
-    denominator = jnp.einsum("bhnf,bhncf->bhnc", k_before, q) + within.sum(-1)
-    out = _safe_ratio(numerator, denominator)
-    return out.reshape(batch, heads, n * chunk, -1)[:, :, :length]
 
 
-def kernel_attention(phi_q, phi_k, value, *, mask=None, is_causal=False, chunk_size=64):
-    """Attention with weights proportional to `phi_q . phi_k`.
+def _bidirectional(query, key, value, valid, query_features, key_features, chunk):
+    q_chunk, k_chunk = min(chunk, query.shape[2]), min(chunk, key.shape[2])
+    keys = tuple(_chunked(a, k_chunk) for a in (key, value, valid))
+    dtype = value.dtype
+
+    @jax.checkpoint  # the backward pass recomputes a chunk's features instead of keeping them
+    def add_keys(sums, chunk_inputs):
+        k, v, ok = chunk_inputs
+        phi_k = key_features(k).astype(dtype) * ok
+        kv, k_sum = sums
+        return (kv + jnp.einsum("bhkf,bhkd->bhfd", phi_k, v), k_sum + phi_k.sum(2)), None
+
+    phi_shape = jax.eval_shape(key_features, keys[0][0]).shape
+    (kv, k_sum), _ = jax.lax.scan(add_keys, _sums_init(phi_shape, value), keys)
+
+    @jax.checkpoint
+    def read(_, q):
+        phi_q = query_features(q).astype(dtype)
+        numerator = jnp.einsum("bhqf,bhfd->bhqd", phi_q, kv)
+        return None, _safe_ratio(numerator, jnp.einsum("bhqf,bhf->bhq", phi_q, k_sum))
+
+    _, out = jax.lax.scan(read, None, _chunked(query, q_chunk))
+    return _unchunked(out, query.shape[2])
+
+
+def _causal(query, key, value, valid, query_features, key_features, chunk):
+    """Causal attention from the sums over earlier chunks; q_len == k_len."""
+    length = query.shape[2]
+    chunk = max(1, min(chunk, length))
+    chunks = tuple(_chunked(a, chunk) for a in (query, key, value, valid))
+    dtype = value.dtype
+    earlier_in_chunk = jnp.tril(jnp.ones((chunk, chunk), dtype))
+
+    @jax.checkpoint  # the backward pass keeps the sums per chunk, not the features
+    def step(sums, chunk_inputs):
+        q, k, v, ok = chunk_inputs
+        phi_q = query_features(q).astype(dtype)
+        phi_k = key_features(k).astype(dtype) * ok
+        kv, k_sum = sums
+        within = jnp.einsum("bhcf,bhsf->bhcs", phi_q, phi_k) * earlier_in_chunk
+        numerator = jnp.einsum("bhcf,bhfd->bhcd", phi_q, kv) + jnp.einsum(
+            "bhcs,bhsd->bhcd", within, v
+        )
+        denominator = jnp.einsum("bhcf,bhf->bhc", phi_q, k_sum) + within.sum(-1)
+        sums = (kv + jnp.einsum("bhcf,bhcd->bhfd", phi_k, v), k_sum + phi_k.sum(2))
+        return sums, _safe_ratio(numerator, denominator)
+
+    phi_shape = jax.eval_shape(key_features, chunks[1][0]).shape
+    _, out = jax.lax.scan(step, _sums_init(phi_shape, value), chunks)
+    return _unchunked(out, length)
+
+
+def kernel_attention(
+    query,
+    key,
+    value,
+    query_features: FeatureMap,
+    key_features: FeatureMap,
+    *,
+    mask=None,
+    is_causal=False,
+    chunk_size=64,
+):
+    """Attention with weights proportional to `phi_q(query) . phi_k(key)`.
 
     Args:
-      phi_q: `[batch, heads, q_len, features]`, non-negative.
-      phi_k: `[batch, heads, k_len, features]`, non-negative.
+      query: `[batch, heads, q_len, d]`.
+      key: `[batch, heads, k_len, d]`.
       value: `[batch, heads, k_len, v_features]`.
+      query_features, key_features: the feature maps, `[..., n, d] -> [...,
+        n, features]`, non-negative; applied to chunks of positions (a map
+        must treat positions independently, or with constants fixed
+        beforehand, as Performer's key stabiliser is).
       mask: boolean, broadcastable to `[batch, heads, q_len, k_len]`; a
         per-key mask (q_len axis 1) keeps memory linear.
       is_causal: query i attends to keys j <= i; needs q_len == k_len.
-      chunk_size: positions per chunk of the causal prefix sums.
+      chunk_size: positions per chunk (the causal within-chunk products cost
+        O(chunk) per position; larger chunks fewer loop steps).
 
     Returns:
       `[batch, heads, q_len, v_features]` in float32 or wider.
     """
+    value = jnp.asarray(value)  # a NumPy float64 array is float32 unless x64 is on
     dtype = jnp.promote_types(value.dtype, jnp.float32)
-    phi_q, phi_k, value = (a.astype(dtype) for a in (phi_q, phi_k, value))
+    value = value.astype(dtype)
     mask = as_4d(mask)
-    if is_causal and phi_q.shape[2] != phi_k.shape[2]:
+    batch, heads, q_len = query.shape[:3]
+    k_len = key.shape[2]
+    if is_causal and q_len != k_len:
         raise ValueError(
             f"causal kernelised attention needs as many queries as keys; got q_len "
-            f"{phi_q.shape[2]} and k_len {phi_k.shape[2]}."
+            f"{q_len} and k_len {k_len}."
         )
     if not is_per_key(mask):
+        phi_q, phi_k = query_features(query).astype(dtype), key_features(key).astype(dtype)
         return _quadratic(phi_q, phi_k, value, mask, is_causal)
-    if mask is not None:
-        key_valid = jnp.broadcast_to(mask[:, :, 0], mask.shape[:2] + phi_k.shape[2:3])
-        phi_k = phi_k * key_valid[..., None].astype(dtype)
-    if is_causal:
-        return _causal_chunks(phi_q, phi_k, value, chunk_size)
-    kv = jnp.einsum("bhkf,bhkd->bhfd", phi_k, value)
-    numerator = jnp.einsum("bhqf,bhfd->bhqd", phi_q, kv)
-    denominator = jnp.einsum("bhqf,bhf->bhq", phi_q, phi_k.sum(2))
-    return _safe_ratio(numerator, denominator)
+    valid = key_valid(mask, batch, heads, k_len)[..., None].astype(dtype)
+    chunk = max(1, chunk_size)
+    attend = _causal if is_causal else _bidirectional
+    return attend(query, key, value, valid, query_features, key_features, chunk)
 
 
 def key_valid(mask, batch: int, heads: int, k_len: int):

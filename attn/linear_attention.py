@@ -32,9 +32,11 @@ def linear_attention(query, key, value, *, mask=None, is_causal=False, chunk_siz
     dtype. `chunk_size`: positions per chunk of the causal prefix sums.
     """
     out = kernel_attention(
-        elu_feature_map(query),
-        elu_feature_map(key),
+        query,
+        key,
         value,
+        elu_feature_map,
+        elu_feature_map,
         mask=mask,
         is_causal=is_causal,
         chunk_size=chunk_size,

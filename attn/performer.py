@@ -16,6 +16,7 @@ key})`), which redraws them, as the paper does during training.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import flax.linen as nn
@@ -41,29 +42,43 @@ def random_projection(key, num_features: int, dim: int):
     return rows * norms[:, None]
 
 
-def favor_features(x, projection, *, valid=None, per_row: bool, epsilon: float = 0.0):
-    """Positive random features `[..., length, m]` of `x` `[..., length, d]`.
-
-    A max subtracted inside the exponential keeps it finite; it is a constant
-    factor per row (queries, `per_row`) or per batch and head (keys, over the
-    valid keys only) that cancels in the attention's normalisation, so no
-    gradient flows through it. `epsilon` is added to the stabilised
-    exponentials (the Performer authors' numerical stabiliser): a key far below
-    the largest then still has a feature, so no normaliser falls to a
-    denormal whose gradient overflows.
-    """
+def _exponent(x, projection):
+    """`w . x - |x|^2 / 2` for every feature w: `[..., length, d]` -> `[..., length, m]`."""
     x = x.astype(jnp.promote_types(x.dtype, jnp.float32))
     x = x * x.shape[-1] ** -0.25
     wx = jnp.einsum("...ld,md->...lm", x, projection.astype(x.dtype))
-    half_norm = 0.5 * jnp.sum(x * x, axis=-1, keepdims=True)
-    exponent = wx - half_norm
-    if per_row:
-        shift = exponent.max(-1, keepdims=True)
-    else:
-        masked = exponent if valid is None else jnp.where(valid[..., None], exponent, -jnp.inf)
-        shift = masked.max(axis=(-2, -1), keepdims=True)
-        shift = jnp.where(jnp.isfinite(shift), shift, 0.0)
-    features = jnp.exp(exponent - jax.lax.stop_gradient(shift)) + epsilon
+    return wx - 0.5 * jnp.sum(x * x, axis=-1, keepdims=True)
+
+
+def key_shift(key, projection, *, valid=None):
+    """`[..., 1, 1]`: the largest exponent over the valid keys `[..., length]`.
+
+    The keys' stabiliser: one constant per batch and head, so it cancels in
+    the attention's normalisation, and fixed before the keys' features are
+    formed chunk by chunk. No gradient flows through it.
+    """
+    exponent = _exponent(key, projection)
+    if valid is not None:
+        exponent = jnp.where(valid[..., None], exponent, -jnp.inf)
+    shift = exponent.max(axis=(-2, -1), keepdims=True)
+    return jax.lax.stop_gradient(jnp.where(jnp.isfinite(shift), shift, 0.0))
+
+
+def favor_features(x, projection, *, shift=None, epsilon: float = 0.0):
+    """Positive random features `[..., length, m]` of `x` `[..., length, d]`.
+
+    A max subtracted inside the exponential keeps it finite: `shift` (the
+    keys' `key_shift`), or each row's own largest exponent (queries, None).
+    Either is a constant factor per row or per batch and head that cancels in
+    the attention's normalisation, so no gradient flows through it. `epsilon`
+    is added to the stabilised exponentials (the Performer authors' numerical
+    stabiliser): a key far below the largest then still has a feature, so no
+    normaliser falls to a denormal whose gradient overflows.
+    """
+    exponent = _exponent(x, projection)
+    if shift is None:
+        shift = jax.lax.stop_gradient(exponent.max(-1, keepdims=True))
+    features = jnp.exp(exponent - shift) + epsilon
     return features / math.sqrt(projection.shape[0])
 
 
@@ -82,10 +97,16 @@ def favor_attention(
     mask = as_4d(mask)
     # Keys' stabiliser over the valid keys only (a query-dependent mask: over all).
     valid = key_valid(mask, *key.shape[:3]) if is_per_key(mask) and mask is not None else None
-    phi_q = favor_features(query, projection, per_row=True, epsilon=epsilon)
-    phi_k = favor_features(key, projection, valid=valid, per_row=False, epsilon=epsilon)
+    shift = key_shift(key, projection, valid=valid)
     out = kernel_attention(
-        phi_q, phi_k, value, mask=mask, is_causal=is_causal, chunk_size=chunk_size
+        query,
+        key,
+        value,
+        functools.partial(favor_features, projection=projection, epsilon=epsilon),
+        functools.partial(favor_features, projection=projection, shift=shift, epsilon=epsilon),
+        mask=mask,
+        is_causal=is_causal,
+        chunk_size=chunk_size,
     )
     return out.astype(value.dtype)
 

@@ -218,6 +218,39 @@ def test_performer_approaches_softmax_attention_as_features_grow():
     assert errors[2] < 0.02, errors  # 1024 features: within 2% of softmax on average
 
 
+@pytest.mark.parametrize("kind", ["linear", "performer"])
+def test_kernelised_cross_attention_in_uneven_chunks_matches_the_reference(kind):
+    """Queries and keys of different lengths, neither a multiple of the chunk, padded keys."""
+    options = {**TEST_OPTIONS[kind], "chunk_size": 4}
+    with jax.enable_x64(True):
+        q, k, v = inputs(13, q_len=7, k_len=13)
+        lengths = [13, 5]
+        context, params = run(kind, q, k, v, lengths, options=options)
+        extra = reference_options(kind, params, options)
+        for b, length in enumerate(lengths):
+            want = ref.MECHANISMS[kind](q[b], k[b], v[b], np.arange(13) < length, **extra)
+            np.testing.assert_allclose(context[b], want, rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("is_causal", [False, True])
+def test_performer_keeps_no_whole_feature_array_for_its_backward_pass(is_causal):
+    """The features are formed a chunk at a time, forward and backward: the
+    compiled gradient's temporaries stay below two `[length, features]` arrays
+    (forming them whole took 5 and 8)."""
+    batch, heads, length, dim, features = 1, 2, 1024, 16, 128
+    rng = np.random.default_rng(14)
+    q, k, v = (
+        jnp.asarray(rng.normal(size=(batch, heads, length, dim)), jnp.float32) for _ in "qkv"
+    )
+    projection = performer.random_projection(jax.random.key(0), features, dim)
+    loss = lambda q, k, v: performer.favor_attention(
+        q, k, v, projection, is_causal=is_causal, chunk_size=64
+    ).sum()
+    compiled = jax.jit(jax.grad(loss, argnums=(0, 1, 2))).lower(q, k, v).compile()
+    one_feature_array = batch * heads * length * features * 4
+    assert compiled.memory_analysis().temp_size_in_bytes < 2 * one_feature_array
+
+
 def test_random_features_are_orthogonal_within_a_block_and_redrawn_by_key():
     w = np.asarray(performer.random_projection(jax.random.key(0), 12, 8))
     block = w[:8] / np.linalg.norm(w[:8], axis=1, keepdims=True)
