@@ -80,6 +80,19 @@ def _unchunked(array, length: int):
     return jnp.moveaxis(array, 0, 2).reshape(batch, heads, chunks * chunk, features)[:, :, :length]
 
 
+def _chunked_valid(valid, chunk: int):
+    """`[batch, heads, k_len]` key validity in chunks `[chunks, batch, heads,
+    chunk, 1]`, the chunks' own padding invalid; None (every key valid) stays None."""
+    if valid is None:
+        return None
+    return _chunked(valid[..., None], chunk)
+
+
+def _valid_only(phi_k, valid):
+    """Key features with those of invalid keys zeroed: they add nothing to the sums."""
+    return phi_k if valid is None else phi_k * valid.astype(phi_k.dtype)
+
+
 def _sums_init(phi_shape, value):
     """Zero `sum phi(k) v^T` `[batch, heads, features, v_features]` and `sum phi(k)`."""
     batch, heads, features = phi_shape[0], phi_shape[1], phi_shape[-1]
@@ -90,14 +103,13 @@ def _sums_init(phi_shape, value):
 
 
 def _bidirectional(query, key, value, valid, query_features, key_features, chunk):
-    q_chunk, k_chunk = min(chunk, query.shape[2]), min(chunk, key.shape[2])
-    keys = tuple(_chunked(a, k_chunk) for a in (key, value, valid))
+    keys = (_chunked(key, chunk), _chunked(value, chunk), _chunked_valid(valid, chunk))
     dtype = value.dtype
 
     @jax.checkpoint  # the backward pass recomputes a chunk's features instead of keeping them
     def add_keys(sums, chunk_inputs):
         k, v, ok = chunk_inputs
-        phi_k = key_features(k).astype(dtype) * ok
+        phi_k = _valid_only(key_features(k).astype(dtype), ok)
         kv, k_sum = sums
         return (kv + jnp.einsum("bhkf,bhkd->bhfd", phi_k, v), k_sum + phi_k.sum(2)), None
 
@@ -110,15 +122,14 @@ def _bidirectional(query, key, value, valid, query_features, key_features, chunk
         numerator = jnp.einsum("bhqf,bhfd->bhqd", phi_q, kv)
         return None, _safe_ratio(numerator, jnp.einsum("bhqf,bhf->bhq", phi_q, k_sum))
 
-    _, out = jax.lax.scan(read, None, _chunked(query, q_chunk))
+    _, out = jax.lax.scan(read, None, _chunked(query, min(chunk, query.shape[2])))
     return _unchunked(out, query.shape[2])
 
 
 def _causal(query, key, value, valid, query_features, key_features, chunk):
     """Causal attention from the sums over earlier chunks; q_len == k_len."""
     length = query.shape[2]
-    chunk = max(1, min(chunk, length))
-    chunks = tuple(_chunked(a, chunk) for a in (query, key, value, valid))
+    chunks = (*(_chunked(a, chunk) for a in (query, key, value)), _chunked_valid(valid, chunk))
     dtype = value.dtype
     earlier_in_chunk = jnp.tril(jnp.ones((chunk, chunk), dtype))
 
@@ -126,13 +137,13 @@ def _causal(query, key, value, valid, query_features, key_features, chunk):
     def step(sums, chunk_inputs):
         q, k, v, ok = chunk_inputs
         phi_q = query_features(q).astype(dtype)
-        phi_k = key_features(k).astype(dtype) * ok
+        phi_k = _valid_only(key_features(k).astype(dtype), ok)
         kv, k_sum = sums
         within = jnp.einsum("bhcf,bhsf->bhcs", phi_q, phi_k) * earlier_in_chunk
-        numerator = jnp.einsum("bhcf,bhfd->bhcd", phi_q, kv) + jnp.einsum(
+        numerator = jnp.einsum("bhfd,bhcf->bhcd", kv, phi_q) + jnp.einsum(
             "bhcs,bhsd->bhcd", within, v
         )
-        denominator = jnp.einsum("bhcf,bhf->bhc", phi_q, k_sum) + within.sum(-1)
+        denominator = jnp.einsum("bhf,bhcf->bhc", k_sum, phi_q) + within.sum(-1)
         sums = (kv + jnp.einsum("bhcf,bhcd->bhfd", phi_k, v), k_sum + phi_k.sum(2))
         return sums, _safe_ratio(numerator, denominator)
 
@@ -151,6 +162,7 @@ def kernel_attention(
     mask=None,
     is_causal=False,
     chunk_size=64,
+    bidirectional_chunk_size=1024,
 ):
     """Attention with weights proportional to `phi_q(query) . phi_k(key)`.
 
@@ -165,8 +177,11 @@ def kernel_attention(
       mask: boolean, broadcastable to `[batch, heads, q_len, k_len]`; a
         per-key mask (q_len axis 1) keeps memory linear.
       is_causal: query i attends to keys j <= i; needs q_len == k_len.
-      chunk_size: positions per chunk (the causal within-chunk products cost
-        O(chunk) per position; larger chunks fewer loop steps).
+      chunk_size: positions per chunk of the causal form (its within-chunk
+        products cost O(chunk) per position).
+      bidirectional_chunk_size: positions per chunk without causality (no
+        within-chunk products: larger chunks mean fewer loop steps, at
+        O(chunk * features) memory).
 
     Returns:
       `[batch, heads, q_len, v_features]` in float32 or wider.
@@ -185,8 +200,10 @@ def kernel_attention(
     if not is_per_key(mask):
         phi_q, phi_k = query_features(query).astype(dtype), key_features(key).astype(dtype)
         return _quadratic(phi_q, phi_k, value, mask, is_causal)
-    valid = key_valid(mask, batch, heads, k_len)[..., None].astype(dtype)
-    chunk = max(1, chunk_size)
+    chunk = max(1, min(chunk_size if is_causal else bidirectional_chunk_size, k_len))
+    # Keys padded to whole chunks are zeros, whose features are not: they need a mask too.
+    padded = k_len % chunk != 0
+    valid = None if mask is None and not padded else key_valid(mask, batch, heads, k_len)
     attend = _causal if is_causal else _bidirectional
     return attend(query, key, value, valid, query_features, key_features, chunk)
 

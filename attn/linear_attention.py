@@ -24,12 +24,23 @@ def elu_feature_map(x):
 @registry.register_mechanism(
     "linear", capabilities=("causal", "cross", "padding", "mask", "decode", "linear_memory")
 )
-def linear_attention(query, key, value, *, mask=None, is_causal=False, chunk_size: int = 64):
+def linear_attention(
+    query,
+    key,
+    value,
+    *,
+    mask=None,
+    is_causal=False,
+    chunk_size: int = 64,
+    bidirectional_chunk_size: int = 1024,
+):
     """Linear attention, elu+1 features (Katharopoulos et al. 2020): O(N), also causal.
 
     query `[batch, heads, q_len, d]`, key `[batch, heads, k_len, d]`, value
     `[batch, heads, k_len, dv]` -> `[batch, heads, q_len, dv]` in the value's
-    dtype. `chunk_size`: positions per chunk of the causal prefix sums.
+    dtype. `chunk_size`: positions per chunk of the causal form;
+    `bidirectional_chunk_size`: the same without causality (see
+    `attn.kernelized.kernel_attention`).
     """
     out = kernel_attention(
         query,
@@ -40,5 +51,6 @@ def linear_attention(query, key, value, *, mask=None, is_causal=False, chunk_siz
         mask=mask,
         is_causal=is_causal,
         chunk_size=chunk_size,
+        bidirectional_chunk_size=bidirectional_chunk_size,
     )
     return out.astype(value.dtype)

@@ -78,7 +78,9 @@ def favor_features(x, projection, *, shift=None, epsilon: float = 0.0):
     exponent = _exponent(x, projection)
     if shift is None:
         shift = jax.lax.stop_gradient(exponent.max(-1, keepdims=True))
-    features = jnp.exp(exponent - shift) + epsilon
+    features = jnp.exp(exponent - shift)
+    if epsilon:
+        features = features + epsilon
     return features / math.sqrt(projection.shape[0])
 
 
@@ -91,6 +93,7 @@ def favor_attention(
     mask=None,
     is_causal=False,
     chunk_size: int = 64,
+    bidirectional_chunk_size: int = 1024,
     epsilon: float = 0.0,
 ):
     """FAVOR+ attention with a given `[m, d]` projection; layout as `performer_attention`."""
@@ -107,6 +110,7 @@ def favor_attention(
         mask=mask,
         is_causal=is_causal,
         chunk_size=chunk_size,
+        bidirectional_chunk_size=bidirectional_chunk_size,
     )
     return out.astype(value.dtype)
 
@@ -137,6 +141,7 @@ def performer_attention(
     num_features: int = 256,
     feature_seed: int = 0,
     chunk_size: int = 64,
+    bidirectional_chunk_size: int = 1024,
     epsilon: float = 0.0,
 ):
     """Performer FAVOR+ (Choromanski et al. 2021): softmax by positive orthogonal random features.
@@ -144,7 +149,8 @@ def performer_attention(
     query `[batch, heads, q_len, d]`, key `[batch, heads, k_len, d]`, value
     `[batch, heads, k_len, dv]` -> `[batch, heads, q_len, dv]`.
     `num_features`: random features m; `feature_seed`: the features' key
-    unless the call passes a 'features' rng; `chunk_size`: causal chunks;
+    unless the call passes a 'features' rng; `chunk_size`: positions per chunk
+    of the causal form, `bidirectional_chunk_size` without causality;
     `epsilon`: added to each stabilised feature (the authors use 1e-6; it keeps
     long causal training finite, but the output then depends on the stabiliser,
     so cached decoding no longer equals the full pass and gradients ignore it:
@@ -161,5 +167,6 @@ def performer_attention(
         mask=mask,
         is_causal=is_causal,
         chunk_size=chunk_size,
+        bidirectional_chunk_size=bidirectional_chunk_size,
         epsilon=epsilon,
     )

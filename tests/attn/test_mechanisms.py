@@ -25,8 +25,8 @@ TEST_OPTIONS = {
     # 5 blocks of 2: a window of 3, one global block and one random block each.
     "block_sparse": {"block_size": 2, "window_blocks": 3, "global_blocks": 1, "random_blocks": 1},
     "differential": {"lambda_init": 0.5},
-    "linear": {"chunk_size": 3},
-    "performer": {"num_features": 16, "chunk_size": 3},
+    "linear": {"chunk_size": 3, "bidirectional_chunk_size": 3},
+    "performer": {"num_features": 16, "chunk_size": 3, "bidirectional_chunk_size": 3},
     "sigmoid": {},
     "sliding_window": {"local_window_size": 2},
     "linformer": {"projected_length": 4, "max_length": 16},
@@ -221,7 +221,7 @@ def test_performer_approaches_softmax_attention_as_features_grow():
 @pytest.mark.parametrize("kind", ["linear", "performer"])
 def test_kernelised_cross_attention_in_uneven_chunks_matches_the_reference(kind):
     """Queries and keys of different lengths, neither a multiple of the chunk, padded keys."""
-    options = {**TEST_OPTIONS[kind], "chunk_size": 4}
+    options = {**TEST_OPTIONS[kind], "bidirectional_chunk_size": 4}
     with jax.enable_x64(True):
         q, k, v = inputs(13, q_len=7, k_len=13)
         lengths = [13, 5]
@@ -244,7 +244,7 @@ def test_performer_keeps_no_whole_feature_array_for_its_backward_pass(is_causal)
     )
     projection = performer.random_projection(jax.random.key(0), features, dim)
     loss = lambda q, k, v: performer.favor_attention(
-        q, k, v, projection, is_causal=is_causal, chunk_size=64
+        q, k, v, projection, is_causal=is_causal, chunk_size=64, bidirectional_chunk_size=64
     ).sum()
     compiled = jax.jit(jax.grad(loss, argnums=(0, 1, 2))).lower(q, k, v).compile()
     one_feature_array = batch * heads * length * features * 4
