@@ -186,6 +186,12 @@ def kernel_attention(
     Returns:
       `[batch, heads, q_len, v_features]` in float32 or wider.
     """
+    for name, size in (
+        ("chunk_size", chunk_size),
+        ("bidirectional_chunk_size", bidirectional_chunk_size),
+    ):
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"{name} must be a positive integer, got {size!r}.")
     value = jnp.asarray(value)  # a NumPy float64 array is float32 unless x64 is on
     dtype = jnp.promote_types(value.dtype, jnp.float32)
     value = value.astype(dtype)
@@ -200,7 +206,7 @@ def kernel_attention(
     if not is_per_key(mask):
         phi_q, phi_k = query_features(query).astype(dtype), key_features(key).astype(dtype)
         return _quadratic(phi_q, phi_k, value, mask, is_causal)
-    chunk = max(1, min(chunk_size if is_causal else bidirectional_chunk_size, k_len))
+    chunk = min(chunk_size if is_causal else bidirectional_chunk_size, k_len)
     # Keys padded to whole chunks are zeros, whose features are not: they need a mask too.
     padded = k_len % chunk != 0
     valid = None if mask is None and not padded else key_valid(mask, batch, heads, k_len)

@@ -232,6 +232,15 @@ def test_kernelised_cross_attention_in_uneven_chunks_matches_the_reference(kind)
             np.testing.assert_allclose(context[b], want, rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.parametrize("kind", ["linear", "performer"])
+@pytest.mark.parametrize("bad", [0, -2, 2.5])
+def test_kernelised_chunk_sizes_must_be_positive_integers(kind, bad):
+    q, k, v = (jnp.asarray(a, jnp.float32) for a in inputs(15))
+    for option in ("chunk_size", "bidirectional_chunk_size"):
+        with pytest.raises(ValueError, match=f"^{option} must be a positive integer, got {bad}"):
+            attn.get(kind, **{option: bad}).init(jax.random.key(0), q, k, v)
+
+
 @pytest.mark.parametrize("is_causal", [False, True])
 def test_performer_keeps_no_whole_feature_array_for_its_backward_pass(is_causal):
     """The features are formed a chunk at a time, forward and backward: the
