@@ -1,5 +1,6 @@
 """Chunked additive attention against the float64 reference and the materialising form."""
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -159,3 +160,95 @@ def test_bad_kernels_are_named():
         additive_chunked.additive_attention(q, k, v, **kernels)
     with pytest.raises(ValueError, match=r"\[batch, heads, length, features\]"):
         additive_chunked.additive_attention(q[0], k, v, **arrays(np.random.default_rng(5))[3])
+
+
+def test_default_blocks_by_hand():
+    """Powers of two whose hidden chunk (batch*heads x block_q x block_k x features) fits 2**19."""
+    # 2**19 / (1 * 64 * 256) = 32 query rows of 64 keys at 256 features.
+    assert additive_chunked.default_blocks(1, 1000, 1000, 256) == (32, 64)
+    # 2**19 / (4 * 64 * 100) = 20.48 -> the power of two below, 16.
+    assert additive_chunked.default_blocks(4, 1000, 1000, 100) == (16, 64)
+    # One feature, one key: 2**19 query rows, capped by q_len only.
+    assert additive_chunked.default_blocks(1, 2**20, 1, 1) == (2**19, 1)
+    # Never under 8 query rows (more than a chunk then), never over q_len.
+    assert additive_chunked.default_blocks(64, 1000, 1000, 512) == (8, 64)
+    assert additive_chunked.default_blocks(1, 5, 3, 4) == (5, 3)
+
+
+def test_shape_errors_name_each_mismatch_alone():
+    rng = np.random.default_rng(21)
+    q, k, v, kernels = arrays(rng)
+    for bad_value in (v[:1], v[:, :, :-1]):  # batch alone, length alone
+        with pytest.raises(ValueError, match="must share batch and heads, and key and value"):
+            additive_chunked.additive_attention(q, k, bad_value, **kernels)
+    one_d_energy = {**kernels, "energy_kernel": kernels["energy_kernel"][0]}
+    with pytest.raises(ValueError, match=r"energy_kernel has shape \(5,\)"):
+        additive_chunked.additive_attention(q, k, v, **one_d_energy)
+
+
+@pytest.mark.parametrize("features", [0, -1, 2.5, "4"])
+def test_additive_kernels_refuse_what_is_not_a_positive_integer(features):
+    q, k = jnp.zeros((1, 2, 3, 4)), jnp.zeros((1, 2, 5, 4))
+    kernels = additive_chunked.AdditiveKernels(features)
+    with pytest.raises(ValueError, match=f"positive integer `features`, got {features!r}"):
+        kernels.init(jax.random.key(0), q, k)
+
+
+def test_additive_kernels_take_a_single_hidden_unit():
+    q, k = jnp.zeros((1, 2, 3, 4)), jnp.zeros((1, 2, 5, 4))
+    params = additive_chunked.AdditiveKernels(1).init(jax.random.key(0), q, k)["params"]
+    assert params["energy"]["kernel"].shape == (2, 1)
+
+
+def test_chunked_form_is_not_causal_unless_asked():
+    rng = np.random.default_rng(22)
+    q, k, v = (jnp.asarray(rng.normal(size=(1, 1, 6, 4)), jnp.float32) for _ in "qkv")
+
+    class Form(nn.Module):
+        is_causal: bool | None = None
+
+        @nn.compact
+        def __call__(self, q, k, v):
+            extra = {} if self.is_causal is None else {"is_causal": self.is_causal}
+            return additive_chunked.chunked_form(q, k, v, **extra)
+
+    params = Form().init(jax.random.key(0), q, k, v)
+    default = Form().apply(params, q, k, v)
+    np.testing.assert_array_equal(default, Form(False).apply(params, q, k, v))
+    assert np.abs(np.asarray(default - Form(True).apply(params, q, k, v))).max() > 1e-3
+
+
+def test_auto_takes_the_materialising_form_up_to_64_by_64_pairs():
+    shapes = dict(batch_heads=1, head_dim=8, value_dim=8, dtype=jnp.float32, backend="cpu")
+    choose = attn.implementations.choose
+    assert choose("additive", q_len=64, k_len=64, **shapes) == "xla"
+    assert choose("additive", q_len=65, k_len=64, **shapes) == "blockwise"
+    assert choose("additive", q_len=64, k_len=65, **shapes) == "blockwise"
+    assert choose("additive", q_len=2, k_len=2, **shapes) == "xla"
+
+
+def _shapes(jaxpr):
+    """Every intermediate shape of a jaxpr, inside loops and branches too."""
+    for eqn in jaxpr.eqns:
+        yield from (var.aval.shape for var in eqn.outvars)
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else (param,):
+                sub = getattr(sub, "jaxpr", sub)
+                if hasattr(sub, "eqns"):
+                    yield from _shapes(sub)
+
+
+def test_the_block_sizes_given_are_the_chunks_it_forms():
+    rng = np.random.default_rng(23)
+    q, k, v, kernels = arrays(rng)
+
+    def hidden_chunks(**blocks):
+        run = lambda q, k, v: additive_chunked.additive_attention(q, k, v, **kernels, **blocks)
+        jaxpr = jax.make_jaxpr(run)(q, k, v).jaxpr
+        return {s[-3:] for s in _shapes(jaxpr) if len(s) == 5 and s[-1] == HIDDEN}
+
+    given = hidden_chunks(block_q=4, block_k=8)
+    assert (4, 8, HIDDEN) in given and (Q_LEN, K_LEN, HIDDEN) not in given
+    # Without sizes, the defaults: every query against every key at these lengths.
+    default = hidden_chunks()
+    assert (Q_LEN, K_LEN, HIDDEN) in default and (4, 8, HIDDEN) not in default
