@@ -153,3 +153,98 @@ def test_bad_masks():
         attn.dot_product_attention(q, k, v, mask=np.ones((2, 4, 5, 6), bool))
     with pytest.raises(ValueError, match="bias must be a float"):
         attn.dot_product_attention(q, k, v, bias=np.ones((2, 4, 5, 7), bool))
+
+
+def test_local_window_mask_by_hand():
+    """Key j is within query i's window when i - left <= j <= i + right."""
+    want = np.array(
+        [
+            [1, 1, 1, 0, 0, 0],
+            [1, 1, 1, 1, 0, 0],
+            [0, 1, 1, 1, 1, 0],
+            [0, 0, 1, 1, 1, 1],
+        ],
+        bool,
+    )
+    np.testing.assert_array_equal(attn.functional.local_window_mask(4, 6, (1, 2)), want)
+    # Not causal unless asked: w each side.
+    np.testing.assert_array_equal(
+        attn.functional.local_window_mask(3, 3, 1),
+        np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], bool),
+    )
+    np.testing.assert_array_equal(
+        attn.functional.local_window_mask(3, 3, 1, is_causal=True),
+        np.array([[1, 0, 0], [1, 1, 0], [0, 1, 1]], bool),
+    )
+
+
+@pytest.mark.parametrize("unbatched", [False, True])
+def test_local_window_size_equals_jax_nn(unbatched):
+    """Batched and unbatched, the output and the weights, head_dim unlike the length."""
+    q, k, v = inputs(np.random.default_rng(31), q_len=9, k_len=9, head_dim=4)
+    window = (2, 1)
+    want = jax.nn.dot_product_attention(q, k, v, local_window_size=window)
+    want_weights = attn.dot_product_attention_weights(
+        q, k, mask=jnp.asarray(attn.functional.local_window_mask(9, 9, window))
+    )
+    if unbatched:
+        q, k, v, want, want_weights = q[0], k[0], v[0], want[0], want_weights[0]
+    got = attn.dot_product_attention(q, k, v, local_window_size=window)
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    weights = attn.dot_product_attention_weights(q, k, local_window_size=window)
+    np.testing.assert_allclose(weights, want_weights, atol=1e-7)
+    assert not np.asarray(weights[..., 0, 3:]).any()  # keys past the window get nothing
+
+
+def test_weights_are_not_causal_unless_asked():
+    q, k, _ = inputs(np.random.default_rng(32), q_len=4, k_len=4)
+    weights = np.asarray(attn.dot_product_attention_weights(q, k))
+    assert (weights[..., 0, 1:] > 0).all()
+
+
+@pytest.mark.parametrize("ndims", [(4, 3, 3), (5, 5, 5), (2, 2, 2)])
+def test_inputs_of_other_ranks_are_refused(ndims):
+    rng = np.random.default_rng(33)
+    q, k, v = (rng.normal(size=(2, 3, 4, 8)[:n] + (8,) * (n - 4)) for n in ndims)
+    with pytest.raises(ValueError, match="must all be"):
+        attn.dot_product_attention(q, k, v)
+
+
+def test_an_unknown_implementation_is_refused_and_a_named_one_runs():
+    q, k, v = inputs(np.random.default_rng(34), q_len=512, k_len=512, heads=1, kv_heads=1)
+    with pytest.raises(ValueError, match="bogus"):
+        attn.dot_product_attention(q, k, v, implementation="bogus")
+
+    def largest_square(implementation):
+        """The most axes of the length any array of the program has."""
+        run = lambda q, k, v: attn.dot_product_attention(q, k, v, implementation=implementation)
+        jaxpr = jax.make_jaxpr(run)(q, k, v).jaxpr
+        return max(sum(size >= 512 for size in shape) for shape in _shapes(jaxpr))
+
+    assert largest_square("xla") == 2  # the [q_len, k_len] logits
+    assert largest_square("blockwise") == 1  # blocks only
+
+
+def test_auto_is_asked_with_batch_times_heads(monkeypatch):
+    asked = {}
+    resolve = attn.implementations.resolve
+
+    def recording(*args, **shapes):
+        asked.update(shapes)
+        return resolve(*args, **shapes)
+
+    monkeypatch.setattr(attn.implementations, "resolve", recording)
+    q, k, v = inputs(np.random.default_rng(35), batch=3, heads=4, kv_heads=4)
+    attn.dot_product_attention(q, k, v, implementation="auto")
+    assert asked["batch_heads"] == 12 and asked["q_len"] == 5 and asked["k_len"] == 7
+
+
+def _shapes(jaxpr):
+    """Every intermediate shape of a jaxpr, inside loops, branches and custom rules too."""
+    for eqn in jaxpr.eqns:
+        yield from (var.aval.shape for var in eqn.outvars)
+        for param in eqn.params.values():
+            for sub in param if isinstance(param, (tuple, list)) else (param,):
+                sub = getattr(sub, "jaxpr", sub)
+                if hasattr(sub, "eqns"):
+                    yield from _shapes(sub)
