@@ -237,6 +237,9 @@ def test_auto_is_asked_with_batch_times_heads(monkeypatch):
     q, k, v = inputs(np.random.default_rng(35), batch=3, heads=4, kv_heads=4)
     attn.dot_product_attention(q, k, v, implementation="auto")
     assert asked["batch_heads"] == 12 and asked["q_len"] == 5 and asked["k_len"] == 7
+    assert asked["head_dim"] == 8 and asked["value_dim"] == 8
+    attn.dot_product_attention(q[0], k[0], v[0], implementation="auto")
+    assert asked["batch_heads"] == 4  # unbatched: the heads alone
 
 
 def _shapes(jaxpr):
