@@ -52,6 +52,7 @@ RULES = {
     "grad_clip_norm": (_non_negative, ">= 0 (0: no clipping)"),
     "max_seconds": (_non_negative, ">= 0 (0: no limit)"),
     "max_examples": (_non_negative, ">= 0 (0: all)"),
+    "attention_sentence_count": (_non_negative, ">= 0 (0: no attention pictures)"),
     "train_size": (_non_negative, ">= 0"),
     "validation_size": (_non_negative, ">= 0"),
     "test_size": (_non_negative, ">= 0"),

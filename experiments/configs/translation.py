@@ -11,7 +11,10 @@ The part after the colon is `VARIANT[,PRESET]`:
   experiments/configs/translation_transformer.py).
 - PRESET: `seed` (default: the classic sizes, embedding 300, encoder 500,
   decoder 500 then 300, 10k words, sentences up to 100 tokens), `demo` (sizes
-  that train in about three minutes on 2 CPU cores) or `tiny` (for tests).
+  that train in about three minutes on 2 CPU cores), `real` (a real corpus:
+  the ding German-English sentences unless data.name says otherwise,
+  sentencepiece pieces, sizes for 2 CPU cores; the `ding` sweep below) or
+  `tiny` (for tests).
 
 Any field can be overridden, e.g. `--config.train.steps=2000
 --config.model.cell=lstm --config.data.name=tsv --config.data.path=fra.txt`.
@@ -28,7 +31,7 @@ from experiments.common import attention_config, sections
 from experiments.models.rnn import attention_variants
 from experiments.models.transformer import TRANSFORMER_PRESETS
 
-PRESETS = ("seed", "demo", "tiny")
+PRESETS = ("seed", "demo", "real", "tiny")
 
 
 def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
@@ -108,12 +111,12 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
             max_examples=0,  # per split during training; 0: all
             splits=("validation", "test", "test_long"),
             length_buckets=(1, 6, 11, 16, 21, 26, 31, 36),
-            attention_sentences=(
-                "i love you",
-                "the red car is small",
-                "i do not see the white dogs",
-                "she eats the green apple because she is hungry",
-            ),
+            # The sentences whose attention is drawn at every evaluation. Empty:
+            # attention_sentence_count of the corpus's own, the classic English
+            # ones for the toy corpus ("i love you", ...), otherwise sentences of
+            # the test split that the source vocabulary holds, short to long.
+            attention_sentences=(),
+            attention_sentence_count=4,  # 0: no pictures
             # Transformer only: also draw the attention rollout of those sentences.
             attention_rollout=False,
         )
@@ -146,6 +149,37 @@ def get_config(arg: str = "additive") -> ml_collections.ConfigDict:
         )
         config.eval.update(every_steps=1500, max_examples=500)
         config.checkpoint.every_steps = 500
+    elif preset == "real":
+        # A real corpus on 2 CPU cores: the ding sentences unless data.name
+        # says otherwise (tsv for a user's own file), subword pieces trained on
+        # the training split so that rare words are spelled rather than <unk>.
+        config.data.update(
+            name="ding",
+            tokenizer="sentencepiece",
+            train_size=0,  # every pair left after validation and test
+            source_vocab_size=2000,
+            target_vocab_size=2000,
+            max_length=64,
+        )
+        config.model.update(
+            embedding_size=128,
+            encoder_size=256,
+            decoder_sizes=(256, 256),
+            bidirectional=True,
+            attention_features=128,
+            dropout_rate=0.2,
+        )
+        config.model.transformer.update(d_model=128, num_heads=4, d_ff=512, dropout_rate=0.1)
+        config.train.update(
+            steps=12000,
+            batch_size=64,
+            learning_rate=3e-3 if architecture == "transformer" else 2e-3,
+            warmup_steps=200,
+            log_every_steps=100,
+            length_multiple=16,  # fewer padded shapes, fewer compilations
+        )
+        config.eval.update(every_steps=2000, max_examples=500, splits=("validation", "test"))
+        config.checkpoint.every_steps = 1000
     elif preset == "tiny":
         config.data.update(
             train_size=200,
@@ -197,6 +231,25 @@ def get_sweeps() -> dict[str, dict]:
         "variants": {
             "config": "additive,demo",
             "grid": {"model.attention": every_kind, "seed": [0, 1, 2]},
+        },
+        # The ding corpus (apt-get install trans-de-en), German to English, each
+        # model for the same 10 minutes of training on 2 CPU cores. Measured
+        # test BLEU: additive 4.1, dot 2.7, none 2.6, Transformer 5.8.
+        "ding": {
+            "config": "additive,real",
+            "fixed": {"train.max_seconds": 600.0},
+            "trials": [
+                {"model.attention": "additive"},
+                {"model.attention": "dot"},
+                {"model.attention": "none"},
+                {
+                    "model.architecture": "transformer",
+                    "model.attention": "scaled_dot",
+                    "train.schedule": "rsqrt",
+                    "train.label_smoothing": 0.1,
+                    "train.learning_rate": 3e-3,
+                },
+            ],
         },
         "learning_rate": {
             "config": "additive,demo",

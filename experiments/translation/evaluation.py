@@ -15,6 +15,7 @@ import functools
 import os
 import re
 import textwrap
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +29,14 @@ from experiments.models.transformer import Transformer
 from experiments.text.token_ids import BOS_ID as BOS
 from experiments.text.token_ids import EOS_ID as EOS
 from experiments.text.token_ids import PAD_ID as PAD
+from experiments.text.token_ids import UNK_ID as UNK
+from experiments.text.toy_corpus import SHOWCASE_SENTENCES
 from experiments.translation import decode, metrics
+
+# Sentences of these lengths in words (or the nearest) are drawn from a real
+# corpus's test split: short enough to read in a picture, long enough to show
+# reordering.
+_PICTURE_LENGTHS = (5, 8, 11, 14, 17, 20)
 
 
 @functools.partial(jax.jit, static_argnames=("model",))
@@ -115,6 +123,52 @@ def evaluate_split(
     return result
 
 
+def picture_name(sentence: str) -> str:
+    """The file name (no extension) of a sentence's pictures: lower-case ASCII
+    letters and digits joined by "_", accents dropped ("für" -> "fur", "ß" ->
+    "ss"), at most 60 characters."""
+    folded = unicodedata.normalize("NFKD", sentence.lower().replace("ß", "ss"))
+    ascii_text = folded.encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", ascii_text).strip("_")[:60] or "sentence"
+
+
+def attention_sentences(eval_config, data_name: str, splits, source_tokenizer) -> list[str]:
+    """The sentences whose attention is drawn: the user's `eval_config.attention_sentences`
+    if any, else `attention_sentence_count` of the corpus's own (see
+    `pick_attention_sentences`; the classic English ones for the toy corpus)."""
+    if eval_config.attention_sentences:
+        return list(eval_config.attention_sentences)
+    count = int(eval_config.get("attention_sentence_count", len(SHOWCASE_SENTENCES)))
+    if data_name == "toy_translation":
+        return list(SHOWCASE_SENTENCES[:count])
+    for split in ("test", "validation", "train"):
+        if splits.get(split):
+            return pick_attention_sentences(splits[split], source_tokenizer, count=count)
+    return []
+
+
+def pick_attention_sentences(pairs, source_tokenizer, *, count: int) -> list[str]:
+    """Up to `count` source sentences of `pairs`, of spread lengths, for attention pictures.
+
+    Only sentences the source tokenizer encodes without <unk> qualify (a
+    picture of unknown tokens shows nothing). The i-th is the first qualifying
+    sentence, in corpus order, whose length in words is nearest to the i-th of
+    5, 8, 11, 14, ... words; each sentence is taken once.
+    """
+    candidates = []
+    for pair in pairs:
+        ids, _ = source_tokenizer.encode(pair.source)
+        if ids and UNK not in ids:
+            candidates.append(pair.source)
+    chosen: list[str] = []
+    for target in _PICTURE_LENGTHS[:count]:
+        remaining = [s for s in candidates if s not in chosen]
+        if not remaining:
+            break
+        chosen.append(min(remaining, key=lambda s: abs(len(s.split()) - target)))
+    return chosen
+
+
 def _word_level_weights(weights, batch, row, source_tokenizer, target_tokenizer):
     """Teacher-forced weights `[T, S]` of one example, cut to words, no EOS.
 
@@ -189,7 +243,7 @@ def attention_maps(
             row_labels=row_labels,
             title=title,
         )
-        slug = re.sub(r"[^a-z0-9]+", "_", sentence.lower()).strip("_")[:60]
+        slug = picture_name(sentence)
         images[slug] = viz.save_and_render(figure, os.path.join(directory, f"{slug}.png"))
         # Row t is the decision made from the inputs BOS, y_1 .. y_{t-1}.
         inputs = ([BOS] + list(out_ids))[:rows]

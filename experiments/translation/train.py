@@ -166,6 +166,9 @@ class TranslationTask(trainer.Task):
             for name in ("validation",)
             if name in splits
         }
+        self.attention_sentences = evaluation.attention_sentences(
+            config.eval, config.data.name, splits, source_tok
+        )
         # Maps, AER and pictures need the weights, which only the plain form makes.
         self.has_attention = config.model.attention != NO_ATTENTION and (
             config.model.implementation == "xla"
@@ -216,6 +219,7 @@ class TranslationTask(trainer.Task):
             ],
             selection="validation/bleu",
             attention=self.config.model.attention,
+            attention_sentences=self.attention_sentences if self.has_attention else [],
             data=self.data_stats,
             truncation={"train": vars(self.train_truncation)},
         )
@@ -264,13 +268,13 @@ def _draw_attention_maps(task: TranslationTask, writer, params, step, *, folder,
     with eval.attention_rollout, the rollout (attention/<folder>/rollout/).
     """
     config = task.config
-    if not writer.enabled or not config.eval.attention_sentences:
+    if not writer.enabled or not task.attention_sentences:
         return  # in multi-host runs process 0 draws them
     transformer = config.model.architecture == "transformer"
     images = evaluation.attention_maps(
         task.model,
         params,
-        list(config.eval.attention_sentences),
+        task.attention_sentences,
         task.source_tok,
         task.target_tok,
         max_length=config.data.max_length,

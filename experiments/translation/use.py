@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -249,10 +248,6 @@ def parse_layer(layer: str, head: int, run: Run) -> tuple[str | int | None, int]
 # -- printing -------------------------------------------------------------------
 
 
-def _slug(sentence: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", sentence.lower()).strip("_")[:60] or "sentence"
-
-
 def main(
     workdir: str,
     sentences: Sequence[str],
@@ -387,7 +382,9 @@ def _draw(result, matrices, out, count, kind, *, every_layer: bool) -> None:
         )
         suffix = "" if name == "decoding" else f".{name}"
         pictures = count * len(matrices)
-        path = trained.png_path(out, f"{_slug(result.sentence)}{suffix}", pictures)
+        path = trained.png_path(
+            out, f"{evaluation.picture_name(result.sentence)}{suffix}", pictures
+        )
         viz.save_figure(figure, path)
         print(f"wrote {path}", file=sys.stderr)
 

@@ -51,7 +51,18 @@ from experiments.text.toy_corpus.rendering import render
 from experiments.text.toy_corpus.sampling import generate, make_splits
 from experiments.text.toy_corpus.vocabulary import vocabulary
 
+# The sentences whose attention pictures show what the corpus teaches: the
+# object pronoun moving before the verb, adjectives after the noun, negation
+# around the verb, a subordinate clause.
+SHOWCASE_SENTENCES = (
+    "i love you",
+    "the red car is small",
+    "i do not see the white dogs",
+    "she eats the green apple because she is hungry",
+)
+
 __all__ = [
+    "SHOWCASE_SENTENCES",
     "TENSES",
     "Argument",
     "Clause",

@@ -63,7 +63,7 @@ def run(tmp_path, name, devices, *overrides):
             "--config.train.log_every_steps=1",
             "--config.eval.every_steps=1000",
             "--config.eval.splits=()",
-            "--config.eval.attention_sentences=()",
+            "--config.eval.attention_sentence_count=0",
             "--config.model.dropout_rate=0.1",
             *overrides,
         ],

@@ -30,7 +30,7 @@ def command(tmp_path, workdir):
         "--config.eval.every_steps=1000",
         "--config.model.dropout_rate=0.2",
         "--config.eval.splits=()",
-        "--config.eval.attention_sentences=()",
+        "--config.eval.attention_sentence_count=0",
     ]
 
 

@@ -159,7 +159,7 @@ def test_launch_exits_2_with_one_line(tmp_path):
 def test_wall_clock_budget_stops_training_and_still_evaluates(tmp_path):
     config = tiny_config(tmp_path, "dot")
     config.train.steps, config.train.max_seconds = 1000, 1e-9
-    config.eval.splits, config.eval.attention_sentences = ("test",), ()
+    config.eval.splits, config.eval.attention_sentence_count = ("test",), 0
     final = train.train_and_evaluate(config, str(tmp_path / "run"))
     assert final["steps"] == 1
     assert final["splits"]["test"]["examples"] == config.data.test_size

@@ -78,7 +78,7 @@ def test_grids_of_every_layer_and_head_at_each_eval_and_the_rollout(tmp_path):
 def test_resuming_with_other_layer_counts_is_one_line_before_compiling(tmp_path):
     config = tiny_transformer(tmp_path, num_encoder_layers=1, num_decoder_layers=2)
     config.train.steps = 1
-    config.eval.splits, config.eval.attention_sentences = (), ()
+    config.eval.splits, config.eval.attention_sentence_count = (), 0
     workdir = tmp_path / "run"
     train.train_and_evaluate(config, str(workdir))
     checkpoint = workdir / "checkpoints" / "1"

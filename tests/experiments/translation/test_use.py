@@ -11,6 +11,7 @@ from matplotlib import image as mpimg
 
 from experiments import translate, use_run
 from experiments.common.trained import UseError
+from experiments.text.toy_corpus import SHOWCASE_SENTENCES
 from experiments.translation import input_pipeline, train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -88,7 +89,7 @@ def test_output_equals_the_runs_own_eval_decoding(additive, tmp_path):
         translations = [r.translation for r in use(workdir, *sources)]
         assert sample["hypothesis"] in translations
     # The heatmaps, one per sentence, outside the workdir.
-    use(workdir, *config.eval.attention_sentences[:2], out=str(tmp_path / "pictures"))
+    use(workdir, *SHOWCASE_SENTENCES[:2], out=str(tmp_path / "pictures"))
     assert sorted(os.listdir(tmp_path / "pictures")) == [
         "i_love_you.png",
         "the_red_car_is_small.png",
