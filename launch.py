@@ -34,7 +34,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 import experiments
-from experiments.common import report, runner, sweeps
+from experiments.common import peers, report, runner, sweeps
 from experiments.common.checkpoints import CheckpointError
 from experiments.common.errors import ConfigError, Diverged, Interrupted
 
@@ -83,6 +83,18 @@ _COORDINATOR = flags.DEFINE_string(
 )
 _NUM_PROCESSES = flags.DEFINE_integer("num_processes", None, "Processes in a multi-host run.")
 _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index in a multi-host run.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed",
+    False,
+    "Join a multi-host run whose coordinator, process count and index come from the "
+    "cluster's environment (a SLURM job step, Cloud TPU); the three flags above win.",
+)
+_PEER_TIMEOUT = flags.DEFINE_integer(
+    "peer_timeout_seconds",
+    60,
+    "Multi-host: how long a silent peer may take before the others stop (and how long "
+    "survivors of a failed step wait to learn which process was lost).",
+)
 
 
 def _one_line(error: Exception) -> str:
@@ -153,6 +165,26 @@ def config_overrides(argv) -> dict[str, str]:
             value = args.pop(0)
         overrides[field] = value if has_value or value else "True"
     return overrides
+
+
+def _stop_if_a_peer_was_lost(error: Exception) -> None:
+    """One line and exit 1 when the failure was a lost process, before JAX's shutdown
+    barrier waits for the dead peer and aborts; returns when every process is alive."""
+    import jax
+
+    if not isinstance(error, jax.errors.JaxRuntimeError):
+        return  # a lost peer surfaces as a failed collective in the runtime
+    lost = peers.lost_processes(wait_seconds=min(10, _PEER_TIMEOUT.value))
+    if not lost:
+        return
+    message = peers.describe_loss(lost, error)
+    survivors = sorted(set(range(jax.process_count())) - set(lost))
+    if jax.process_index() == survivors[0]:  # process 0 keeps the record while it lives
+        runner.write_status(_WORKDIR.value, "failed", error=message, lost_processes=lost)
+    sys.stdout.flush()
+    print(f"\nerror: {message}", file=sys.stderr)  # after the progress bar's unfinished line
+    sys.stderr.flush()
+    os._exit(1)  # skips jax.distributed.shutdown, which would wait for the lost peer
 
 
 def _run_sweep():
@@ -227,15 +259,22 @@ def main(argv):
         if _SWEEP.value:
             _run_sweep()
             return
-        if _COORDINATOR.value or _NUM_PROCESSES.value:
-            import jax
-
-            jax.distributed.initialize(
-                coordinator_address=_COORDINATOR.value,
-                num_processes=_NUM_PROCESSES.value,
-                process_id=_PROCESS_ID.value,
+        multi_host = bool(_DISTRIBUTED.value or _COORDINATOR.value or _NUM_PROCESSES.value)
+        if multi_host:
+            peers.initialize(
+                _COORDINATOR.value,
+                _NUM_PROCESSES.value,
+                _PROCESS_ID.value,
+                peer_timeout_seconds=_PEER_TIMEOUT.value,
             )
-        experiments.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+        try:
+            experiments.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+        except (ConfigError, CheckpointError, Interrupted, Diverged):
+            raise
+        except Exception as error:
+            if multi_host:
+                _stop_if_a_peer_was_lost(error)
+            raise
     except (ConfigError, CheckpointError) as error:
         _fail(str(error))
     except ValueError as error:

@@ -52,6 +52,28 @@ def test_workdir_under_a_regular_file(tmp_path):
     assert not (tmp_path / "data").exists()  # before any corpus is generated
 
 
+def test_multi_host_flags_that_cannot_make_a_run(tmp_path):
+    # No cluster environment to read the rest from: SLURM's variables are cleared.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "JAX_"))}
+    common = (f"--config={CONFIGS['translate']}", "--workdir=run")
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "launch.py"), *common, "--distributed"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    line = one_error_line(result)
+    assert line.startswith("error: cannot join a multi-host run: coordinator_address should be")
+    assert line.endswith("or run inside a SLURM or Cloud TPU job)")
+    line = one_error_line(
+        launch(*common, "--num_processes=2", "--peer_timeout_seconds=0", cwd=tmp_path)
+    )
+    assert line == "error: --peer_timeout_seconds=0; valid: 1 or more"
+    assert not (tmp_path / "run").exists()
+
+
 def test_report_on_a_missing_directory_and_on_one_without_trials(tmp_path):
     line = one_error_line(launch("--report=nowhere", cwd=tmp_path))
     assert line == "error: --report=nowhere does not exist; give the --workdir of a sweep"
@@ -168,7 +190,7 @@ def get_config(arg="additive,tiny"):
     config.data.data_dir = {data_dir!r}
     config.eval.every_steps = 1000
     config.eval.splits = ("test",)
-    config.eval.attention_sentences = ()
+    config.eval.attention_sentence_count = 0
     return config
 
 def get_sweeps():
