@@ -16,6 +16,17 @@ def test_bleu_is_100_for_identical_corpora():
     assert metrics.bleu(corpus, corpus) == pytest.approx(100.0)
 
 
+def test_bleu_never_exceeds_100_where_sacrebleu_rounds_above_it():
+    # sacrebleu scores this corpus against itself as 100.00000000000004.
+    corpus = [
+        "w24 w48 w26 w2 w16 w32 w31 w25 w19 w30 w22 w37 w13 w32 w8 w18 w8 w48 w6 w39 w16 w34 "
+        "w45 w38 w9 w19 w6 w46"
+    ]
+    raw = sacrebleu.metrics.BLEU(tokenize="none", force=True).corpus_score(corpus, [corpus])
+    assert raw.score > 100.0
+    assert metrics.bleu(corpus, corpus) == 100.0
+
+
 def test_bleu_matches_an_independent_sacrebleu_call():
     hypotheses = ["le chat est noir", "je t' aime bien", "il fait froid ce matin"]
     references = ["le chat est noir", "je t' aime", "il fait très froid ce matin"]
@@ -225,6 +236,12 @@ def test_attention_to_links_rectangular_uses_source_target_order():
     assert metrics.attention_to_links(weights) == {(1, 0)}
 
 
+def test_attention_to_links_of_no_source_and_of_one_word():
+    assert metrics.attention_to_links(np.zeros((3, 0))) == set()
+    assert metrics.attention_to_links(np.zeros((0, 3))) == set()
+    assert metrics.attention_to_links(np.ones((1, 1))) == {(0, 0)}
+
+
 def test_attention_to_links_bad_arguments():
     with pytest.raises(ValueError, match=r"'bogus'.*\('argmax', 'threshold'\)"):
         metrics.attention_to_links(WEIGHTS, method="bogus")
@@ -269,6 +286,20 @@ def test_pieces_to_words_rejects_bad_maps():
         metrics.pieces_to_words(weights, [0, 2], [0, 1])
     with pytest.raises(ValueError, match="negative word index -1"):
         metrics.pieces_to_words(weights, [0, 1], [-1, 0])
+
+
+def test_pieces_to_words_names_the_last_word_index_that_needs_a_piece():
+    weights = np.full((2, 2), 0.5)
+    with pytest.raises(ValueError) as error:
+        metrics.pieces_to_words(weights, [0, 2], [0, 1])
+    assert str(error.value) == (
+        "source_word_of_piece gives no piece to words [1]; every word index up to 2 needs one"
+    )
+
+
+def test_pieces_to_words_of_no_pieces_and_of_one_piece():
+    assert metrics.pieces_to_words(np.zeros((0, 0)), [], []).shape == (0, 0)
+    np.testing.assert_array_equal(metrics.pieces_to_words([[1.0]], [0], [0]), [[1.0]])
 
 
 def test_word_index_of_pieces_feeds_aer_on_words():
