@@ -56,7 +56,12 @@ MODULES = {
         "not survives and not submitit and not report",
     ],
     "experiments/translation/metrics.py": ["tests/experiments/translation/test_metrics.py"],
-    "experiments/translation/evaluation.py": ["tests/experiments/translation/test_evaluation.py"],
+    "experiments/translation/evaluation.py": [
+        "tests/experiments/translation/test_evaluation.py",
+        "tests/experiments/translation/test_attention_sentences.py",
+        "-m",
+        "not slow",
+    ],
     "experiments/long_range/cache.py": ["tests/experiments/long_range/test_cache.py"],
 }
 

@@ -137,3 +137,11 @@ def test_picture_names_keep_the_letters_of_other_languages():
     assert evaluation.picture_name("i love you") == "i_love_you"
     assert evaluation.picture_name("?!") == "sentence"
     assert len(evaluation.picture_name("word " * 30)) == 60
+
+
+def test_the_six_lengths_are_5_8_11_14_17_20_words(words):
+    # Each length next to one a word longer, which comes first in the corpus.
+    lengths = [6, 5, 9, 8, 12, 11, 15, 14, 18, 17, 21, 20]
+    split = pairs(*(" ".join(["a"] * n) for n in lengths))
+    chosen = evaluation.pick_attention_sentences(split, words, count=6)
+    assert [len(s.split()) for s in chosen] == [5, 8, 11, 14, 17, 20]

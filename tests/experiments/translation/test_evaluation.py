@@ -103,3 +103,107 @@ def test_no_aer_without_attention(split):
     result = evaluate(split, has_attention=False)
     assert "aer" not in result and "aer_examples" not in result
     assert result["examples"] == 3
+
+
+class FixedLogits:
+    """A model whose teacher-forced logits and weights are given."""
+
+    def __init__(self, logits, weights):
+        self.logits, self.weights = logits, weights
+
+    def apply(self, params, source, target_input):
+        return self.logits, self.weights
+
+
+def test_eval_step_sums_loss_correct_and_tokens_over_non_padding_labels():
+    logits = np.array(
+        [[[0.1, 0.2, 2.0, 0.3], [0.2, 1.1, 0.2, 0.1], [0.5, 0.1, 0.2, 1.5], [3.0, 0.0, 0.0, 0.0]]],
+        np.float32,
+    )  # [batch 1, 4 positions, vocab 4]
+    labels = np.array([[2, 1, 1, PAD]], np.int32)  # right, right, wrong (argmax 3), padding
+    weights = np.full((1, 4, 2), 0.5, np.float32)
+    batch = {"source": np.zeros((1, 2), np.int32), "target_input": labels, "target_output": labels}
+    loss, correct, tokens, out_weights = evaluation.eval_step(
+        FixedLogits(logits, weights), {}, batch
+    )
+    wide = logits[0].astype(np.float64)
+    log_probs = wide - np.log(np.exp(wide).sum(-1))[:, None]
+    expected = -(log_probs[0, 2] + log_probs[1, 1] + log_probs[2, 1])
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-6)
+    assert (int(correct), int(tokens)) == (2, 3)
+    np.testing.assert_array_equal(out_weights, weights)
+
+
+def test_decode_batch_is_greedy_for_beam_size_1_and_beam_search_above(monkeypatch):
+    calls = []
+
+    def greedy_decode(model, params, source, *, max_steps):
+        calls.append(("greedy", max_steps))
+        return "greedy tokens", "greedy weights"
+
+    def beam_search(model, params, source, *, max_steps, beam_size, length_penalty):
+        calls.append(("beam", max_steps, beam_size, length_penalty))
+        return "beam tokens", "beam weights", "scores"
+
+    monkeypatch.setattr(evaluation.decode, "greedy_decode", greedy_decode)
+    monkeypatch.setattr(evaluation.decode, "beam_search", beam_search)
+    source = np.zeros((2, 7), np.int32)
+    steps = evaluation.decode.max_decode_steps(7, 20)
+    options = dict(max_length=20, length_penalty=0.6)
+    assert evaluation.decode_batch(None, {}, source, beam_size=1, **options) == (
+        "greedy tokens",
+        "greedy weights",
+    )
+    assert evaluation.decode_batch(None, {}, source, beam_size=2, **options) == (
+        "beam tokens",
+        "beam weights",
+    )
+    assert calls == [("greedy", steps), ("beam", steps, 2, 0.6)]
+
+
+def test_attention_maps_draw_each_sentences_rows_columns_and_title(monkeypatch, tmp_path):
+    source_tok = WordVocabulary.build(["a b c"])
+    target_tok = WordVocabulary.build(["x y z"])
+    a, b, c = source_tok.encode("a b c")[0]
+    x, y, z = target_tok.encode("x y z")[0]
+    decoded = np.array([[x, y, EOS, PAD], [z, z, z, z]], np.int32)  # stops; runs to the limit
+    weights = np.arange(24, dtype=np.float32).reshape(2, 4, 3)
+    seen, drawn = {}, []
+
+    def greedy_decode(model, params, source, *, max_steps):
+        seen.update(source=source, max_steps=max_steps)
+        return decoded, weights
+
+    def attention_heatmap(matrix, *, column_labels, row_labels, title):
+        drawn.append((np.asarray(matrix), column_labels, row_labels, title))
+        return len(drawn)
+
+    monkeypatch.setattr(evaluation.decode, "greedy_decode", greedy_decode)
+    monkeypatch.setattr(evaluation.viz, "attention_heatmap", attention_heatmap)
+    monkeypatch.setattr(evaluation.viz, "save_and_render", lambda figure, path: (figure, path))
+    images = evaluation.attention_maps(
+        None,
+        {},
+        ["a b", "c"],
+        source_tok,
+        target_tok,
+        max_length=20,
+        directory=str(tmp_path),
+        title_prefix="step 5: ",
+    )
+    np.testing.assert_array_equal(seen["source"], [[a, b, EOS], [c, EOS, PAD]])
+    assert seen["max_steps"] == evaluation.decode.max_decode_steps(3, 20)
+    (first, columns0, rows0, title0), (second, columns1, rows1, title1) = drawn
+    np.testing.assert_array_equal(first, weights[0, :3, :3])
+    assert (columns0, rows0, title0) == (
+        ["a", "b", "</s>"],
+        ["x", "y", "</s>"],
+        "step 5: a b -> x y",
+    )
+    np.testing.assert_array_equal(second, weights[1, :4, :2])
+    assert (columns1, rows1, title1) == (["c", "</s>"], ["z"] * 4, "step 5: c -> z z z z")
+    assert images == {"a_b": (1, str(tmp_path / "a_b.png")), "c": (2, str(tmp_path / "c.png"))}
+    with pytest.raises(ValueError, match="need a Transformer"):
+        evaluation.attention_maps(
+            None, {}, ["a"], source_tok, target_tok, max_length=20, directory="", layers=True
+        )
