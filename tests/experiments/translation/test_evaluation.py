@@ -207,3 +207,30 @@ def test_attention_maps_draw_each_sentences_rows_columns_and_title(monkeypatch, 
         evaluation.attention_maps(
             None, {}, ["a"], source_tok, target_tok, max_length=20, directory="", layers=True
         )
+
+
+class Pieces:
+    """A tokenizer stub: `word_of_token` returns the given word index per token."""
+
+    def __init__(self, words):
+        self.words = words
+
+    def word_of_token(self, ids):
+        assert len(ids) == len(self.words)
+        return list(self.words)
+
+
+def test_word_level_weights_cut_eos_and_padding_and_merge_pieces_into_words():
+    batch = {
+        "source": np.array([[5, 6, 7, EOS, PAD]], np.int32),
+        "target_output": np.array([[8, 9, EOS, PAD]], np.int32),
+    }
+    weights = np.arange(20, dtype=np.float64).reshape(4, 5)  # [T, S] of row 0
+    words = evaluation._word_level_weights(weights, batch, 0, Pieces([0, 1, 2]), Pieces([0, 1]))
+    np.testing.assert_array_equal(words, weights[:2, :3])  # whole words: cut only
+    # Source pieces 0 and 1 form word 0: their columns add up.
+    words = evaluation._word_level_weights(weights, batch, 0, Pieces([0, 0, 1]), Pieces([0, 1]))
+    np.testing.assert_array_equal(words, [[0 + 1, 2], [5 + 6, 7]])
+    # Both target pieces form word 0: their rows are averaged.
+    words = evaluation._word_level_weights(weights, batch, 0, Pieces([0, 1, 2]), Pieces([0, 0]))
+    np.testing.assert_array_equal(words, [[2.5, 3.5, 4.5]])
