@@ -234,3 +234,102 @@ def test_word_level_weights_cut_eos_and_padding_and_merge_pieces_into_words():
     # Both target pieces form word 0: their rows are averaged.
     words = evaluation._word_level_weights(weights, batch, 0, Pieces([0, 1, 2]), Pieces([0, 0]))
     np.testing.assert_array_equal(words, [[2.5, 3.5, 4.5]])
+
+
+class Axes:
+    def __init__(self):
+        self.rules = []
+
+    def axvline(self, x, **style):
+        self.rules.append((x, style))
+
+
+class Figure:
+    def __init__(self, **drawn):
+        self.drawn, self.axes = drawn, [Axes()]
+
+
+@pytest.mark.parametrize("layers, rollout", [(True, True), (True, False), (False, True)])
+def test_transformer_pictures_cut_label_and_title_every_grid(
+    monkeypatch, tmp_path, layers, rollout
+):
+    target_tok = WordVocabulary.build(["x y"])
+    x, y = target_tok.encode("x y")[0]
+    grid_shape = (1, 2, 3)  # [sentence, layer, head]
+    maps = {
+        "cross": np.arange(120.0).reshape(*grid_shape, 4, 5),
+        "encoder_self": np.arange(150.0).reshape(*grid_shape, 5, 5),
+        "decoder_self": np.arange(96.0).reshape(*grid_shape, 4, 4),
+    }
+    rollouts = (np.arange(20.0).reshape(1, 4, 5), -np.arange(16.0).reshape(1, 4, 4))
+    seen = {}
+
+    def teacher_forced_maps(model, params, source, target_input, *, layers, rollout):
+        seen.update(target_input=target_input, layers=layers, rollout=rollout)
+        return (maps if layers else None), (rollouts if rollout else None)
+
+    monkeypatch.setattr(evaluation, "_teacher_forced_maps", teacher_forced_maps)
+    monkeypatch.setattr(evaluation.viz, "attention_grid", lambda w, **kw: Figure(weights=w, **kw))
+    monkeypatch.setattr(
+        evaluation.viz, "attention_heatmap", lambda w, **kw: Figure(weights=w, **kw)
+    )
+    monkeypatch.setattr(evaluation.viz, "save_and_render", lambda figure, path: (figure, path))
+    columns, row_labels = ["a", "b", "</s>"], ["x", "y", "</s>"]
+    inputs = [evaluation.BOS, x, y]
+    picture = ("a_b", "a b -> x y", columns, row_labels, inputs)
+    images = evaluation._transformer_pictures(
+        None,
+        {},
+        None,
+        4,
+        [picture],
+        target_tok,
+        directory=str(tmp_path),
+        layers=layers,
+        rollout=rollout,
+    )
+    np.testing.assert_array_equal(seen["target_input"], [[evaluation.BOS, x, y, 0]])
+    assert (seen["layers"], seen["rollout"]) == (layers, rollout)
+    expected = {}
+    titles = [[f"layer {layer}, head {head}" for head in (1, 2, 3)] for layer in (1, 2)]
+    prefix = ["<s>", "x", "y"]
+    if layers:
+        expected["layers/a_b.cross"] = (
+            maps["cross"][0, :, :, :3, :3],
+            row_labels,
+            columns,
+            "cross-attention",
+        )
+        expected["layers/a_b.encoder_self"] = (
+            maps["encoder_self"][0, :, :, :3, :3],
+            columns,
+            columns,
+            "encoder self-attention",
+        )
+        expected["layers/a_b.decoder_self"] = (
+            maps["decoder_self"][0, :, :, :3, :3],
+            prefix,
+            prefix,
+            "decoder self-attention",
+        )
+    if rollout:
+        expected["rollout/a_b"] = None
+    assert sorted(images) == sorted(expected)
+    for name, (figure, path) in images.items():
+        assert path == str(tmp_path / f"{name}.png")
+        drawn = figure.drawn
+        if name.startswith("rollout"):
+            both = np.concatenate([rollouts[0][0, :3, :3], rollouts[1][0, :3, :3]], -1)
+            np.testing.assert_array_equal(drawn["weights"], both)
+            assert drawn["column_labels"] == columns + prefix and drawn["row_labels"] == row_labels
+            assert (
+                drawn["title"]
+                == "a b -> x y\nattention rollout to the source words | the target prefix"
+            )
+            assert figure.axes[0].rules == [(2.5, {"color": "white", "linewidth": 2})]
+            continue
+        weights, grid_rows, grid_columns, what = expected[name]
+        np.testing.assert_array_equal(drawn["weights"], weights)
+        assert (drawn["row_labels"], drawn["column_labels"]) == (grid_rows, grid_columns)
+        assert drawn["panel_titles"] == titles
+        assert drawn["title"] == f"a b -> x y\n{what}: layers (rows) x heads (columns)"
