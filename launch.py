@@ -269,8 +269,6 @@ def main(argv):
             )
         try:
             experiments.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-        except (ConfigError, CheckpointError, Interrupted, Diverged):
-            raise
         except Exception as error:
             if multi_host:
                 _stop_if_a_peer_was_lost(error)

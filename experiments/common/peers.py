@@ -99,7 +99,8 @@ def describe_loss(lost: list[int], error: BaseException) -> str:
     count = jax.process_count()
     names = ", ".join(map(str, lost))
     what = f"process {names}" if len(lost) == 1 else f"processes {names}"
-    cause = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+    text = str(error).strip()
+    cause = text.splitlines()[0][:200] if text else type(error).__name__
     return (
         f"lost {what} of {count} ({type(error).__name__}: {cause}); run every process again "
         "with the same command to resume from the last checkpoint"

@@ -166,9 +166,6 @@ class TranslationTask(trainer.Task):
             for name in ("validation",)
             if name in splits
         }
-        self.attention_sentences = evaluation.attention_sentences(
-            config.eval, config.data.name, splits, source_tok
-        )
         # Maps, AER and pictures need the weights, which only the plain form makes.
         self.has_attention = config.model.attention != NO_ATTENTION and (
             config.model.implementation == "xla"
@@ -176,6 +173,12 @@ class TranslationTask(trainer.Task):
                 config.model.attention == MULTI_HEAD
                 or attn.lookup(config.model.attention).supports("weights")
             )
+        )
+        # Choosing them encodes the test split: only where there are pictures to draw.
+        self.attention_sentences = (
+            evaluation.attention_sentences(config.eval, config.data.name, splits, source_tok)
+            if self.has_attention
+            else []
         )
 
     def init_params(self, seed_key):
@@ -219,7 +222,7 @@ class TranslationTask(trainer.Task):
             ],
             selection="validation/bleu",
             attention=self.config.model.attention,
-            attention_sentences=self.attention_sentences if self.has_attention else [],
+            attention_sentences=self.attention_sentences,
             data=self.data_stats,
             truncation={"train": vars(self.train_truncation)},
         )

@@ -10,6 +10,7 @@ import attn
 from attn import additive_chunked, masking
 from attn.modules import Score
 from tests.attn import numpy_reference as ref
+from tests.attn.program_shapes import intermediate_shapes
 
 BATCH, HEADS, Q_LEN, K_LEN, FEATURES, HIDDEN = 2, 2, 11, 13, 6, 5
 
@@ -227,25 +228,14 @@ def test_auto_takes_the_materialising_form_up_to_64_by_64_pairs():
     assert choose("additive", q_len=2, k_len=2, **shapes) == "xla"
 
 
-def _shapes(jaxpr):
-    """Every intermediate shape of a jaxpr, inside loops and branches too."""
-    for eqn in jaxpr.eqns:
-        yield from (var.aval.shape for var in eqn.outvars)
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, (tuple, list)) else (param,):
-                sub = getattr(sub, "jaxpr", sub)
-                if hasattr(sub, "eqns"):
-                    yield from _shapes(sub)
-
-
 def test_the_block_sizes_given_are_the_chunks_it_forms():
     rng = np.random.default_rng(23)
     q, k, v, kernels = arrays(rng)
 
     def hidden_chunks(**blocks):
         run = lambda q, k, v: additive_chunked.additive_attention(q, k, v, **kernels, **blocks)
-        jaxpr = jax.make_jaxpr(run)(q, k, v).jaxpr
-        return {s[-3:] for s in _shapes(jaxpr) if len(s) == 5 and s[-1] == HIDDEN}
+        shapes = intermediate_shapes(run, q, k, v)
+        return {s[-3:] for s in shapes if len(s) == 5 and s[-1] == HIDDEN}
 
     given = hidden_chunks(block_q=4, block_k=8)
     assert (4, 8, HIDDEN) in given and (Q_LEN, K_LEN, HIDDEN) not in given

@@ -7,6 +7,7 @@ import pytest
 
 import attn
 from tests.attn import numpy_reference as ref
+from tests.attn.program_shapes import intermediate_shapes
 
 
 def inputs(rng, batch=2, q_len=5, k_len=7, heads=4, kv_heads=4, head_dim=8, dtype=np.float32):
@@ -218,8 +219,8 @@ def test_an_unknown_implementation_is_refused_and_a_named_one_runs():
     def largest_square(implementation):
         """The most axes of the length any array of the program has."""
         run = lambda q, k, v: attn.dot_product_attention(q, k, v, implementation=implementation)
-        jaxpr = jax.make_jaxpr(run)(q, k, v).jaxpr
-        return max(sum(size >= 512 for size in shape) for shape in _shapes(jaxpr))
+        shapes = intermediate_shapes(run, q, k, v)
+        return max(sum(size >= 512 for size in shape) for shape in shapes)
 
     assert largest_square("xla") == 2  # the [q_len, k_len] logits
     assert largest_square("blockwise") == 1  # blocks only
@@ -240,14 +241,3 @@ def test_auto_is_asked_with_batch_times_heads(monkeypatch):
     assert asked["head_dim"] == 8 and asked["value_dim"] == 8
     attn.dot_product_attention(q[0], k[0], v[0], implementation="auto")
     assert asked["batch_heads"] == 4  # unbatched: the heads alone
-
-
-def _shapes(jaxpr):
-    """Every intermediate shape of a jaxpr, inside loops, branches and custom rules too."""
-    for eqn in jaxpr.eqns:
-        yield from (var.aval.shape for var in eqn.outvars)
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, (tuple, list)) else (param,):
-                sub = getattr(sub, "jaxpr", sub)
-                if hasattr(sub, "eqns"):
-                    yield from _shapes(sub)
