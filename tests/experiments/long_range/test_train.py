@@ -164,3 +164,23 @@ def test_config_argument_and_sweeps():
     }
     assert len(every) == sum(len(long_range._able(task)) for task in long_range.OFFLINE)
     assert len({t.name for t in every}) == len(every)
+
+
+def test_mqar_pairs_sweep_gives_softmax_alibi_and_every_trial_validates():
+    from experiments.common import sweeps
+
+    trials = sweeps.expand("mqar_pairs", long_range.get_sweeps())
+    assert len(trials) == 3 * 2 * 3  # mechanisms x widths x pairs
+    positions = {}
+    for trial in trials:
+        config = long_range.get_config(trial.config_arg)
+        for field, value in trial.overrides.items():
+            section, _, name = field.rpartition(".")
+            target = config
+            for part in section.split("."):
+                target = target[part]
+            target[name] = value
+        train.validate_config(config)  # ALiBi on a mechanism without biases would fail here
+        positions[config.model.attention] = config.model.positions
+        assert config.data.mqar.length == 32 and config.data.mqar.num_pairs in (2, 4, 8)
+    assert positions == {"scaled_dot": "alibi", "linear": "sinusoidal", "performer": "sinusoidal"}
