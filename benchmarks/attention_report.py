@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
-
-from benchmarks.common import machine_line, mib, num
+from benchmarks.common import machine_line, mib, num, write_results
 
 BASELINES = ("jax.nn", "flax")  # the peers every implementation is timed against
 
@@ -137,10 +134,7 @@ def config_of(record: dict) -> dict:
 
 
 def write(out: str, records: list[dict], info: dict):
-    os.makedirs(out, exist_ok=True)
     table, suggestion = markdown(records, info), suggest_auto_table(records)
-    with open(os.path.join(out, "attention.json"), "w") as f:
-        json.dump(dict(machine=info, records=records, auto_suggestion=suggestion), f, indent=1)
-    with open(os.path.join(out, "attention.md"), "w") as f:
-        f.write(table)
+    payload = dict(machine=info, records=records, auto_suggestion=suggestion)
+    write_results(out, "attention", payload, table)
     return table, suggestion

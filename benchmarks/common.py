@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import platform
 
@@ -33,6 +34,15 @@ def machine_line(m: dict) -> str:
         f"{m['cpu']}, {m['cores']} cores, backend {m['backend']} ({m['device']}), "
         f"jax {m['jax']}, {m['date']}"
     )
+
+
+def write_results(out: str, name: str, payload: dict, markdown: str, *, indent: int = 1) -> None:
+    """`out/NAME.json` (the raw rows) and `out/NAME.md` (the table), `out` created if need be."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, f"{name}.json"), "w") as f:
+        json.dump(payload, f, indent=indent)
+    with open(os.path.join(out, f"{name}.md"), "w") as f:
+        f.write(markdown)
 
 
 def with_gradients(fn, argnums):

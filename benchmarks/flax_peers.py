@@ -30,14 +30,13 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
-import json
 import os
 import sys
 
 import jax
 import numpy as np
 
-from benchmarks.common import machine, machine_line
+from benchmarks.common import machine, machine_line, write_results
 from benchmarks.train_step import Case, _state, language_model_case, time_cases, translation_case
 from experiments.common import trainer
 from experiments.common.optimizers import make_optimizer
@@ -231,11 +230,9 @@ def main(argv=None) -> list[dict]:
         f"Machine: {machine_line(info)}. Flax examples: {os.path.abspath(examples)}. "
         f"Best of {rounds} interleaved rounds of {steps} steps.\n\n" + table(rows)
     )
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "flax_peers.json"), "w") as f:
-        json.dump(dict(machine=info, steps=steps, rounds=rounds, rows=rows), f, indent=1)
-    with open(os.path.join(args.out, "flax_peers.md"), "w") as f:
-        f.write(text)
+    write_results(
+        args.out, "flax_peers", dict(machine=info, steps=steps, rounds=rounds, rows=rows), text
+    )
     print(text)
     return rows
 

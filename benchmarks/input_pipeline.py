@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
 import tempfile
 
-from benchmarks.common import machine, machine_line
+from benchmarks.common import machine, machine_line, write_results
 from experiments.common import trainer
 from experiments.common.errors import ConfigError
 from experiments.configs import language_model, long_range, translation, vision
@@ -199,11 +197,8 @@ def main(argv=None) -> dict:
         rows = [measure(case, args, folder) for case in cases]
     text = f"{machine_line(info)}\n\n{table(rows)}\n"
     print(text)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "input_pipeline.json"), "w") as f:
-        json.dump({"machine": info, "args": vars(args), "rows": rows}, f, indent=2)
-    with open(os.path.join(args.out, "input_pipeline.md"), "w") as f:
-        f.write(text)
+    payload = {"machine": info, "args": vars(args), "rows": rows}
+    write_results(args.out, "input_pipeline", payload, text, indent=2)
     return {"machine": info, "rows": rows}
 
 

@@ -50,7 +50,15 @@ import jax.numpy as jnp
 import attn
 from attn import implementations
 from benchmarks import kinds_report
-from benchmarks.common import machine, machine_line, mib, num, plan_bytes, with_gradients
+from benchmarks.common import (
+    machine,
+    machine_line,
+    mib,
+    num,
+    plan_bytes,
+    with_gradients,
+    write_results,
+)
 
 BASELINE = ("scaled_dot", "xla")
 SOFTMAX_BLOCKWISE = ("scaled_dot", "blockwise")  # softmax attention in linear memory
@@ -244,12 +252,8 @@ def markdown(records: list[dict], info: dict, repeats: int | None = None) -> str
 
 
 def write(out: str, records: list[dict], info: dict, repeats: int) -> str:
-    os.makedirs(out, exist_ok=True)
     table = markdown(records, info, repeats)
-    with open(os.path.join(out, "kinds.json"), "w") as f:
-        json.dump(dict(machine=info, repeats=repeats, records=records), f, indent=1)
-    with open(os.path.join(out, "kinds.md"), "w") as f:
-        f.write(table)
+    write_results(out, "kinds", dict(machine=info, repeats=repeats, records=records), table)
     return table
 
 

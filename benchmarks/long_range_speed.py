@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
-import os
 import sys
 import time
 
@@ -35,7 +33,7 @@ import numpy as np
 from flax.training import train_state
 
 import attn
-from benchmarks.common import machine, machine_line, plan_bytes
+from benchmarks.common import machine, machine_line, plan_bytes, write_results
 from experiments.common import trainer
 from experiments.common.optimizers import make_optimizer
 from experiments.configs import long_range as long_range_config
@@ -206,12 +204,8 @@ def main(argv=None) -> dict:
         "Training steps per second and memory (XLA's plan of one step) relative to softmax "
         "(`scaled_dot`, `xla`) at the same length.\n\n" + table(records) + "\n"
     )
-    os.makedirs(args.out, exist_ok=True)
     result = dict(machine=info, settings=settings, records=records)
-    with open(os.path.join(args.out, "long_range_speed.json"), "w") as f:
-        json.dump(result, f, indent=1)
-    with open(os.path.join(args.out, "long_range_speed.md"), "w") as f:
-        f.write(markdown)
+    write_results(args.out, "long_range_speed", result, markdown)
     print(markdown)
     return result
 

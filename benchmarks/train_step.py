@@ -33,8 +33,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -43,7 +41,7 @@ import jax
 import numpy as np
 from flax.training import train_state
 
-from benchmarks.common import machine, machine_line
+from benchmarks.common import machine, machine_line, write_results
 from experiments import EXPERIMENTS
 from experiments.common import trainer
 from experiments.common.optimizers import make_optimizer
@@ -321,11 +319,12 @@ def main(argv=None) -> list[dict]:
         f"Machine: {machine_line(info)}. Presets: {presets}. Best of {rounds} rounds of "
         f"{steps} steps.\n\n" + tables(records)
     )
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "train_step.json"), "w") as f:
-        json.dump(dict(machine=info, steps=steps, rounds=rounds, records=records), f, indent=1)
-    with open(os.path.join(args.out, "train_step.md"), "w") as f:
-        f.write(table)
+    write_results(
+        args.out,
+        "train_step",
+        dict(machine=info, steps=steps, rounds=rounds, records=records),
+        table,
+    )
     print(table)
     return records
 
