@@ -54,7 +54,9 @@ and plots recall by pairs and width). Softmax runs there with ALiBi: with
 sinusoidal positions alone it did not learn 8 pairs (34% after 10,000 steps,
 where ALiBi reached 100% in 2,000); linear attention and Performer take no
 bias, so they keep sinusoidal positions, and Performer its stabiliser
-(`epsilon=1e-6`; without it a causal run diverged).
+(`epsilon=1e-6`; without it a causal run diverged). Measured (test
+accuracy, 2, 4, 8 pairs): softmax 100/100/37% at width 32, 100/100/100% at
+64; linear 100/100/90% and 100/100/100%; Performer 100/52/34% at both.
 """
 
 from __future__ import annotations
@@ -215,7 +217,7 @@ def get_sweeps() -> dict[str, dict]:
             ]
         },
         "quick": {"config": "listops,tiny", "trials": every},
-        # Zoology's comparison at 2-CPU scale: 18 trials of about a minute.
+        # Zoology's comparison at 2-CPU scale: 18 trials, 27 minutes on 2 cores.
         "mqar_pairs": {
             "config": "mqar,cpu",
             "trials": [
