@@ -38,9 +38,9 @@ Pathfinder 32 x 32 with 160k / 20k / 20k images; greyscale CIFAR-10 at
 32 x 32; a 4-layer d_model 512 encoder; an accelerator's job).
 
 Expected on 2 CPU cores with softmax attention (test accuracy, measured
-2026-12-03): `listops,cpu` 24.6% in 7 min (chance 10%); `mqar,cpu` 99.9% in
-75 s; `image,cpu` 73.5% in 6 min; `pathfinder,cpu` 50.0% (chance: not
-learned in 1,500 steps) in 10 min.
+2026-12-03, listops and image again 2026-12-07): `listops,cpu` 24.6% in 6 to 7
+min (chance 10%); `mqar,cpu` 99.9% in 75 s; `image,cpu` 74.3% in 6 min;
+`pathfinder,cpu` 50.0% (chance: not learned in 1,500 steps) in 10 min.
 
 Sweeps: one per task (`listops`, `mqar`, `pathfinder`, `image`, `text`,
 `retrieval`) trains every registered mechanism that can run it (`cpu` size);
