@@ -69,7 +69,7 @@ def import_peer(examples: str, experiment: str):
     return module
 
 
-def _peer_config(models, model_config, vocab: int, max_len: int, tied: bool):
+def _peer_config(models, model_config, num_layers: int, vocab: int, max_len: int, tied: bool):
     return models.TransformerConfig(
         vocab_size=vocab,
         output_vocab_size=vocab,
@@ -77,7 +77,7 @@ def _peer_config(models, model_config, vocab: int, max_len: int, tied: bool):
         logits_via_embedding=tied,
         emb_dim=model_config.d_model,
         num_heads=model_config.num_heads,
-        num_layers=model_config.num_layers,
+        num_layers=num_layers,
         qkv_dim=model_config.d_model,
         mlp_dim=model_config.d_ff,
         max_len=max_len,
@@ -123,8 +123,7 @@ def translation_pair(examples: str, preset: str, length: int) -> tuple[Case, Cas
     vocab = min(config.data.source_vocab_size, config.data.target_vocab_size)
     if t.share_embeddings or t.num_encoder_layers != t.num_decoder_layers:
         raise ValueError("the wmt peer has one layer count and separate embeddings here")
-    sizes = dict(t.to_dict(), num_layers=t.num_encoder_layers)
-    peer_config = _peer_config(models, argparse.Namespace(**sizes), vocab, t.max_length, tied=False)
+    peer_config = _peer_config(models, t, t.num_encoder_layers, vocab, t.max_length, tied=False)
     peer = _peer_case(
         ours,
         models.Transformer(peer_config),
@@ -142,7 +141,7 @@ def language_model_pair(examples: str, preset: str) -> tuple[Case, Case]:
     models = import_peer(examples, "language_model")
     m = config.model
     peer_config = _peer_config(
-        models, m, config.data.vocab_size, m.max_length, tied=m.tie_embeddings
+        models, m, m.num_layers, config.data.vocab_size, m.max_length, tied=m.tie_embeddings
     )
     peer = _peer_case(
         ours,
