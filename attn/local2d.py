@@ -17,13 +17,20 @@ library's masked softmax (True = attend), never attended and never NaN.
 Neighbourhood position `n = (a + k // 2) * k + (b + k // 2)` indexes the
 `k * k` axis of the weights, row-major over the window.
 
-Two forms (`form=`) give the same result:
+Five forms (`form=`) give the same result:
 
 - "lean" (default): a loop over the k * k window positions, each step
   reading one shifted slice of the padded keys (or values), with a custom
   gradient that loops the same way. Beside the `[.., channels]` inputs only
   the `[.., heads, k * k]` logits and weights exist (the weights the layer
   returns anyway): a factor head_dim smaller than the neighbourhood copies.
+- "lean_batch_minor": the same loops on `[H, W, heads, head_dim, batch]`
+  (see attn/local2d_windows.py): faster on CPU for heads of 12 channels or more.
+- "blocked": dense attention over query blocks and their halos, masked to
+  the windows (attn/local2d_blocked.py): more multiply-adds, as a few large
+  matrix products; a small map is one block.
+- "auto": one of the three above, chosen by the map and head sizes
+  (`choose_form`, from benchmarks/local2d_forms.py).
 - "unfold": the plain form: every neighbourhood is copied out
   (`[batch, H, W, heads, head_dim, k * k]`, k^2 copies of keys and values),
   then attended. For comparison (see benchmarks/local2d_memory.py).
@@ -40,11 +47,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from attn import masking
+from attn.local2d_blocked import blocked_attention
 from attn.local2d_windows import pad, relative_logits, window_logits, window_sum
 
 Array = Any
-FORMS = ("lean", "unfold")
+FORMS = ("lean", "lean_batch_minor", "unfold", "blocked", "auto")
+DEFAULT_BLOCK = 14  # blocked form: query block side (a 14 x 14 map is one block)
 
 
 def check_kernel_size(kernel_size) -> None:
@@ -117,11 +125,64 @@ def border_mask(height: int, width: int, kernel_size: int) -> np.ndarray:
     return mask
 
 
+# Finite, not -inf: exp() of it is exactly 0 and jax.debug_infs stays quiet.
+_OUTSIDE = -1e30
+
+
+def window_softmax(logits, inside, axis: int = -1):
+    """Softmax over each pixel's window; positions where `inside` is False get exactly 0.
+
+    Every window holds its own pixel, so no row is empty and adding -1e30
+    outside does what `masking.masked_softmax` does, for a fraction of its
+    cost here: the backward pass of its `where` over the broadcast `[H, W, k*k]`
+    mask measured 4x a plain softmax's on CPU.
+    """
+    logits = logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+    outside = np.where(np.asarray(inside), 0.0, _OUTSIDE).astype(logits.dtype)
+    return jax.nn.softmax(logits + outside, axis=axis)
+
+
+def choose_form(height: int, width: int, kernel_size: int, head_dim: int) -> str:
+    """The form `form="auto"` runs, from CPU measurements (benchmarks/local2d_forms.py).
+
+    "blocked" where the whole map is one dense block of at most 2 k^2 keys per
+    query (a few large matrix products beat the window loops there); else the
+    window loops, batch minor for heads of 12 channels or more (one pass of
+    each loop step then runs along the batch in contiguous memory) and batch
+    first for narrower heads, where the batch-minor layout measured slower.
+    """
+    if height * width <= 2 * kernel_size**2:
+        return "blocked"
+    return "lean_batch_minor" if head_dim >= 12 else "lean"
+
+
 def _lean(query, key_pad, value_pad, relative, mask, kernel_size, unroll):
     content = window_logits(query, key_pad, kernel_size, unroll)
-    weights = masking.masked_softmax(content + relative, mask)
+    weights = window_softmax(content + relative, mask)
     context = window_sum(weights.astype(value_pad.dtype), value_pad, kernel_size, unroll)
     return context, weights
+
+
+def _lean_batch_minor(query, key, value, row_embedding, col_embedding, bias, kernel_size, unroll):
+    """The lean form in the `[H, W, heads, d, batch]` layout (query already scaled)."""
+    to_minor = lambda x: x.transpose(1, 2, 3, 4, 0)
+    r, half = kernel_size // 2, query.shape[-1] // 2
+    query = to_minor(query)
+    dtype = jnp.promote_types(query.dtype, jnp.float32)
+    rows = jnp.einsum("xyhdb,ahd->axyhb", query[..., :half, :], row_embedding)
+    cols = jnp.einsum("xyhdb,chd->cxyhb", query[..., half:, :], col_embedding)
+    relative = (rows[:, None] + cols[None, :]).reshape(kernel_size**2, *rows.shape[1:])
+    relative = relative.astype(dtype)
+    if bias is not None:
+        relative = relative + bias.T[:, None, None, :, None]
+    height, width = query.shape[:2]
+    mask = border_mask(height, width, kernel_size).transpose(2, 0, 1)[..., None, None]
+    content = window_logits(query, pad(to_minor(key), r, True), kernel_size, unroll, True)
+    weights = window_softmax(content + relative, mask, axis=0)  # [k * k, H, W, heads, b]
+    context = window_sum(
+        weights.astype(value.dtype), pad(to_minor(value), r, True), kernel_size, unroll, True
+    )
+    return context.transpose(4, 0, 1, 2, 3), weights.transpose(4, 3, 1, 2, 0)  # [b, heads, H, W, n]
 
 
 def _unfold(query, key_pad, value_pad, relative, mask, kernel_size, unroll):
@@ -143,7 +204,7 @@ def _unfold(query, key_pad, value_pad, relative, mask, kernel_size, unroll):
         return patches.reshape(batch, height, width, heads, d, kernel_size * kernel_size)
 
     content = jnp.einsum("bxyhd,bxyhdn->bxyhn", query, unfold(key_pad))
-    weights = masking.masked_softmax(content + relative, mask)
+    weights = window_softmax(content + relative, mask)
     context = jnp.einsum("bxyhn,bxyhdn->bxyhd", weights.astype(value_pad.dtype), unfold(value_pad))
     return context, weights
 
@@ -158,6 +219,7 @@ def local_self_attention(
     relative_bias=None,
     logit_scale: float | None = None,
     form: str = "lean",
+    block_size: int = DEFAULT_BLOCK,
     unroll: bool = False,
 ):
     """Attention of every pixel over its k x k neighbourhood, per head.
@@ -171,7 +233,9 @@ def local_self_attention(
         at each window position (row-major over the window).
       logit_scale: factor on the logits; None: `1 / sqrt(head_dim)`; 1.0: the
         paper's formula.
-      form: "lean" or "unfold" (same result, see the module doc).
+      form: one of `FORMS` (same result, see the module doc).
+      block_size: the blocked form's query block side; a block as large as
+        the map along an axis makes that axis one block (no halo).
       unroll: unroll the lean form's loops over window positions: same result,
         for counting FLOPs (XLA's cost analysis counts a loop body once); the
         rolled loops are what keeps memory down.
@@ -204,6 +268,8 @@ def local_self_attention(
             f"queries of shape {query.shape} (head_dim even); got {row_embedding.shape} and "
             f"{col_embedding.shape}."
         )
+    if not isinstance(block_size, (int, np.integer)) or block_size < 1:
+        raise ValueError(f"block_size must be a positive integer, got {block_size!r}.")
     if relative_bias is not None and relative_bias.shape != (heads, kernel_size**2):
         raise ValueError(
             f"relative_bias must be [heads, k * k] = {(heads, kernel_size**2)}, got "
@@ -218,29 +284,45 @@ def local_self_attention(
         relative_bias,
         logit_scale=logit_scale,
         form=form,
+        block_size=int(block_size),
         unroll=unroll,
     )
 
 
-def _query_terms(query, row_embedding, col_embedding, bias, logit_scale):
+def _query_terms(query, row_embedding, col_embedding, bias, logit_scale, unroll=False):
     """The scaled queries, their relative logits (plus any bias), and the border mask."""
     kernel_size = row_embedding.shape[0]
     height, width, _, d = query.shape[1:]
     scale = d**-0.5 if logit_scale is None else logit_scale
     query = query * jnp.asarray(scale, query.dtype)
-    relative = relative_logits(query, row_embedding, col_embedding)
+    relative = relative_logits(query, row_embedding, col_embedding, plain=unroll)
     if bias is not None:
-        relative = relative + bias
+        relative = relative + bias[None, None, None]  # [heads, k * k] at every pixel
     mask = border_mask(height, width, kernel_size)[None, :, :, None, :]  # [1, H, W, 1, k * k]
     return query, relative, mask
 
 
 # Compiled as one piece even when called eagerly (in `init`, in tests): the
 # loops would otherwise be dispatched op by op.
-@functools.partial(jax.jit, static_argnames=("logit_scale", "form", "unroll"))
-def _attend(query, key, value, row_embedding, col_embedding, bias, *, logit_scale, form, unroll):
+@functools.partial(jax.jit, static_argnames=("logit_scale", "form", "block_size", "unroll"))
+def _attend(
+    query, key, value, row_embedding, col_embedding, bias, *, logit_scale, form, block_size, unroll
+):
     kernel_size = row_embedding.shape[0]
-    query, relative, mask = _query_terms(query, row_embedding, col_embedding, bias, logit_scale)
+    if form == "auto":
+        form = choose_form(*query.shape[1:3], kernel_size, query.shape[-1])
+    if form in ("blocked", "lean_batch_minor"):
+        d = query.shape[-1]
+        scale = d**-0.5 if logit_scale is None else logit_scale
+        query = query * jnp.asarray(scale, query.dtype)
+        args = (query, key, value, row_embedding, col_embedding, bias)
+        if form == "lean_batch_minor":
+            return _lean_batch_minor(*args, kernel_size, unroll)
+        context, weights = blocked_attention(*args, block=block_size)
+        return context, weights.transpose(0, 3, 1, 2, 4)
+    query, relative, mask = _query_terms(
+        query, row_embedding, col_embedding, bias, logit_scale, unroll
+    )
     r = kernel_size // 2
     attend = _lean if form == "lean" else _unfold
     context, weights = attend(
@@ -268,10 +350,10 @@ def local_attention_weights(
     """
     kernel_size = row_embedding.shape[0]
     query, relative, mask = _query_terms(
-        query, row_embedding, col_embedding, relative_bias, logit_scale
+        query, row_embedding, col_embedding, relative_bias, logit_scale, unroll
     )
     content = window_logits(query, pad(key, kernel_size // 2), kernel_size, unroll)
-    return masking.masked_softmax(content + relative, mask)
+    return window_softmax(content + relative, mask)
 
 
 @functools.partial(jax.jit, static_argnames=("unroll",))
@@ -301,7 +383,9 @@ class LocalSelfAttention2D(nn.Module):
         outputs are concatenated, as in the paper (no output projection).
       strides: spatial downsampling after attention by average pooling over
         `strides x strides` windows (1: none), as the paper does.
-      form: "lean" (default) or "unfold" (see the module doc).
+      form: "lean" (default), "lean_batch_minor", "blocked", "auto" or "unfold"
+        (see the module doc).
+      block_size: the blocked form's query block side.
       use_bias: biases in the 1x1 query/key/value projections.
       relative_bias: learn a bias per head and window position, added to the
         logits (initialised to zero: the layer starts as the paper's).
@@ -322,6 +406,7 @@ class LocalSelfAttention2D(nn.Module):
     features: int | None = None
     strides: int = 1
     form: str = "lean"
+    block_size: int = DEFAULT_BLOCK
     use_bias: bool = False
     relative_bias: bool = False
     logit_scale: float | None = None
@@ -371,6 +456,7 @@ class LocalSelfAttention2D(nn.Module):
             relative_bias=bias,
             logit_scale=self.logit_scale,
             form=self.form,
+            block_size=self.block_size,
             unroll=self.unroll,
         )
         return pool(context.reshape(*context.shape[:3], features), self.strides), weights

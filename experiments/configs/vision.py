@@ -91,7 +91,7 @@ def get_config(arg: str = "conv_stem_attention") -> ml_collections.ConfigDict:
             relative_bias=False,  # a learned bias per head and window position (Swin's)
             logit_scale=0.0,  # attention blocks: 0 = 1/sqrt(head_dim); 1.0 = the paper's formula
             attention_stem="spatially_aware",  # full_attention: spatially_aware | pointwise
-            attention_form="lean",  # lean | unfold: the local attention's form (attn/local2d.py)
+            attention_form="auto",  # auto | lean | unfold | blocked: the local attention's form (attn/local2d.py)
             # vit
             patch_size=2,
             vit_width=32,

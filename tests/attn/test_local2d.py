@@ -8,13 +8,21 @@ import pytest
 from attn.local2d import (
     LocalSelfAttention2D,
     border_mask,
+    choose_form,
     local_attention_weights,
     local_self_attention,
     local_window_sum,
 )
 from benchmarks import local2d_memory
 
-FORMS = ("lean", "unfold")
+# "blocked:2": the blocked form cut into 2 x 2 query blocks with halos (the
+# default block covers these small images whole: one masked dense block).
+FORMS = ("lean", "lean_batch_minor", "unfold", "blocked", "blocked:2", "auto")
+
+
+def form_options(spec: str) -> dict:
+    form, _, block = spec.partition(":")
+    return {"form": form, **({"block_size": int(block)} if block else {})}
 
 
 def reference(images, params, kernel_size, logit_scale=None):
@@ -76,7 +84,7 @@ def layer_and_params(
         num_heads=heads,
         kernel_size=kernel,
         features=features,
-        form=form,
+        **form_options(form),
         relative_bias=relative_bias,
         logit_scale=logit_scale,
     )
@@ -130,9 +138,13 @@ def test_matches_float64_loop_reference_including_borders(
     np.testing.assert_allclose(np.asarray(weights).sum(-1), 1.0, atol=1e-12)
 
 
-def test_forms_agree_in_values_and_finite_gradients():
-    # A 5 x 5 window on a 6 x 5 image: most windows cross a border.
-    layer, params, images = layer_and_params("lean", heads=2, kernel=5, shape=(2, 6, 5, 4))
+@pytest.mark.parametrize("form", ["lean", "lean_batch_minor", "blocked", "blocked:2", "blocked:4"])
+def test_forms_agree_in_values_and_finite_gradients(form):
+    # A 5 x 5 window on a 6 x 5 image: most windows cross a border. Blocks of 2
+    # and 4 leave partial blocks at the bottom and right.
+    layer, params, images = layer_and_params(
+        "unfold", heads=2, kernel=5, shape=(2, 6, 5, 4), relative_bias=True
+    )
 
     def loss(module):
         def f(params, images):
@@ -141,16 +153,53 @@ def test_forms_agree_in_values_and_finite_gradients():
 
         return jax.jit(jax.value_and_grad(f, argnums=(0, 1)))
 
-    (lean_value, lean_grads), (unfold_value, unfold_grads) = (
-        loss(m)(params, images) for m in (layer, layer.clone(form="unfold"))
+    (got_value, got_grads), (unfold_value, unfold_grads) = (
+        loss(m)(params, images) for m in (layer.clone(**form_options(form)), layer)
     )
-    np.testing.assert_allclose(lean_value, unfold_value, rtol=1e-5)
-    for got, want in zip(jax.tree.leaves(lean_grads), jax.tree.leaves(unfold_grads)):
+    np.testing.assert_allclose(got_value, unfold_value, rtol=1e-5)
+    for got, want in zip(jax.tree.leaves(got_grads), jax.tree.leaves(unfold_grads)):
         assert np.all(np.isfinite(got))
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
 
 
-def test_lean_gradient_matches_finite_differences():
+def test_blocked_form_gradient_matches_finite_differences_across_halos():
+    with jax.enable_x64(True):
+        keys = jax.random.split(jax.random.key(5), 12)
+        shapes = [(1, 5, 7, 2, 4)] * 3 + [(3, 2, 2)] * 2 + [(2, 9)]
+        args = [jax.random.normal(key, shape, jnp.float64) for key, shape in zip(keys, shapes)]
+        direction = [
+            jax.random.normal(key, shape, jnp.float64) for key, shape in zip(keys[6:], shapes)
+        ]
+
+        @jax.jit
+        def f(args):
+            *qkv_rows_cols, bias = args
+            output, weights = local_self_attention(
+                *qkv_rows_cols, relative_bias=bias, form="blocked", block_size=3
+            )
+            return jnp.sum(output * jnp.cos(output)) + jnp.sum(weights**2)
+
+        grads = jax.jit(jax.grad(f))(args)
+        eps = 1e-6
+        step = lambda sign: [a + sign * eps * u for a, u in zip(args, direction)]
+        numeric = (f(step(1)) - f(step(-1))) / (2 * eps)
+        analytic = sum(jnp.vdot(g, u) for g, u in zip(grads, direction))
+        np.testing.assert_allclose(analytic, numeric, rtol=1e-7)
+
+
+def test_auto_takes_the_dense_block_only_on_small_maps():
+    # 2 k^2 keys per query at most: 7 x 7 (and 9 x 10) maps with k = 7, not 14 x 14;
+    # then the batch-minor loops from 12 channels per head.
+    assert choose_form(7, 7, 7, 6) == "blocked"
+    assert choose_form(9, 10, 7, 24) == "blocked"
+    assert choose_form(14, 14, 7, 6) == "lean"
+    assert choose_form(14, 14, 7, 12) == "lean_batch_minor"
+    assert choose_form(5, 4, 3, 4) == "lean"
+    assert choose_form(4, 4, 3, 4) == "blocked"
+
+
+@pytest.mark.parametrize("form", ["lean", "lean_batch_minor"])
+def test_lean_gradient_matches_finite_differences(form):
     with jax.enable_x64(True):
         keys = jax.random.split(jax.random.key(3), 10)
         shapes = [(1, 4, 3, 2, 4)] * 3 + [(3, 2, 2)] * 2
@@ -161,7 +210,7 @@ def test_lean_gradient_matches_finite_differences():
 
         @jax.jit
         def f(args):
-            output, weights = local_self_attention(*args)
+            output, weights = local_self_attention(*args, form=form)
             return jnp.sum(output * jnp.cos(output)) + jnp.sum(weights**2)
 
         grads = jax.jit(jax.grad(f))(args)
@@ -243,6 +292,7 @@ def test_bfloat16_stays_close_to_float32():
         ({"num_heads": 3}, r"num_heads=3 does not divide features=8.*\[1, 2, 4, 8\]"),
         ({"num_heads": 8}, "heads of odd size 1.*Valid head counts: \\[1, 2, 4\\]"),
         ({"form": "fast"}, "unknown form 'fast'"),
+        ({"form": "blocked", "block_size": 0}, "block_size must be a positive integer, got 0"),
         ({"strides": 0}, "strides must be a positive integer"),
     ],
 )
@@ -261,3 +311,26 @@ def test_memory_benchmark_smoke():
     rows = [local2d_memory.measure(1, 4, 4, 2, 3, "lean", "forward")]
     assert rows[0]["peak_mib"] > 0
     assert "| 1 x 4 x 4 x 4, 2, 3 | forward |" in local2d_memory.table(rows)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_every_form_runs_under_jax_strict_settings(form):
+    # Explicit broadcasting (rank promotion raises) and no inf or NaN anywhere,
+    # forward or backward, with a relative bias and windows crossing borders.
+    keys = jax.random.split(jax.random.key(6), 5)
+    query, key, value = (jax.random.normal(k, (2, 6, 5, 2, 4)) for k in keys[:3])
+    embedding = jax.random.normal(keys[3], (3, 2, 2))
+    bias = jax.random.normal(keys[4], (2, 9))
+    options = form_options(form)
+
+    def loss(query):
+        output, weights = local_self_attention(
+            query, key, value, embedding, embedding, relative_bias=bias, **options
+        )
+        return jnp.sum(output**2) + jnp.sum(weights**2)
+
+    with jax.numpy_rank_promotion("raise"), jax.debug_infs(True), jax.debug_nans(True):
+        value_, grad = jax.value_and_grad(loss)(query)
+    want = local_self_attention(query, key, value, embedding, embedding, relative_bias=bias)
+    np.testing.assert_allclose(value_, jnp.sum(want[0] ** 2) + jnp.sum(want[1] ** 2), rtol=1e-5)
+    assert np.all(np.isfinite(grad))
