@@ -21,23 +21,10 @@ def test_markdown_shows_each_form_and_the_ratios_given():
             auto_vs_lean=5.0,
         )
     ]
+    columns = ("model", "batch", "step_ms", "time_vs_conv", "flops_vs_conv", "vs_flop_share")
     steps = [
-        dict(
-            model="conv",
-            batch=4,
-            step_ms=10.0,
-            time_vs_conv=1.0,
-            flops_vs_conv=1.0,
-            vs_flop_share=1.0,
-        ),
-        dict(
-            model="conv_stem_attention auto",
-            batch=4,
-            step_ms=64.0,
-            time_vs_conv=6.4,
-            flops_vs_conv=3.2,
-            vs_flop_share=2.0,
-        ),
+        dict(zip(columns, ("conv", 4, 10.0, 1.0, 1.0, 1.0))),
+        dict(zip(columns, ("conv_stem_attention auto", 4, 64.0, 6.4, 3.2, 2.0))),
     ]
     text = local2d_forms.markdown(layers, steps, "a machine")
     assert "| 4 x 7 x 7 x 8, 2 | 30.0 | 20.0 | 6.0 | blocked | 5.00x |" in text
