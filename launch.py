@@ -34,7 +34,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 import experiments
-from experiments.common import peers, report, runner, sweeps
+from experiments.common import peers, report, runner, submit, sweeps
 from experiments.common.checkpoints import CheckpointError
 from experiments.common.errors import ConfigError, Diverged, Interrupted
 
@@ -46,10 +46,20 @@ _SWEEP = flags.DEFINE_string("sweep", None, "Name of a sweep declared in the con
 _PARALLEL = flags.DEFINE_integer("parallel", 1, "Sweep trials to run at once.")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "List the sweep's trials and workdirs only.")
 _RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Rerun failed and diverged trials.")
-_EXECUTOR = flags.DEFINE_enum("executor", "local", ["local", "slurm"], "Where sweep trials run.")
+_EXECUTOR = flags.DEFINE_enum(
+    "executor",
+    "local",
+    ["local", "slurm", "submitit_local"],
+    "Where a run or sweep trials run: here, as SLURM jobs through submitit, or as "
+    "submitit's local jobs (this machine's processes; to try a job before a cluster).",
+)
 _SLURM_PARTITION = flags.DEFINE_string("slurm_partition", None, "SLURM partition.")
 _SLURM_TIMEOUT = flags.DEFINE_integer("slurm_timeout_min", 240, "SLURM time limit per trial.")
 _SLURM_GPUS = flags.DEFINE_integer("slurm_gpus_per_node", 0, "GPUs per SLURM trial.")
+_SLURM_NODES = flags.DEFINE_integer("slurm_nodes", 1, "A submitted run (no --sweep): nodes.")
+_SLURM_TASKS = flags.DEFINE_integer(
+    "slurm_tasks_per_node", 1, "A submitted run (no --sweep): processes per node."
+)
 _REPORT = flags.DEFINE_string("report", None, "Sweep directory to write a comparison report for.")
 _TRANSLATE = flags.DEFINE_multi_string(
     "translate", [], "With --workdir of a translation run: a sentence to translate (repeatable)."
@@ -192,10 +202,12 @@ def _run_sweep():
     trials = sweeps.expand(_SWEEP.value, sweeps.load_sweeps(config_path))
     overrides = config_overrides(sys.argv[1:])
     trials = sweeps.with_overrides(trials, overrides, _SWEEP.value)
-    if _EXECUTOR.value == "slurm":
+    if _EXECUTOR.value != "local":
         import submitit
 
-        executor = submitit.AutoExecutor(folder=f"{_WORKDIR.value}/submitit", cluster="slurm")
+        executor = submitit.AutoExecutor(
+            folder=f"{_WORKDIR.value}/submitit", cluster=submit.CLUSTERS[_EXECUTOR.value]
+        )
         executor.update_parameters(
             slurm_partition=_SLURM_PARTITION.value,
             timeout_min=_SLURM_TIMEOUT.value,
@@ -215,6 +227,39 @@ def _run_sweep():
         retry_failed=_RETRY_FAILED.value,
         command_line_overrides=overrides,
     )
+
+
+def _submit_run():
+    """The run as one submitit job whose tasks are its processes (experiments/common/submit.py)."""
+    given = submit.process_flags(sys.argv[1:])
+    if given:
+        _fail(
+            f"{', '.join(given)} cannot be given with --executor={_EXECUTOR.value}: each task "
+            "of the job sets its own coordinator, process count and index"
+        )
+    for flag in (_SLURM_NODES, _SLURM_TASKS):
+        if flag.value < 1:
+            _fail(f"--{flag.name}={flag.value}; valid: 1 or more")
+    if _EXECUTOR.value == "submitit_local" and _SLURM_NODES.value != 1:
+        _fail(f"--slurm_nodes={_SLURM_NODES.value} with --executor=submitit_local; valid: 1")
+    job = submit.submit_run(
+        sys.argv[1:],
+        executor_name=_EXECUTOR.value,
+        workdir=_WORKDIR.value,
+        nodes=_SLURM_NODES.value,
+        tasks_per_node=_SLURM_TASKS.value,
+        partition=_SLURM_PARTITION.value,
+        timeout_min=_SLURM_TIMEOUT.value,
+        gpus_per_node=_SLURM_GPUS.value,
+    )
+    tasks = _SLURM_NODES.value * _SLURM_TASKS.value
+    print(f"submitted job {job.job_id}: {tasks} processes, logs in {_WORKDIR.value}/submitit")
+    if _EXECUTOR.value == "submitit_local":
+        try:
+            job.results()
+        except Exception as error:  # submitit re-raises a task's failure with its log
+            _fail(f"job {job.job_id} failed: {_one_line(error)}", code=1)
+        print(f"job {job.job_id} done")
 
 
 def main(argv):
@@ -258,6 +303,9 @@ def main(argv):
         check_workdir(_WORKDIR.value)
         if _SWEEP.value:
             _run_sweep()
+            return
+        if _EXECUTOR.value != "local":
+            _submit_run()
             return
         multi_host = bool(_DISTRIBUTED.value or _COORDINATOR.value or _NUM_PROCESSES.value)
         if multi_host:

@@ -202,3 +202,30 @@ def test_a_killed_process_stops_the_others_with_one_line_and_a_restart_resumes(t
     assert resumed_lines and all(line.endswith(f"/checkpoints/{saved}") for line in resumed_lines)
     assert (final(workdir)["steps"], final(workdir)["processes"]) == (saved + 2, 2)
     assert json.loads((workdir / "status.json").read_text())["status"] == "done"
+
+
+def test_a_submitit_job_of_two_tasks_is_one_run_of_two_processes(tmp_path):
+    # The SLURM-via-submitit route, with submitit's local executor standing in for
+    # the cluster: one job, each task a process of the run, joined by the flags
+    # each task derives from submitit's job environment.
+    data = data_flag("language_model", tmp_path)
+    finish(launch("language_model", tmp_path / "one", 6, data))
+    job = launch(
+        "language_model",
+        tmp_path / "job",
+        6,
+        data,
+        "--executor=submitit_local",
+        "--slurm_tasks_per_node=2",
+        "--slurm_timeout_min=10",
+    )
+    ((out, _),) = finish(job)
+    assert "submitted job" in out and "2 processes" in out and "done" in out
+    one, job_losses = losses(tmp_path / "one"), losses(tmp_path / "job")
+    assert sorted(job_losses) == sorted(one) and len(one) >= 3
+    np.testing.assert_allclose(
+        [job_losses[s] for s in sorted(job_losses)], [one[s] for s in sorted(one)], 1e-5
+    )
+    check_written_by_one_process(tmp_path / "job")
+    assert (final(tmp_path / "job")["processes"], final(tmp_path / "job")["devices"]) == (2, 2)
+    assert (tmp_path / "job" / "submitit").is_dir()
