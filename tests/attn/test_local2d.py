@@ -18,6 +18,10 @@ from benchmarks import local2d_memory
 # "blocked:2": the blocked form cut into 2 x 2 query blocks with halos (the
 # default block covers these small images whole: one masked dense block).
 FORMS = ("lean", "lean_batch_minor", "unfold", "blocked", "blocked:2", "auto")
+# "auto" runs one of the others (see test_auto_takes_...); in `make test-slow` only.
+PARAMETRIZED_FORMS = [
+    pytest.param(f, marks=[pytest.mark.slow] if f == "auto" else []) for f in FORMS
+]
 
 
 def form_options(spec: str) -> dict:
@@ -101,7 +105,7 @@ def layer_and_params(
     return layer, params, images
 
 
-@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("form", PARAMETRIZED_FORMS)
 @pytest.mark.parametrize(
     "shape, kernel, heads, features, relative_bias, logit_scale",
     [
@@ -138,7 +142,10 @@ def test_matches_float64_loop_reference_including_borders(
     np.testing.assert_allclose(np.asarray(weights).sum(-1), 1.0, atol=1e-12)
 
 
-@pytest.mark.parametrize("form", ["lean", "lean_batch_minor", "blocked", "blocked:2", "blocked:4"])
+@pytest.mark.parametrize(
+    "form",
+    ["lean", "lean_batch_minor", "blocked:2", pytest.param("blocked:4", marks=pytest.mark.slow)],
+)
 def test_forms_agree_in_values_and_finite_gradients(form):
     # A 5 x 5 window on a 6 x 5 image: most windows cross a border. Blocks of 2
     # and 4 leave partial blocks at the bottom and right.
@@ -293,7 +300,7 @@ def test_memory_benchmark_smoke():
     assert "| 1 x 4 x 4 x 4, 2, 3 | forward |" in local2d_memory.table(rows)
 
 
-@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("form", PARAMETRIZED_FORMS)
 def test_every_form_runs_under_jax_strict_settings(form):
     # Explicit broadcasting (rank promotion raises) and no inf or NaN anywhere,
     # forward or backward, with a relative bias and windows crossing borders.
