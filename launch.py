@@ -229,6 +229,37 @@ def _run_sweep():
     )
 
 
+SWEEP_ONLY = ("parallel", "dry_run", "retry_failed")
+SUBMIT_ONLY = ("slurm_partition", "slurm_timeout_min", "slurm_gpus_per_node")
+RUN_SUBMIT_ONLY = ("slurm_nodes", "slurm_tasks_per_node")
+
+
+def check_flag_combinations() -> None:
+    """One line, exit 2, for a flag the chosen mode would otherwise ignore."""
+    given = lambda name: flags.FLAGS[name].present
+    use_run = _TRANSLATE.value or _GENERATE.value or _CLASSIFY.value or _INPUT_FILE.value
+    if _EXECUTOR.value != "local" and (_REPORT.value or use_run):
+        _fail(
+            f"--executor={_EXECUTOR.value} submits training runs and sweeps, not --report "
+            "or the use of a trained run; leave it out"
+        )
+    for name in SWEEP_ONLY:
+        if given(name) and not _SWEEP.value:
+            _fail(f"--{name} applies to sweeps; give --sweep=NAME or leave it out")
+    for name in SUBMIT_ONLY + RUN_SUBMIT_ONLY:
+        if given(name) and _EXECUTOR.value == "local":
+            _fail(
+                f"--{name} applies to submitted jobs; give --executor=slurm (or "
+                "submitit_local) or leave it out"
+            )
+    for name in RUN_SUBMIT_ONLY:
+        if given(name) and _SWEEP.value:
+            _fail(
+                f"--{name} sizes one submitted run; a sweep submits each trial as a "
+                "one-process job, so leave it out with --sweep"
+            )
+
+
 def _submit_run():
     """The run as one submitit job whose tasks are its processes (experiments/common/submit.py)."""
     given = submit.process_flags(sys.argv[1:])
@@ -267,6 +298,7 @@ def main(argv):
         _fail(f"unexpected arguments: {' '.join(argv[1:])}")
     if not any(arg.startswith(("--verbosity", "-v")) for arg in sys.argv[1:]):
         logging.set_verbosity(logging.WARNING)  # checkpointing logs every file at INFO
+    check_flag_combinations()
     try:
         if _REPORT.value:
             check_report_dir(_REPORT.value)

@@ -250,3 +250,29 @@ def test_config_flags_given_with_sweep_reach_every_trial(tmp_path):
     )
     assert one_error_line(unknown).startswith("error: no such config field")
     assert not (tmp_path / "s2").exists() and not (tmp_path / "s3").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--parallel=2",), "--parallel applies to sweeps; give --sweep=NAME"),
+        (("--retry_failed",), "--retry_failed applies to sweeps"),
+        (("--slurm_nodes=2",), "--slurm_nodes applies to submitted jobs; give --executor=slurm"),
+        (("--slurm_partition=gpu",), "--slurm_partition applies to submitted jobs"),
+        (
+            ("--executor=slurm", "--sweep=compare", "--slurm_tasks_per_node=2"),
+            "--slurm_tasks_per_node sizes one submitted run",
+        ),
+    ],
+)
+def test_flags_the_chosen_mode_would_ignore_are_refused(tmp_path, args, message):
+    line = one_error_line(
+        launch(f"--config={CONFIGS['language_model']}", "--workdir=run", *args, cwd=tmp_path)
+    )
+    assert line.startswith(f"error: {message}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_executor_with_a_report_is_refused(tmp_path):
+    line = one_error_line(launch("--report=runs", "--executor=slurm", cwd=tmp_path))
+    assert line.startswith("error: --executor=slurm submits training runs and sweeps")
