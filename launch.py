@@ -232,6 +232,8 @@ def _run_sweep():
 SWEEP_ONLY = ("parallel", "dry_run", "retry_failed")
 SUBMIT_ONLY = ("slurm_partition", "slurm_timeout_min", "slurm_gpus_per_node")
 RUN_SUBMIT_ONLY = ("slurm_nodes", "slurm_tasks_per_node")
+USE_ONLY = ("step", "beam_size", "out", "format", "layer", "head", "rollout", "pixels")
+USE_ONLY += ("max_new_tokens",)
 
 
 def check_flag_combinations() -> None:
@@ -243,6 +245,12 @@ def check_flag_combinations() -> None:
             f"--executor={_EXECUTOR.value} submits training runs and sweeps, not --report "
             "or the use of a trained run; leave it out"
         )
+    for name in USE_ONLY:
+        if given(name) and not use_run:
+            _fail(
+                f"--{name} applies to using a trained run (--translate, --generate, --classify "
+                "or --input_file); leave it out"
+            )
     for name in SWEEP_ONLY:
         if given(name) and not _SWEEP.value:
             _fail(f"--{name} applies to sweeps; give --sweep=NAME or leave it out")

@@ -259,6 +259,7 @@ def test_config_flags_given_with_sweep_reach_every_trial(tmp_path):
         (("--retry_failed",), "--retry_failed applies to sweeps"),
         (("--slurm_nodes=2",), "--slurm_nodes applies to submitted jobs; give --executor=slurm"),
         (("--slurm_partition=gpu",), "--slurm_partition applies to submitted jobs"),
+        (("--beam_size=4",), "--beam_size applies to using a trained run"),
         (
             ("--executor=slurm", "--sweep=compare", "--slurm_tasks_per_node=2"),
             "--slurm_tasks_per_node sizes one submitted run",
