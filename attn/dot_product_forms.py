@@ -16,7 +16,8 @@ fastest: `auto` is then never slower than jax.nn but for noise.
 fastest forward+backward measured by `benchmarks/attention.py` (the figures
 are in benchmarks/RESULTS.md). "cpu" is measured (2-core AMD EPYC, head sizes
 64 and 128, float32 and bfloat16, causal or not, N = 128 to 1024 in one run):
-blockwise was fastest at 128 x 128 pairs (one block), and from 512 x 512 up
+blockwise was fastest at 128 x 128 pairs (one block; not for float32 at head
+size 128 without a causal mask, 0.97x of jax.nn), and from 512 x 512 up
 at head size 64, causal, or bfloat16; at 256 x 256, where it splits into
 2 x 2 smaller blocks, it fell to 0.61x of jax.nn, and for float32 at head size
 128 without a causal mask to 0.72x (N = 512). There `auto` takes jax.nn's own
@@ -37,6 +38,13 @@ from attn import scores as _scores  # noqa: F401  (the kinds these forms registe
 
 DOT_PRODUCT_AUTO = {
     "cpu": (
+        (128 * 128, 64, ("blockwise",)),
+        (
+            128 * 128,
+            registry.UNLIMITED,
+            ("jax_nn", "xla"),
+            {"causal": False, "dtypes": ("float32",)},
+        ),
         (128 * 128, registry.UNLIMITED, ("blockwise",)),
         (256 * 256, registry.UNLIMITED, ("jax_nn", "xla")),
         (1024 * 1024, 64, ("blockwise",)),

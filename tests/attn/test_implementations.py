@@ -1,5 +1,7 @@
 """The `implementation` option: names, errors, auto's choice, functional and module routing."""
 
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -69,10 +71,14 @@ def test_auto_choices():
         )
 
     assert choose("scaled_dot", 4096, "cpu") == "blockwise"
-    assert choose("scaled_dot", 128, "cpu", head_dim=128) == "blockwise"
+    assert choose("scaled_dot", 128, "cpu") == "blockwise"
+    # Head size 128, float32, no causal mask: jax.nn's path from 128 x 128 ...
+    assert choose("scaled_dot", 128, "cpu", head_dim=128) == "jax_nn"
+    assert choose("scaled_dot", 128, "cpu", head_dim=128, is_causal=True) == "blockwise"
+    assert choose("scaled_dot", 128, "cpu", head_dim=128, dtype=jnp.bfloat16) == "blockwise"
     assert choose("scaled_dot", 256, "cpu") == "jax_nn"
     assert choose("scaled_dot", 512, "cpu") == "blockwise"
-    # Head size 128, float32, no causal mask: jax.nn's path up to 1024 x 1024 ...
+    # ... up to 1024 x 1024 ...
     assert choose("scaled_dot", 512, "cpu", head_dim=128) == "jax_nn"
     assert choose("scaled_dot", 1024, "cpu", head_dim=128) == "jax_nn"
     assert choose("scaled_dot", 2048, "cpu", head_dim=128) == "blockwise"
@@ -207,3 +213,28 @@ def test_every_faster_form_equals_the_plain_one_with_its_parameters(kind, implem
         for a, b in zip(jax.tree.leaves(got_grads), jax.tree.leaves(want_grads)):
             np.testing.assert_allclose(a, b, atol=5e-5, rtol=5e-5)
     assert jax.tree.structure(got_grads[0]) == jax.tree.structure(params)
+
+
+def _program_text(fn, *args) -> str:
+    """The optimised HLO of `fn`'s forward+backward, without names and source locations."""
+    grad = jax.jit(jax.grad(lambda *a: fn(*a).sum(), argnums=(0, 1, 2)))
+    text = grad.lower(*args).compile().as_text()
+    text = re.sub(r"HloModule \S+", "HloModule program", text)
+    text = re.sub(r",?\s*(metadata=\{[^}]*\}|stack_frame_id=\d+)", "", text)
+    debug_info = r"^(\d+ |FileNames|FunctionNames|FileLocations|StackFrames)"
+    return "\n".join(line for line in text.splitlines() if not re.match(debug_info, line))
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="the CPU rules of the auto table")
+@pytest.mark.parametrize(
+    "n, head_dim, causal", [(128, 128, False), (256, 64, True), (1024, 128, False)]
+)
+def test_where_auto_takes_jax_nn_it_compiles_to_jax_nn_s_own_program(n, head_dim, causal):
+    # Parity by construction where the table picks jax.nn's path: the same
+    # compiled forward+backward, not only the same numbers.
+    q = jax.random.normal(jax.random.key(0), (1, n, 1, head_dim))
+    ours = lambda q, k, v: attn.dot_product_attention(
+        q, k, v, is_causal=causal, implementation="auto"
+    )
+    peer = lambda q, k, v: jax.nn.dot_product_attention(q, k, v, is_causal=causal)
+    assert _program_text(ours, q, q, q) == _program_text(peer, q, q, q)
