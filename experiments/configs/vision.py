@@ -183,6 +183,12 @@ def get_sweeps() -> dict[str, dict]:
             "config": "conv,fashion_mnist",
             "grid": {"model.variant": variants},
         },
+        # Ten epochs (4,300 steps of 128): does the ordering change with training length?
+        "ten_epochs_fashion_mnist": {
+            "config": "conv,fashion_mnist",
+            "fixed": {"train.steps": 4300},
+            "grid": {"model.variant": ["conv", "conv_stem_attention"], "seed": [0, 1]},
+        },
         # What was tried to close the gap to the conv baseline, one epoch each,
         # judged on validation accuracy (README.md, section "Vision").
         "attention_ablation_fashion_mnist": {
