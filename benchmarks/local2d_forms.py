@@ -94,19 +94,7 @@ def layer_rows(layers, kernel_size: int, rounds: int, calls: int) -> list[dict]:
 
 
 def _vision_case(variant: str, preset: str, form: str):
-    original = steps.vision.get_config
-
-    def with_form(arg):
-        config = original(arg)
-        config.model.attention_form = form
-        return config
-
-    steps.vision.get_config = with_form
-    try:
-        case = steps.vision_case(variant, preset)
-    finally:
-        steps.vision.get_config = original
-    return case
+    return steps.vision_case(variant, preset, model_overrides={"attention_form": form})
 
 
 def flops_per_image(variant: str, preset: str) -> float:

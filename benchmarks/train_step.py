@@ -142,8 +142,9 @@ def translation_cases(args, preset: str, length: int) -> list[Case]:
     return cases
 
 
-def vision_case(variant: str, preset: str, seed: int = 0) -> Case:
+def vision_case(variant: str, preset: str, seed: int = 0, model_overrides=None) -> Case:
     config = vision.get_config(f"{variant},{preset}")
+    config.model.update(model_overrides or {})
     shape = IMAGE_SHAPES[config.data.name]
     info = vision_data.DatasetInfo(
         name=config.data.name,
