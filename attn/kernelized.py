@@ -15,7 +15,8 @@ Bidirectional attention scans the key chunks into `sum_j phi(k_j) v_j^T` and
 `sum_j phi(k_j)`, then reads them chunk by chunk of queries. Causal attention
 carries the same sums over the chunks before the current one and does the
 within-chunk part as a small masked product; the backward pass keeps one
-`[features, v_features]` sum per chunk.
+`[features, v_features]` sum per chunk, and by default is written out
+(`attn.kernelized_causal`: one reverse scan, no second forward pass).
 
 Padding: keys a per-key mask marks invalid have their features zeroed, so
 they add nothing to the sums (their content cannot reach the output). A mask
@@ -32,6 +33,9 @@ import jax
 import jax.numpy as jnp
 
 from attn import masking
+from attn.kernelized_causal import causal_attention
+
+CAUSAL_BACKWARDS = ("written", "autodiff")
 
 FeatureMap = Callable[[jax.Array], jax.Array]  # [..., n, d] -> [..., n, features], >= 0
 
@@ -126,8 +130,17 @@ def _bidirectional(query, key, value, valid, query_features, key_features, chunk
     return _unchunked(out, query.shape[2])
 
 
+def _causal_written(query, key, value, valid, query_features, key_features, chunk):
+    """Causal attention with the backward pass of `attn.kernelized_causal`; q_len == k_len."""
+    chunks = (_chunked(a, chunk) for a in (query, key, value))
+    valid = _chunked_valid(valid, chunk)
+    key_ok = None if valid is None else valid.astype(value.dtype)
+    out = causal_attention(*chunks, key_ok, query_features, key_features)
+    return _unchunked(out, query.shape[2])
+
+
 def _causal(query, key, value, valid, query_features, key_features, chunk):
-    """Causal attention from the sums over earlier chunks; q_len == k_len."""
+    """Causal attention from the sums over earlier chunks, differentiated by JAX."""
     length = query.shape[2]
     chunks = (*(_chunked(a, chunk) for a in (query, key, value)), _chunked_valid(valid, chunk))
     dtype = value.dtype
@@ -163,6 +176,7 @@ def kernel_attention(
     is_causal=False,
     chunk_size=64,
     bidirectional_chunk_size=1024,
+    causal_backward="written",
 ):
     """Attention with weights proportional to `phi_q(query) . phi_k(key)`.
 
@@ -182,6 +196,9 @@ def kernel_attention(
       bidirectional_chunk_size: positions per chunk without causality (no
         within-chunk products: larger chunks mean fewer loop steps, at
         O(chunk * features) memory).
+      causal_backward: "written" (the causal form's backward pass by hand,
+        `attn.kernelized_causal`: faster, no forward-mode derivative) or
+        "autodiff" (JAX differentiates the scan; `jax.jvp` works).
 
     Returns:
       `[batch, heads, q_len, v_features]` in float32 or wider.
@@ -192,6 +209,11 @@ def kernel_attention(
     ):
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ValueError(f"{name} must be a positive integer, got {size!r}.")
+    if causal_backward not in CAUSAL_BACKWARDS:
+        raise ValueError(
+            f"causal_backward must be one of {', '.join(CAUSAL_BACKWARDS)}; got "
+            f"{causal_backward!r}."
+        )
     value = jnp.asarray(value)  # a NumPy float64 array is float32 unless x64 is on
     dtype = jnp.promote_types(value.dtype, jnp.float32)
     value = value.astype(dtype)
@@ -210,7 +232,10 @@ def kernel_attention(
     # Keys padded to whole chunks are zeros, whose features are not: they need a mask too.
     padded = k_len % chunk != 0
     valid = None if mask is None and not padded else key_valid(mask, batch, heads, k_len)
-    attend = _causal if is_causal else _bidirectional
+    if not is_causal:
+        attend = _bidirectional
+    else:
+        attend = _causal_written if causal_backward == "written" else _causal
     return attend(query, key, value, valid, query_features, key_features, chunk)
 
 

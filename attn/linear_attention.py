@@ -33,6 +33,7 @@ def linear_attention(
     is_causal=False,
     chunk_size: int = 64,
     bidirectional_chunk_size: int = 1024,
+    causal_backward: str = "written",
 ):
     """Linear attention, elu+1 features (Katharopoulos et al. 2020): O(N), also causal.
 
@@ -40,7 +41,8 @@ def linear_attention(
     `[batch, heads, k_len, dv]` -> `[batch, heads, q_len, dv]` in the value's
     dtype. `chunk_size`: positions per chunk of the causal form;
     `bidirectional_chunk_size`: the same without causality (see
-    `attn.kernelized.kernel_attention`).
+    `attn.kernelized.kernel_attention`); `causal_backward`: "written" (the
+    causal form's backward pass by hand, faster) or "autodiff" (keeps `jax.jvp`).
     """
     out = kernel_attention(
         query,
@@ -52,5 +54,6 @@ def linear_attention(
         is_causal=is_causal,
         chunk_size=chunk_size,
         bidirectional_chunk_size=bidirectional_chunk_size,
+        causal_backward=causal_backward,
     )
     return out.astype(value.dtype)

@@ -92,9 +92,10 @@ def favor_attention(
     *,
     mask=None,
     is_causal=False,
-    chunk_size: int = 64,
+    chunk_size: int = 128,
     bidirectional_chunk_size: int = 1024,
     epsilon: float = 0.0,
+    causal_backward: str = "written",
 ):
     """FAVOR+ attention with a given `[m, d]` projection; layout as `performer_attention`."""
     mask = as_4d(mask)
@@ -111,6 +112,7 @@ def favor_attention(
         is_causal=is_causal,
         chunk_size=chunk_size,
         bidirectional_chunk_size=bidirectional_chunk_size,
+        causal_backward=causal_backward,
     )
     return out.astype(value.dtype)
 
@@ -140,9 +142,10 @@ def performer_attention(
     is_causal=False,
     num_features: int = 256,
     feature_seed: int = 0,
-    chunk_size: int = 64,
+    chunk_size: int = 128,
     bidirectional_chunk_size: int = 1024,
     epsilon: float = 0.0,
+    causal_backward: str = "written",
 ):
     """Performer FAVOR+ (Choromanski et al. 2021): softmax by positive orthogonal random features.
 
@@ -150,11 +153,14 @@ def performer_attention(
     `[batch, heads, k_len, dv]` -> `[batch, heads, q_len, dv]`.
     `num_features`: random features m; `feature_seed`: the features' key
     unless the call passes a 'features' rng; `chunk_size`: positions per chunk
-    of the causal form, `bidirectional_chunk_size` without causality;
+    of the causal form (128: fastest of 32-256 forward+backward at N = 4k and
+    16k with 256 features on 2 CPU cores, where linear attention's 64 features
+    favour 64), `bidirectional_chunk_size` without causality;
     `epsilon`: added to each stabilised feature (the authors use 1e-6; it keeps
     long causal training finite, but the output then depends on the stabiliser,
     so cached decoding no longer equals the full pass and gradients ignore it:
-    0, the exact estimator, by default).
+    0, the exact estimator, by default); `causal_backward`: "written" (the
+    causal form's backward pass by hand, faster) or "autodiff" (keeps `jax.jvp`).
     """
     if not isinstance(num_features, int) or num_features < 1:
         raise ValueError(f"num_features must be a positive integer, got {num_features!r}.")
@@ -169,4 +175,5 @@ def performer_attention(
         chunk_size=chunk_size,
         bidirectional_chunk_size=bidirectional_chunk_size,
         epsilon=epsilon,
+        causal_backward=causal_backward,
     )
