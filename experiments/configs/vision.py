@@ -188,7 +188,10 @@ def get_sweeps() -> dict[str, dict]:
         "ten_epochs_fashion_mnist": {
             "config": "conv,fashion_mnist",
             "fixed": {"train.steps": 4300},
-            "grid": {"model.variant": ["conv", "conv_stem_attention"], "seed": [0, 1]},
+            "grid": {
+                "model.variant": ["conv", "conv_stem_attention", "vit", "full_attention"],
+                "seed": [0, 1],
+            },
         },
         # What was tried to close the gap to the conv baseline, one epoch each,
         # judged on validation accuracy (README.md, section "Vision").
