@@ -130,39 +130,15 @@ def _bidirectional(query, key, value, valid, query_features, key_features, chunk
     return _unchunked(out, query.shape[2])
 
 
-def _causal_written(query, key, value, valid, query_features, key_features, chunk):
-    """Causal attention with the backward pass of `attn.kernelized_causal`; q_len == k_len."""
+def _causal(query, key, value, valid, query_features, key_features, chunk, written_backward):
+    """Causal attention from the sums over earlier chunks (`attn.kernelized_causal`)."""
     chunks = (_chunked(a, chunk) for a in (query, key, value))
     valid = _chunked_valid(valid, chunk)
     key_ok = None if valid is None else valid.astype(value.dtype)
-    out = causal_attention(*chunks, key_ok, query_features, key_features)
+    out = causal_attention(
+        *chunks, key_ok, query_features, key_features, written_backward=written_backward
+    )
     return _unchunked(out, query.shape[2])
-
-
-def _causal(query, key, value, valid, query_features, key_features, chunk):
-    """Causal attention from the sums over earlier chunks, differentiated by JAX."""
-    length = query.shape[2]
-    chunks = (*(_chunked(a, chunk) for a in (query, key, value)), _chunked_valid(valid, chunk))
-    dtype = value.dtype
-    earlier_in_chunk = jnp.tril(jnp.ones((chunk, chunk), dtype))
-
-    @jax.checkpoint  # the backward pass keeps the sums per chunk, not the features
-    def step(sums, chunk_inputs):
-        q, k, v, ok = chunk_inputs
-        phi_q = query_features(q).astype(dtype)
-        phi_k = _valid_only(key_features(k).astype(dtype), ok)
-        kv, k_sum = sums
-        within = jnp.einsum("bhcf,bhsf->bhcs", phi_q, phi_k) * earlier_in_chunk
-        numerator = jnp.einsum("bhfd,bhcf->bhcd", kv, phi_q) + jnp.einsum(
-            "bhcs,bhsd->bhcd", within, v
-        )
-        denominator = jnp.einsum("bhf,bhcf->bhc", k_sum, phi_q) + within.sum(-1)
-        sums = (kv + jnp.einsum("bhcf,bhcd->bhfd", phi_k, v), k_sum + phi_k.sum(2))
-        return sums, _safe_ratio(numerator, denominator)
-
-    phi_shape = jax.eval_shape(key_features, chunks[1][0]).shape
-    _, out = jax.lax.scan(step, _sums_init(phi_shape, value), chunks)
-    return _unchunked(out, length)
 
 
 def kernel_attention(
@@ -232,11 +208,10 @@ def kernel_attention(
     # Keys padded to whole chunks are zeros, whose features are not: they need a mask too.
     padded = k_len % chunk != 0
     valid = None if mask is None and not padded else key_valid(mask, batch, heads, k_len)
-    if not is_causal:
-        attend = _bidirectional
-    else:
-        attend = _causal_written if causal_backward == "written" else _causal
-    return attend(query, key, value, valid, query_features, key_features, chunk)
+    if is_causal:
+        written = causal_backward == "written"
+        return _causal(query, key, value, valid, query_features, key_features, chunk, written)
+    return _bidirectional(query, key, value, valid, query_features, key_features, chunk)
 
 
 def key_valid(mask, batch: int, heads: int, k_len: int):

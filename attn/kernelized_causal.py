@@ -36,8 +36,8 @@ import jax
 import jax.numpy as jnp
 
 
-def causal_attention(q, k, v, key_ok, query_features, key_features):
-    """Causal kernel attention over chunks; the backward pass written out.
+def causal_attention(q, k, v, key_ok, query_features, key_features, *, written_backward=True):
+    """Causal kernel attention over chunks; the backward pass written out by default.
 
     Args:
       q, k: `[chunks, batch, heads, chunk, d]`.
@@ -45,12 +45,16 @@ def causal_attention(q, k, v, key_ok, query_features, key_features):
       key_ok: `[chunks, batch, heads, chunk, 1]` in v's dtype: 1 for a key
         that may be attended, 0 for padding; None: every key valid.
       query_features, key_features: feature maps `[..., n, d] -> [..., n, f]`.
+      written_backward: False differentiates the same forward pass by JAX
+        (each step checkpointed, so only the running sums are kept per chunk).
 
     Returns:
       `[chunks, batch, heads, chunk, v_features]`; zero where no key is seen.
     """
     if key_ok is None:
         key_ok = jnp.ones((*k.shape[:-1], 1), v.dtype)
+    if not written_backward:
+        return _forward(query_features, key_features, q, k, v, key_ok, (), (), checkpoint=True)[0]
     # Constants a map closes over (traced arrays) become explicit inputs, so that
     # their gradients, too, come out of the written backward pass.
     q_map, q_consts = jax.closure_convert(query_features, q[0])
@@ -69,7 +73,7 @@ def _ratio_parts(numerator, denominator):
     return numerator * inverse[..., None], inverse
 
 
-def _forward(q_map, k_map, q, k, v, key_ok, q_consts, k_consts):
+def _forward(q_map, k_map, q, k, v, key_ok, q_consts, k_consts, checkpoint=False):
     """The outputs, their denominators, and S, z before every chunk."""
     dtype = v.dtype
     tril = jnp.tril(jnp.ones((q.shape[3], q.shape[3]), dtype))
@@ -88,6 +92,8 @@ def _forward(q_map, k_map, q, k, v, key_ok, q_consts, k_consts):
         out, _ = _ratio_parts(numerator, denominator)
         return after, (out, denominator, kv, k_sum)
 
+    if checkpoint:  # differentiated by JAX: keep the sums per chunk, not the features
+        step = jax.checkpoint(step)
     batch, heads = v.shape[1:3]
     features = jax.eval_shape(lambda x: _features(k_map, x, k_consts, dtype), k[0]).shape[-1]
     start = (
