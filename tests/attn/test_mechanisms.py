@@ -201,6 +201,7 @@ def test_sliding_window_decodes_with_the_cache_as_its_causal_pass():
     assert np.abs(np.asarray(unwindowed - want))[:, 3:].max() > 1e-3
 
 
+@pytest.mark.slow  # 7 s of random-feature draws (make test-slow, CI)
 def test_performer_approaches_softmax_attention_as_features_grow():
     """FAVOR+ is an estimate of softmax attention: its error shrinks with m."""
     rng = np.random.default_rng(5)

@@ -8,6 +8,7 @@ import pytest
 from benchmarks import attention, attention_report, train_step
 
 
+@pytest.mark.slow  # 7 s: the benchmark's own smoke run (make test-slow, CI)
 def test_attention_benchmark_smoke(tmp_path):
     records = attention.main(["--smoke", "--out", str(tmp_path)])
     by_impl = {(r["variant"], r["impl"]): r for r in records}
