@@ -210,14 +210,20 @@ def get_sweeps() -> dict[str, dict]:
             for task in TASKS
         },
         # Task by task, the shortest trials first (MQAR about a minute each on 2
-        # cores, pixels and ListOps minutes, Pathfinder ten), so that a run cut
-        # short, to be resumed later, already covers the most tasks.
+        # cores, pixels and ListOps minutes, Pathfinder ten), additive attention
+        # after all the others (its [q, k, features] terms take 5 to 10 times as
+        # long), so that a run cut short, to be resumed later, covers the most.
         "all": {
-            "trials": [
-                {"config": f"{task},cpu", "data.task": task, "model.attention": kind}
-                for task in sorted(OFFLINE, key=("mqar", "image", "listops", "pathfinder").index)
-                for kind in _able(task)
-            ]
+            "trials": sorted(
+                (
+                    {"config": f"{task},cpu", "data.task": task, "model.attention": kind}
+                    for task in sorted(
+                        OFFLINE, key=("mqar", "image", "listops", "pathfinder").index
+                    )
+                    for kind in _able(task)
+                ),
+                key=lambda trial: trial["model.attention"] == "additive",
+            )
         },
         "quick": {"config": "listops,tiny", "trials": every},
         # Zoology's comparison at 2-CPU scale: 18 trials, 27 minutes on 2 cores.
