@@ -160,7 +160,7 @@ def _plot_tradeoff(average, records, path) -> bool:
         axes.annotate(kind, (speed, accuracy), fontsize=8, ha="center")
     axes.set_xlabel(f"training steps per second relative to softmax (N={longest})")
     axes.set_ylabel("average test accuracy (%)")
-    axes.set_title("Accuracy, speed and memory (marker area: memory relative to softmax)")
+    axes.set_title("Accuracy, speed and memory\n(marker area: memory relative to softmax)")
     axes.grid(alpha=0.3)
     figure.tight_layout()
     viz.save_figure(figure, path)
