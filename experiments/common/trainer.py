@@ -120,7 +120,14 @@ def train_and_evaluate(
         return train_state.TrainState.create(apply_fn=task.model.apply, params=params, tx=optimizer)
 
     mesh = parallel.make_mesh()
-    abstract = jax.eval_shape(lambda: create_state(task.init_params(seed_key)))
+    try:
+        # Tracing the init runs every layer's own checks (an attention option out
+        # of range, say) on the real shapes, before anything compiles.
+        abstract = jax.eval_shape(lambda: create_state(task.init_params(seed_key)))
+    except ValueError as error:
+        checkpointer.close()
+        message = " ".join(str(error).split())  # one line
+        raise ConfigError(f"the model cannot be built from this config: {message}") from None
     shardings = parallel.state_shardings(
         abstract, mesh, config.train.param_sharding, config.train.min_shard_size
     )

@@ -110,6 +110,22 @@ def test_rnn_multihead_heads_that_do_not_divide_the_decoder_size(tmp_path):
     assert not (tmp_path / "data").exists()  # checked before the corpus is generated
 
 
+def test_an_attention_option_the_mechanism_refuses(tmp_path):
+    """The option's own check (raised while the model is traced) is one line, exit 2."""
+    result = launch(
+        f"--config={CONFIGS['language_model']}",
+        "--workdir=run",
+        "--config.model.attention=performer",
+        "--config.model.attention_options.causal_backward=fast",
+        cwd=tmp_path,
+    )
+    assert one_error_line(result) == (
+        "error: the model cannot be built from this config: causal_backward must be one of "
+        "written, autodiff; got 'fast'."
+    )
+    assert not list((tmp_path / "run").glob("checkpoints/*"))
+
+
 def _configs():
     return {
         "translate": translate.get_config("additive,tiny"),

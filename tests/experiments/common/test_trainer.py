@@ -4,6 +4,7 @@ import json
 import time
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -114,6 +115,42 @@ def test_bad_input_stops_before_anything_is_written(tmp_path):
     with pytest.raises(ConfigError, match=r"^model.features must be 1, got 2$"):
         trainer.train_and_evaluate(LineTask, bad, str(tmp_path / "run"))
     assert list((tmp_path / "run").iterdir()) == []
+
+
+class CheckedLayer(nn.Module):
+    """A layer that checks its option when traced, as the attention mechanisms do."""
+
+    width: int
+
+    @nn.compact
+    def __call__(self, x):
+        if self.width < 1:
+            raise ValueError(f"width must be a positive integer,\ngot {self.width}.")
+        return nn.Dense(self.width)(x)
+
+
+class CheckedLayerTask(LineTask):
+    def __init__(self, config, workdir):
+        super().__init__(config, workdir)
+        self.model = CheckedLayer(config.model.width)
+
+
+def test_a_layer_refusing_its_option_at_init_is_one_config_error_before_compiling(tmp_path):
+    bad = config()
+    bad.model.width = -1
+    compiled = []
+    listen = lambda event, duration, **_: compiled.append(event)
+    jax.monitoring.register_event_duration_secs_listener(listen)
+    try:
+        with pytest.raises(ConfigError) as raised:
+            trainer.train_and_evaluate(CheckedLayerTask, bad, str(tmp_path / "run"))
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listen)
+    assert str(raised.value) == (
+        "the model cannot be built from this config: width must be a positive integer, got -1."
+    )
+    assert "/jax/core/compile/backend_compile_duration" not in compiled  # traced only
+    assert not list((tmp_path / "run").glob("checkpoints/*"))
 
 
 def test_a_non_finite_loss_stops_the_run(tmp_path):
