@@ -75,6 +75,9 @@ def linformer_attention(
             "linformer mixes every position into each projected key, so it cannot be "
             "causal; use a causal kind (attn.available('causal'))."
         )
+    for name, size in (("projected_length", projected_length), ("max_length", max_length)):
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 1):
+            raise ValueError(f"linformer's {name} must be a positive integer, got {size!r}.")
     batch, heads, k_len, _ = key.shape
     valid = key_valid(mask, batch, heads, k_len)[..., None]
     key, value = (jnp.where(valid, a, 0).astype(a.dtype) for a in (key, value))

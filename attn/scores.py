@@ -31,7 +31,7 @@ def dot(query, key):
 
 
 @register("scaled_dot", same_features=True)
-def scaled_dot(query, key, *, scale=None):
+def scaled_dot(query, key, *, scale: float | None = None):
     """Vaswani et al.'s scaled dot score: q . k / sqrt(d) (or q . k * scale)."""
     if scale is None:
         scale = 1.0 / math.sqrt(query.shape[-1])
@@ -56,7 +56,7 @@ def _additive_hidden(options, head_dim: int) -> int:
 
 
 @register("additive", has_params=True, hidden_per_pair=_additive_hidden)
-def additive(query, key, *, features=None):
+def additive(query, key, *, features: int | None = None):
     """Bahdanau's additive score: v . tanh(W q + U k), a one-hidden-layer network.
 
     `features` is the hidden size of that network (default: the query's feature

@@ -14,6 +14,8 @@ one-line ConfigError before anything compiles.
 
 from __future__ import annotations
 
+import inspect
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -89,12 +91,39 @@ def check(
                 f"{section}.attention_options.{name}={value!r} is not an option of {kind!r}; "
                 f"its options: {valid_options}"
             )
+        _check_option_type(section, name, value, spec.options[name], _annotation(spec, name))
     try:
         attn.check_capabilities(kind, needs, what=what)
         implementations.check(model_config.get("implementation", "xla"), kind)
     except ValueError as error:
         raise ConfigError(f"{section}.attention={kind!r}: {error}") from None
     _check_kv_heads(model_config, section, num_heads)
+
+
+def _annotation(spec, name: str) -> str:
+    """The option's type annotation in the kind's signature, as text ("" if none)."""
+    annotation = inspect.signature(spec.fn).parameters[name].annotation
+    if annotation is inspect.Parameter.empty:
+        return ""
+    return annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+
+
+def _check_option_type(section: str, name: str, value, default, annotation: str) -> None:
+    """Options are untyped config fields, so a word the command line could not read as a
+    number (`nan`, `1e-3x`) arrives as a string: refuse it where the option is a number
+    (its default is one, or its annotation says int or float and not str)."""
+    annotated = {word.strip() for word in annotation.split("|")}
+    number = (isinstance(default, (int, float)) and not isinstance(default, bool)) or (
+        bool(annotated & {"int", "float"}) and "str" not in annotated
+    )
+    if number and not isinstance(value, (int, float)):
+        default_note = "" if default is None else f" (default {default!r})"
+        raise ConfigError(
+            f"{section}.attention_options.{name}={value!r} is not a number; valid: a number"
+            f"{default_note}"
+        )
+    if number and not math.isfinite(value):
+        raise ConfigError(f"{section}.attention_options.{name}={value!r}; valid: a finite number")
 
 
 def _check_no_options(model_config, section: str, kind: str) -> None:

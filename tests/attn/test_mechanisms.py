@@ -314,6 +314,14 @@ def test_linformer_names_max_length_when_the_keys_are_longer():
         module.init(jax.random.key(0), x, x, x)
 
 
+@pytest.mark.parametrize("option, bad", [("projected_length", 0), ("max_length", -4)])
+def test_linformer_sizes_must_be_positive_integers(option, bad):
+    """A zero-row projection would train (on nothing) and then fail to checkpoint."""
+    x = jnp.ones((1, 6, 4))
+    with pytest.raises(ValueError, match=f"^linformer's {option} must be a positive integer"):
+        attn.get("linformer", **{option: bad}).init(jax.random.key(0), x, x, x)
+
+
 def test_sigmoid_weights_are_not_normalised():
     """A single key: softmax would give weight 1; sigmoid gives sigmoid(q.k/sqrt(d) - log 1)."""
     q, k, v = jnp.ones((1, 1, 4)), jnp.ones((1, 1, 4)), jnp.full((1, 1, 1), 3.0)

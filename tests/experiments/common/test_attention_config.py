@@ -76,6 +76,15 @@ def test_every_experiment_has_the_attention_fields(name):
         ),
         ({"implementation": "pallas", "attention": "additive"}, r"cannot run attention kind"),
         ({"attention": "bahdanau"}, r"unknown model.attention 'bahdanau'; valid: additive"),
+        # What the command line could not read as a number arrives as a string.
+        (
+            {"attention": "scaled_dot", "attention_options.scale": "inf"},
+            r"attention_options.scale='inf' is not a number; valid: a number$",
+        ),
+        (
+            {"attention": "scaled_dot", "attention_options.scale": float("nan")},
+            r"attention_options.scale=nan; valid: a finite number$",
+        ),
     ],
 )
 def test_bad_attention_settings_are_one_line_errors(name, overrides, message):
