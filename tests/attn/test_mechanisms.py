@@ -184,6 +184,7 @@ def test_sliding_window_queries_placed_by_offset_match_the_full_pass_and_referen
             window(q[:, :, :3], k, v, query_offset=10)
 
 
+@pytest.mark.slow  # 6 s; test_decode_and_heads.py decodes every kind, this one too
 def test_sliding_window_decodes_with_the_cache_as_its_causal_pass():
     rng = np.random.default_rng(12)
     x = jnp.asarray(rng.normal(size=(2, 9, 8)), jnp.float32)

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from experiments.models.sequence_classifier import SequenceClassifier
 
@@ -17,6 +18,7 @@ def model():
     )
 
 
+@pytest.mark.slow  # 7 s; the retrieval task's tiny run in make test goes through the same pair
 def test_a_pair_is_both_documents_through_one_encoder_then_u_v_product_difference():
     classifier = model()
     params = jax.jit(classifier.init)(jax.random.key(0), FIRST, SECOND)

@@ -80,7 +80,12 @@ def step_through(model, params, source, target_input):
     [
         # Positions inside attention are the library's, tested in tests/attn/test_positions.py;
         # here they run in the slow tier.
-        pytest.param(p, i % 2 == 1, marks=[pytest.mark.slow] if p in INSIDE_ATTENTION else [])
+        # "learned" too (7 s): the sinusoidal row keeps the cache's path in make test.
+        pytest.param(
+            p,
+            i % 2 == 1,
+            marks=[pytest.mark.slow] if p in (*INSIDE_ATTENTION, "learned") else [],
+        )
         for i, p in enumerate(POSITIONS)
     ],
 )
