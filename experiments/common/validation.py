@@ -47,6 +47,7 @@ RULES = {
     "warmup_steps": (_non_negative, ">= 0 (longer than train.steps is allowed)"),
     "dropout_rate": (_fraction, "in [0, 1)"),
     "attention_dropout_rate": (_fraction, "in [0, 1)"),
+    "word_dropout_rate": (_fraction, "in [0, 1)"),
     "label_smoothing": (_fraction, "in [0, 1)"),
     "weight_decay": (_non_negative, ">= 0"),
     "grad_clip_norm": (_non_negative, ">= 0 (0: no clipping)"),

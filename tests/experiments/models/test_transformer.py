@@ -287,6 +287,55 @@ def test_shared_embeddings_tie_source_target_and_output():
     assert not np.allclose(changed[1, 2:], np.delete(logits, target_only, -1)[1, 2:])
 
 
+def test_tied_output_is_the_target_embedding_transpose():
+    untied = tiny()
+    params = init(untied)
+    tied = tiny(tie_output_embedding=True)
+    tied_params = {"params": {k: v for k, v in params["params"].items() if k != "logits"}}
+    # The tied model's tree is the untied one's without the output projection.
+    assert jax.tree.structure(init(tied)) == jax.tree.structure(tied_params)
+    table = params["params"]["target_embed"]["embedding"]  # [vocab, d_model]
+    params["params"]["logits"] = {"kernel": table.T, "bias": jnp.zeros(TARGET_VOCAB)}
+    want, _ = untied.apply(params, SOURCE, TARGET_IN)
+    got, _ = tied.apply(tied_params, SOURCE, TARGET_IN)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # Cached decoding goes through the same projection.
+    stepped, _, _ = step_through(tied, tied_params, SOURCE, TARGET_IN)
+    valid = np.asarray(TARGET_IN != PAD)
+    np.testing.assert_allclose(np.asarray(stepped)[valid], np.asarray(got)[valid], atol=1e-5)
+
+
+def test_word_dropout_drops_whole_tokens_in_training_only():
+    rate = 0.5
+    model = tiny(word_dropout_rate=rate, dropout_rate=0.0)
+    params = init(model)
+    plain, _ = tiny().apply(params, SOURCE, TARGET_IN)
+    evaluated, _ = model.apply(params, SOURCE, TARGET_IN)
+    np.testing.assert_array_equal(evaluated, plain)  # off when deterministic
+
+    source = jnp.tile(SOURCE, (40, 1))
+    target_in = jnp.tile(TARGET_IN, (40, 1))
+    _, state = model.apply(
+        params, source, target_in, deterministic=False,
+        rngs={"dropout": jax.random.key(3)}, capture_intermediates=True,
+    )  # fmt: skip
+    dropped = state["intermediates"]["word_dropout"]["__call__"]
+    assert len(dropped) == 2  # source, then target
+    for kept, tokens, table in zip(
+        dropped, (source, target_in), ("source_embed", "target_embed")
+    ):
+        rows = params["params"][table]["embedding"][tokens] / (1 - rate)  # inverted dropout
+        zero = np.all(np.asarray(kept) == 0, axis=-1)
+        np.testing.assert_allclose(np.asarray(kept)[~zero], np.asarray(rows)[~zero], rtol=1e-6)
+        assert 0.4 < zero.mean() < 0.6  # each token with probability 0.5
+    # Dropped tokens keep their positions: what the first layer reads, less the
+    # kept token embedding, is the sinusoid of its position in every row.
+    layer_input = np.asarray(state["intermediates"]["dropout"]["__call__"][0])  # rate 0: identity
+    positions = layer_input - np.asarray(dropped[0]) * np.sqrt(16)
+    np.testing.assert_allclose(positions, np.broadcast_to(positions[:1], positions.shape), atol=1e-5)
+    assert np.all(np.abs(positions[0, 1:]).max(-1) > 0.1)
+
+
 def config(**overrides):
     fields = dict(TRANSFORMER_PRESETS["tiny"], attention="scaled_dot")
     fields.update(overrides)
