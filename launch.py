@@ -22,6 +22,7 @@ language model's prompt, or classify an image (see experiments/use_run.py):
     python launch.py --workdir=runs/demo/attention-additive --translate="i love you"
     python launch.py --workdir=runs/lm --generate="le petit chat"
     python launch.py --workdir=runs/vision --classify=image.png --out=/tmp/pictures
+    python launch.py --workdir=runs/demo/attention-additive --evaluate=test --beam_size=4
 
 Bad input (an unknown variant, dataset or sweep, a missing file, impossible
 sizes) is reported in one line with exit code 2, before anything compiles.
@@ -66,6 +67,12 @@ _TRANSLATE = flags.DEFINE_multi_string(
 )
 _INPUT_FILE = flags.DEFINE_string(
     "input_file", None, "With --workdir: a file of sentences (or prompts), one a line."
+)
+_EVALUATE = flags.DEFINE_string(
+    "evaluate",
+    None,
+    "With --workdir of a translation run: score it again on these splits (comma-separated, "
+    "e.g. validation,test), with --beam_size and --step.",
 )
 _GENERATE = flags.DEFINE_multi_string(
     "generate", [], "With --workdir of a language model run: a prompt to continue (repeatable)."
@@ -236,10 +243,16 @@ USE_ONLY = ("step", "beam_size", "out", "format", "layer", "head", "rollout", "p
 USE_ONLY += ("max_new_tokens",)
 
 
+def _using_a_run() -> bool:
+    """Whether the flags ask to use a trained run rather than train or report."""
+    asked = (_TRANSLATE.value, _GENERATE.value, _CLASSIFY.value, _INPUT_FILE.value)
+    return bool(any(asked) or _EVALUATE.value is not None)
+
+
 def check_flag_combinations() -> None:
     """One line, exit 2, for a flag the chosen mode would otherwise ignore."""
     given = lambda name: flags.FLAGS[name].present
-    use_run = _TRANSLATE.value or _GENERATE.value or _CLASSIFY.value or _INPUT_FILE.value
+    use_run = _using_a_run()
     if _EXECUTOR.value != "local" and (_REPORT.value or use_run):
         _fail(
             f"--executor={_EXECUTOR.value} submits training runs and sweeps, not --report "
@@ -248,8 +261,8 @@ def check_flag_combinations() -> None:
     for name in USE_ONLY:
         if given(name) and not use_run:
             _fail(
-                f"--{name} applies to using a trained run (--translate, --generate, --classify "
-                "or --input_file); leave it out"
+                f"--{name} applies to using a trained run (--translate, --generate, --classify, "
+                "--input_file or --evaluate); leave it out"
             )
     for name in SWEEP_ONLY:
         if given(name) and not _SWEEP.value:
@@ -318,7 +331,7 @@ def main(argv):
                 print(f.read().split("\n## Curves")[0])
             print("Report: " + ", ".join(paths))
             return
-        if _TRANSLATE.value or _GENERATE.value or _CLASSIFY.value or _INPUT_FILE.value:
+        if _using_a_run():
             from experiments import use_run
 
             use_run.main(
@@ -336,6 +349,7 @@ def main(argv):
                 rollout=_ROLLOUT.value,
                 pixels=_PIXELS.value,
                 max_new_tokens=_MAX_NEW_TOKENS.value,
+                evaluate=_EVALUATE.value,
             )
             return
         if not _CONFIG.present or not _WORKDIR.value:

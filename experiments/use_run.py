@@ -10,7 +10,10 @@
   run: the class, the probabilities and the attention picture of chosen
   pixels (experiments/vision/use.py);
 - `--input_file=FILE`: one sentence, prompt or image a line, for whichever of
-  the three the run is.
+  the three the run is;
+- `--evaluate=test` (comma-separated splits) on a translation run: its
+  metrics on its corpus's splits again, for `--step` and `--beam_size`
+  (experiments/translation/score_run.py).
 
 Nothing is written into the run's workdir; pictures go to `--out`. Bad input
 raises trained.UseError (one line, exit code 2 from launch.py).
@@ -57,9 +60,12 @@ def main(
     rollout: bool = False,
     pixels: str = "",
     max_new_tokens: int = 0,
+    evaluate: str | None = None,
 ):
     if not workdir:
         raise UseError("--workdir=RUN is required: the trained run to use")
+    if evaluate is not None:
+        return _evaluate(workdir, evaluate, locals())
     asked = [
         flag for flag, values in zip(FLAG_OF.values(), (translate, generate, classify)) if values
     ]
@@ -111,6 +117,28 @@ def main(
         output_format=output_format,
         layer=layer,
         pixels=pixels,
+    )
+
+
+def _evaluate(workdir: str, splits: str, given: dict):
+    """`--evaluate`: flags of the other uses would be ignored, so they are errors."""
+    others = dict(translate="--translate", generate="--generate", classify="--classify")
+    others.update(input_file="--input_file", layer="--layer", head="--head")
+    others.update(rollout="--rollout", pixels="--pixels", max_new_tokens="--max_new_tokens")
+    for name, flag in others.items():
+        if given[name]:
+            raise UseError(f"{flag} does not apply to --evaluate, which scores whole splits")
+    config = trained.load_config(workdir)
+    trained.require_experiment(config, workdir, "--evaluate", "translation")
+    from experiments.translation import score_run
+
+    return score_run.main(
+        workdir,
+        splits,
+        step=given["step"],
+        beam_size=given["beam_size"],
+        out=given["out"],
+        output_format=given["output_format"],
     )
 
 

@@ -136,6 +136,18 @@ def _prepare(config, workdir):
     return splits, data_stats, source_tok, target_tok, model
 
 
+def forms_attention_weights(config) -> bool:
+    """Whether the model forms attention weights: maps, AER and pictures need
+    them, and only the plain ("xla") form of a kind that has weights makes them."""
+    return config.model.attention != NO_ATTENTION and (
+        config.model.get("implementation", "xla") == "xla"  # runs saved before it existed
+        and (
+            config.model.attention == MULTI_HEAD
+            or attn.lookup(config.model.attention).supports("weights")
+        )
+    )
+
+
 class TranslationTask(trainer.Task):
     """The translation experiment for the shared trainer (common/trainer.py)."""
 
@@ -166,14 +178,7 @@ class TranslationTask(trainer.Task):
             for name in ("validation",)
             if name in splits
         }
-        # Maps, AER and pictures need the weights, which only the plain form makes.
-        self.has_attention = config.model.attention != NO_ATTENTION and (
-            config.model.implementation == "xla"
-            and (
-                config.model.attention == MULTI_HEAD
-                or attn.lookup(config.model.attention).supports("weights")
-            )
-        )
+        self.has_attention = forms_attention_weights(config)
         # Choosing them encodes the test split: only where there are pictures to draw.
         self.attention_sentences = (
             evaluation.attention_sentences(config.eval, config.data.name, splits, source_tok)

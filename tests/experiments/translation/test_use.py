@@ -281,3 +281,48 @@ def test_a_run_on_a_users_corpus_translates_with_its_own_vocabulary(
     header, rows = matrix_lines(captured.out)
     assert header == result.source_tokens and len(rows) == len(result.target_tokens)
     np.testing.assert_allclose(result.weights.sum(-1), 1.0, atol=1e-5)
+
+
+def test_evaluate_scores_a_split_again_as_training_did_and_changes_nothing(
+    additive, tmp_path, capsys
+):
+    workdir, _ = additive
+    before = snapshot(workdir)
+    with open(workdir / "eval.json") as f:
+        trained = json.load(f)["splits"]["test"]
+    out = tmp_path / "scores.json"
+    results = use_run.main(str(workdir), evaluate="test", out=str(out))
+    got = results["test"]
+    # Greedy, the last checkpoint: the final evaluation's own numbers.
+    assert "aer" in trained  # the toy corpus has true alignments
+    for metric in ("bleu", "exact_match", "token_accuracy", "loss", "aer"):
+        assert got[metric] == pytest.approx(trained[metric], rel=1e-6), metric
+    assert got["by_length"] == trained["by_length"]
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"test: BLEU {trained['bleu']:.2f}, exact match ")
+    assert line.endswith(f"({trained['examples']} sentences, greedy, step {got['step']})")
+    with open(out) as f:
+        assert json.load(f)["splits"]["test"]["bleu"] == pytest.approx(got["bleu"])
+    assert snapshot(workdir) == before
+
+    beam = use_run.main(str(workdir), evaluate="test", beam_size=3, output_format="jsonl")
+    record = json.loads(capsys.readouterr().out)
+    assert record["beam_size"] == 3 and record["bleu"] == pytest.approx(beam["test"]["bleu"])
+    assert record["split"] == "test" and record["examples"] == trained["examples"]
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(evaluate="dev"), r"no split 'dev' in this run's corpus; valid: train, validation, test"),
+        (dict(evaluate=" , "), r"give split names, e.g. --evaluate=test"),
+        (dict(evaluate="test", beam_size=0), r"--beam_size=0; valid: 1 \(greedy\) or more"),
+        (dict(evaluate="test", head=2), r"--head does not apply to --evaluate"),
+        (dict(evaluate="test", translate=["i love you"]), r"--translate does not apply"),
+    ],
+)
+def test_evaluate_refuses_bad_input_in_one_line(additive, options, message):
+    workdir, _ = additive
+    with pytest.raises(UseError, match=message) as error:
+        use_run.main(str(workdir), **options)
+    assert "\n" not in str(error.value)
