@@ -234,10 +234,16 @@ class DecoderLayer(_Sublayers):
             without cross-attention.
           memory_mask: `[batch, S]`, True on real source tokens.
         """
-        self.self_attention(placeholder, is_causal=True, decode=True)
+        # Deterministic: no weights are formed here, and a layer with attention
+        # dropout needs the flag given.
+        self.self_attention(placeholder, is_causal=True, decode=True, deterministic=True)
         if self.with_cross_attention:
             self.cross_attention(
-                placeholder[:, :1], memory, mask=memory_mask[:, None, None, :], decode=True
+                placeholder[:, :1],
+                memory,
+                mask=memory_mask[:, None, None, :],
+                decode=True,
+                deterministic=True,
             )
 
     def step(self, x, valid, position, memory, memory_mask, *, deterministic: bool):

@@ -287,6 +287,17 @@ def test_shared_embeddings_tie_source_target_and_output():
     assert not np.allclose(changed[1, 2:], np.delete(logits, target_only, -1)[1, 2:])
 
 
+def test_attention_dropout_models_decode_like_the_teacher_forced_pass():
+    # Attention dropout used to break decoding: the cache was made without the
+    # deterministic flag the dropout needs.
+    model = tiny(attention_dropout_rate=0.1, dropout_rate=0.1)
+    params = init(model)
+    logits, _ = model.apply(params, SOURCE, TARGET_IN)
+    stepped, _, _ = step_through(model, params, SOURCE, TARGET_IN)
+    valid = np.asarray(TARGET_IN != PAD)
+    np.testing.assert_allclose(np.asarray(stepped)[valid], np.asarray(logits)[valid], atol=1e-5)
+
+
 def test_tied_output_is_the_target_embedding_transpose():
     untied = tiny()
     params = init(untied)
