@@ -251,6 +251,29 @@ def get_sweeps() -> dict[str, dict]:
                 },
             ],
         },
+        # Regularisation of the ding Transformer, chosen on validation BLEU at
+        # 4000 steps (about 17 minutes alone on 2 cores): the preset's dropout
+        # 0.1 against dropout 0.3 with attention dropout 0.1, and that with
+        # word dropout 0.1 and tied output embeddings (Sennrich & Zhang 2019's
+        # low-resource recipe). Measured validation / test BLEU (greedy, 1000
+        # sentences each): 6.1 / 6.0, 5.0 / 5.2, 3.6 / 3.5: the preset stays.
+        "ding_regularisation": {
+            "config": "transformer,real",
+            "fixed": {"train.steps": 4000, "eval.every_steps": 1000},
+            "trials": [
+                {"model.transformer.dropout_rate": 0.1},
+                {
+                    "model.transformer.dropout_rate": 0.3,
+                    "model.transformer.attention_dropout_rate": 0.1,
+                },
+                {
+                    "model.transformer.dropout_rate": 0.3,
+                    "model.transformer.attention_dropout_rate": 0.1,
+                    "model.transformer.word_dropout_rate": 0.1,
+                    "model.transformer.tie_output_embedding": True,
+                },
+            ],
+        },
         "learning_rate": {
             "config": "additive,demo",
             "grid": {"model.attention": ["additive", "dot"]},
