@@ -258,6 +258,14 @@ def check_flag_combinations() -> None:
             f"--executor={_EXECUTOR.value} submits training runs and sweeps, not --report "
             "or the use of a trained run; leave it out"
         )
+    if use_run:
+        # A trained run is used as its workdir's config.json says.
+        training = [f"--{n}" for n in ("config", "sweep", "report") if given(n)]
+        if training:
+            _fail(
+                f"{training[0]} applies to training, sweeps or reports; a trained run is used "
+                "with its own config (its workdir's config.json), so leave it out"
+            )
     for name in USE_ONLY:
         if given(name) and not use_run:
             _fail(

@@ -290,6 +290,22 @@ def test_flags_the_chosen_mode_would_ignore_are_refused(tmp_path, args, message)
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(
+    "use, args, flag",
+    [
+        ("--translate=hallo", (f"--config={CONFIGS['language_model']}",), "--config"),
+        ("--evaluate=test", ("--sweep=demo",), "--sweep"),
+        ("--generate=le", ("--report=runs",), "--report"),
+    ],
+)
+def test_training_flags_with_the_use_of_a_trained_run_are_refused(tmp_path, use, args, flag):
+    line = one_error_line(launch("--workdir=run", use, *args, cwd=tmp_path))
+    assert line == (
+        f"error: {flag} applies to training, sweeps or reports; a trained run is used with its "
+        "own config (its workdir's config.json), so leave it out"
+    )
+
+
 def test_executor_with_a_report_is_refused(tmp_path):
     line = one_error_line(launch("--report=runs", "--executor=slurm", cwd=tmp_path))
     assert line.startswith("error: --executor=slurm submits training runs and sweeps")
