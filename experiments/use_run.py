@@ -28,6 +28,12 @@ from experiments.common import trained
 from experiments.common.trained import UseError
 
 FLAG_OF = {"translation": "--translate", "language_model": "--generate", "vision": "--classify"}
+# The options each experiment's use reads; any other given is an error, not ignored.
+OPTIONS_OF = {
+    "translation": ("beam_size", "layer", "head", "rollout"),
+    "language_model": ("layer", "max_new_tokens"),
+    "vision": ("layer", "pixels"),
+}
 
 
 def read_lines(path: str) -> list[str]:
@@ -81,6 +87,15 @@ def main(
     inputs = list(translate or generate or classify)
     if input_file:
         inputs += read_lines(input_file)
+    options = dict(beam_size=beam_size != 1, layer=layer, head=head, rollout=rollout)
+    options.update(pixels=pixels, max_new_tokens=max_new_tokens)
+    for name, given in options.items():
+        if given and name not in OPTIONS_OF[experiment]:
+            users = [e for e, names in OPTIONS_OF.items() if name in names]
+            raise UseError(
+                f"--{name} does not apply to a {experiment} run; it is for "
+                f"{' and '.join(f'{FLAG_OF[e]} ({e})' for e in users)} runs"
+            )
     trained.check_out_path(out, workdir)
     if out and not out.lower().endswith(".png") and os.path.isfile(out):
         raise UseError(f"--out={out} is a file; give a directory or a .png path")

@@ -326,3 +326,19 @@ def test_evaluate_refuses_bad_input_in_one_line(additive, options, message):
     with pytest.raises(UseError, match=message) as error:
         use_run.main(str(workdir), **options)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(pixels="0.5,0.5"), "--pixels does not apply to a translation run; it is for "
+         "--classify (vision) runs"),
+        (dict(max_new_tokens=3), "--max_new_tokens does not apply to a translation run; it is "
+         "for --generate (language_model) runs"),
+    ],
+)  # fmt: skip
+def test_options_of_other_experiments_are_refused_not_ignored(additive, options, message):
+    workdir, _ = additive
+    with pytest.raises(UseError) as error:
+        use(workdir, "i love you", **options)
+    assert str(error.value) == message
