@@ -258,6 +258,8 @@ def check_flag_combinations() -> None:
             f"--executor={_EXECUTOR.value} submits training runs and sweeps, not --report "
             "or the use of a trained run; leave it out"
         )
+    multi_host = ("coordinator_address", "num_processes", "process_id", "distributed")
+    multi_host += ("peer_timeout_seconds",)
     if use_run:
         # A trained run is used as its workdir's config.json says.
         training = [f"--{n}" for n in ("config", "sweep", "report") if given(n)]
@@ -266,6 +268,16 @@ def check_flag_combinations() -> None:
                 f"{training[0]} applies to training, sweeps or reports; a trained run is used "
                 "with its own config (its workdir's config.json), so leave it out"
             )
+    if _REPORT.value:
+        for name in ("workdir", "config", "sweep") + multi_host:
+            if given(name):
+                _fail(
+                    f"--{name} does not apply to --report, which reads the sweep directory "
+                    "it names; leave it out"
+                )
+    for name in multi_host if use_run else ():
+        if given(name):
+            _fail(f"--{name} applies to training; using a trained run is one process, leave it out")
     for name in USE_ONLY:
         if given(name) and not use_run:
             _fail(

@@ -306,6 +306,21 @@ def test_training_flags_with_the_use_of_a_trained_run_are_refused(tmp_path, use,
     )
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--report=runs", "--workdir=x"), "--workdir does not apply to --report, which reads"),
+        (("--report=runs", "--num_processes=2"), "--num_processes does not apply to --report"),
+        (
+            ("--workdir=run", "--evaluate=test", "--distributed"),
+            "--distributed applies to training; using a trained run is one process",
+        ),
+    ],
+)
+def test_flags_a_report_or_a_use_would_ignore_are_refused(tmp_path, args, message):
+    assert one_error_line(launch(*args, cwd=tmp_path)).startswith(f"error: {message}")
+
+
 def test_executor_with_a_report_is_refused(tmp_path):
     line = one_error_line(launch("--report=runs", "--executor=slurm", cwd=tmp_path))
     assert line.startswith("error: --executor=slurm submits training runs and sweeps")
