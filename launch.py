@@ -278,6 +278,18 @@ def check_flag_combinations() -> None:
     for name in multi_host if use_run else ():
         if given(name):
             _fail(f"--{name} applies to training; using a trained run is one process, leave it out")
+    for name in multi_host if _SWEEP.value else ():
+        if given(name):
+            _fail(
+                f"--{name} applies to one run started in each of its processes; a sweep runs "
+                "each trial as one process, so leave it out with --sweep"
+            )
+    joins = any(given(name) for name in multi_host[:-1]) or _EXECUTOR.value != "local"
+    if given("peer_timeout_seconds") and not joins:
+        _fail(
+            "--peer_timeout_seconds applies to multi-host runs (--coordinator_address, "
+            "--num_processes, --process_id, --distributed or --executor); leave it out"
+        )
     for name in USE_ONLY:
         if given(name) and not use_run:
             _fail(

@@ -321,6 +321,22 @@ def test_flags_a_report_or_a_use_would_ignore_are_refused(tmp_path, args, messag
     assert one_error_line(launch(*args, cwd=tmp_path)).startswith(f"error: {message}")
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--sweep=compare", "--num_processes=2"), "--num_processes applies to one run started"),
+        (("--peer_timeout_seconds=5",), "--peer_timeout_seconds applies to multi-host runs"),
+    ],
+)
+def test_multi_host_flags_that_would_be_ignored_are_refused(tmp_path, args, message):
+    config = f"--config={CONFIGS['language_model']}"
+    assert one_error_line(launch(config, "--workdir=run", *args, cwd=tmp_path)).startswith(
+        f"error: {message}"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+
 def test_executor_with_a_report_is_refused(tmp_path):
     line = one_error_line(launch("--report=runs", "--executor=slurm", cwd=tmp_path))
     assert line.startswith("error: --executor=slurm submits training runs and sweeps")
