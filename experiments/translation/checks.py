@@ -93,6 +93,7 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    _check_eval(config.eval)
     _check_heads(config)
     if config.data.name in ("tsv",) and not os.path.isfile(config.data.path):
         raise ConfigError(f"corpus file not found: data.path={config.data.path!r}")
@@ -100,6 +101,32 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         path = config.model[f"{side}_embeddings"]
         if path and not os.path.isfile(path):
             raise ConfigError(f"embeddings file not found: model.{side}_embeddings={path!r}")
+
+
+EVAL_SPLITS = ("validation", "test", "test_long")
+
+
+def _check_eval(eval_config) -> None:
+    """Splits, length buckets and attention sentences that would be skipped or drawn empty."""
+    for name in eval_config.splits:
+        if name not in EVAL_SPLITS:
+            raise ConfigError(
+                f"eval.splits holds {name!r}; valid: {', '.join(EVAL_SPLITS)} (test_long: the "
+                f"toy corpus only)"
+            )
+    buckets = tuple(eval_config.length_buckets)
+    increasing = all(a < b for a, b in zip(buckets, buckets[1:]))
+    if not buckets or not increasing or buckets[0] < 1:
+        raise ConfigError(
+            f"eval.length_buckets={buckets!r}; valid: the first length of each bucket, positive "
+            f"and increasing, e.g. (1, 6, 11, 16)"
+        )
+    for sentence in eval_config.attention_sentences:
+        if not sentence.strip():
+            raise ConfigError(
+                f"eval.attention_sentences holds an empty sentence: "
+                f"{tuple(eval_config.attention_sentences)!r}; give words, or () for the corpus's own"
+            )
 
 
 def _check_heads(config) -> None:

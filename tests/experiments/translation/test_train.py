@@ -121,6 +121,10 @@ def test_none_variant_has_no_attention_outputs(tmp_path):
         ({"train.steps": -5}, "train.steps must be positive, got -5"),
         ({"data.name": "tsv", "data.path": "/nonexistent/fra.txt"}, "corpus file not found"),
         ({"model.source_embeddings": "/nonexistent/glove.txt"}, "embeddings file not found"),
+        ({"eval.splits": ("test", "dev")}, r"eval.splits holds 'dev'; valid: validation, test, "),
+        ({"eval.length_buckets": (1, 11, 6)}, r"eval.length_buckets=\(1, 11, 6\); valid: the"),
+        ({"eval.length_buckets": (0, 5)}, r"eval.length_buckets=\(0, 5\); valid"),
+        ({"eval.attention_sentences": ("i love you", " ")}, "holds an empty sentence"),
     ],
 )
 def test_bad_config_is_one_clear_error(tmp_path, override, message):
