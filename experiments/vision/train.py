@@ -37,7 +37,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     attention_config.check(
         model, needs=(), what="the ViT's self-attention", num_heads=model.vit_heads
     )
+    eval_splits = ("validation", "test")
     checks = [
+        *(
+            (name in eval_splits, f"eval.splits holds {name!r}; valid: {', '.join(eval_splits)}")
+            for name in config.eval.splits
+        ),
         (
             model.variant in models.VARIANTS,
             f"unknown model variant {model.variant!r}; valid: {', '.join(models.VARIANTS)}",
