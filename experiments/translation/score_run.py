@@ -23,7 +23,7 @@ METRICS = ("bleu", "exact_match", "token_accuracy", "loss", "aer")
 
 
 def parse_splits(text: str) -> list[str]:
-    """"validation,test" -> ["validation", "test"]; UseError on an empty list."""
+    """ "validation,test" -> ["validation", "test"]; UseError on an empty list."""
     splits = [name.strip() for name in text.split(",") if name.strip()]
     if not splits:
         raise UseError(f"--evaluate={text!r}: give split names, e.g. --evaluate=test")

@@ -336,7 +336,6 @@ def test_multi_host_flags_that_would_be_ignored_are_refused(tmp_path, args, mess
     assert not (tmp_path / "run").exists()
 
 
-
 def test_executor_with_a_report_is_refused(tmp_path):
     line = one_error_line(launch("--report=runs", "--executor=slurm", cwd=tmp_path))
     assert line.startswith("error: --executor=slurm submits training runs and sweeps")

@@ -324,9 +324,7 @@ def test_word_dropout_drops_whole_tokens_in_training_only():
     )  # fmt: skip
     dropped = state["intermediates"]["word_dropout"]["__call__"]
     assert len(dropped) == 2  # source, then target
-    for kept, tokens, table in zip(
-        dropped, (source, target_in), ("source_embed", "target_embed")
-    ):
+    for kept, tokens, table in zip(dropped, (source, target_in), ("source_embed", "target_embed")):
         rows = params["params"][table]["embedding"][tokens] / (1 - rate)  # inverted dropout
         zero = np.all(np.asarray(kept) == 0, axis=-1)
         np.testing.assert_allclose(np.asarray(kept)[~zero], np.asarray(rows)[~zero], rtol=1e-6)
@@ -335,7 +333,9 @@ def test_word_dropout_drops_whole_tokens_in_training_only():
     # kept token embedding, is the sinusoid of its position in every row.
     layer_input = np.asarray(state["intermediates"]["dropout"]["__call__"][0])  # rate 0: identity
     positions = layer_input - np.asarray(dropped[0]) * np.sqrt(16)
-    np.testing.assert_allclose(positions, np.broadcast_to(positions[:1], positions.shape), atol=1e-5)
+    np.testing.assert_allclose(
+        positions, np.broadcast_to(positions[:1], positions.shape), atol=1e-5
+    )
     assert np.all(np.abs(positions[0, 1:]).max(-1) > 0.1)
 
 

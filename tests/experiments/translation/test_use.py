@@ -314,7 +314,10 @@ def test_evaluate_scores_a_split_again_as_training_did_and_changes_nothing(
 @pytest.mark.parametrize(
     "options, message",
     [
-        (dict(evaluate="dev"), r"no split 'dev' in this run's corpus; valid: train, validation, test"),
+        (
+            dict(evaluate="dev"),
+            r"no split 'dev' in this run's corpus; valid: train, validation, test",
+        ),
         (dict(evaluate=" , "), r"give split names, e.g. --evaluate=test"),
         (dict(evaluate="test", beam_size=0), r"--beam_size=0; valid: 1 \(greedy\) or more"),
         (dict(evaluate="test", head=2), r"--head does not apply to --evaluate"),

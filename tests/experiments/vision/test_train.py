@@ -113,7 +113,10 @@ def test_report_shows_accuracy_parameters_and_pictures(sweep):
         ({"model.attention_mix": 0.0}, r"attention_mix must be in \(0, 1\], got 0.0"),
         ({"model.variant": "resnet"}, "unknown model variant 'resnet'"),
         ({"model.attention_form": "fast"}, "unknown model.attention_form 'fast'"),
-        ({"eval.splits": ("validation", "nope")}, "eval.splits holds 'nope'; valid: validation, test"),
+        (
+            {"eval.splits": ("validation", "nope")},
+            "eval.splits holds 'nope'; valid: validation, test",
+        ),
         ({"model.attention_stem": "conv"}, "unknown model.attention_stem 'conv'.*pointwise"),
         (
             {"model.logit_scale": -1.0},
