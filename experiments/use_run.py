@@ -145,9 +145,8 @@ def _evaluate(workdir: str, splits: str, given: dict):
             raise UseError(f"{flag} does not apply to --evaluate, which scores whole splits")
     config = trained.load_config(workdir)
     trained.require_experiment(config, workdir, "--evaluate", "translation")
-    from experiments.translation import score_run
-
-    return score_run.main(
+    use = importlib.import_module("experiments.translation.use")
+    return use.score(
         workdir,
         splits,
         step=given["step"],

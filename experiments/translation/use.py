@@ -79,6 +79,13 @@ class Translation:
         ]
 
 
+def score(workdir: str, splits: str, **options):
+    """`--evaluate=SPLITS`: the run scored again on its corpus's splits (score_run.py)."""
+    from experiments.translation import score_run  # it imports this module
+
+    return score_run.main(workdir, splits, **options)
+
+
 def load(workdir: str, step: int | None = None) -> Run:
     """A translation run from its workdir; UseError naming what is missing."""
     from experiments.translation import train  # the run's own model builder

@@ -294,8 +294,8 @@ def test_flags_the_chosen_mode_would_ignore_are_refused(tmp_path, args, message)
     "use, args, flag",
     [
         ("--translate=hallo", (f"--config={CONFIGS['language_model']}",), "--config"),
-        ("--evaluate=test", ("--sweep=demo",), "--sweep"),
-        ("--generate=le", ("--report=runs",), "--report"),
+        pytest.param("--evaluate=test", ("--sweep=demo",), "--sweep", marks=pytest.mark.slow),
+        pytest.param("--generate=le", ("--report=runs",), "--report", marks=pytest.mark.slow),
     ],
 )
 def test_training_flags_with_the_use_of_a_trained_run_are_refused(tmp_path, use, args, flag):
@@ -310,7 +310,11 @@ def test_training_flags_with_the_use_of_a_trained_run_are_refused(tmp_path, use,
     "args, message",
     [
         (("--report=runs", "--workdir=x"), "--workdir does not apply to --report, which reads"),
-        (("--report=runs", "--num_processes=2"), "--num_processes does not apply to --report"),
+        pytest.param(
+            ("--report=runs", "--num_processes=2"),
+            "--num_processes does not apply to --report",
+            marks=pytest.mark.slow,  # one launch per check in make test
+        ),
         (
             ("--workdir=run", "--evaluate=test", "--distributed"),
             "--distributed applies to training; using a trained run is one process",
@@ -324,7 +328,11 @@ def test_flags_a_report_or_a_use_would_ignore_are_refused(tmp_path, args, messag
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("--sweep=compare", "--num_processes=2"), "--num_processes applies to one run started"),
+        pytest.param(
+            ("--sweep=compare", "--num_processes=2"),
+            "--num_processes applies to one run started",
+            marks=pytest.mark.slow,
+        ),
         (("--peer_timeout_seconds=5",), "--peer_timeout_seconds applies to multi-host runs"),
     ],
 )
