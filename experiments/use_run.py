@@ -70,8 +70,16 @@ def main(
 ):
     if not workdir:
         raise UseError("--workdir=RUN is required: the trained run to use")
+    # Which use options were given (their defaults mean "not given").
+    options = dict(beam_size=beam_size != 1, layer=layer, head=head, rollout=rollout)
+    options.update(pixels=pixels, max_new_tokens=max_new_tokens)
     if evaluate is not None:
-        return _evaluate(workdir, evaluate, locals())
+        inputs = dict(translate=translate, generate=generate, classify=classify)
+        inputs.update(input_file=input_file)
+        for name, given in {**inputs, **options}.items():
+            if given and name != "beam_size":
+                raise UseError(f"--{name} does not apply to --evaluate, which scores whole splits")
+        return _evaluate(workdir, evaluate, step, beam_size, out, output_format)
     asked = [
         flag for flag, values in zip(FLAG_OF.values(), (translate, generate, classify)) if values
     ]
@@ -87,8 +95,6 @@ def main(
     inputs = list(translate or generate or classify)
     if input_file:
         inputs += read_lines(input_file)
-    options = dict(beam_size=beam_size != 1, layer=layer, head=head, rollout=rollout)
-    options.update(pixels=pixels, max_new_tokens=max_new_tokens)
     for name, given in options.items():
         if given and name not in OPTIONS_OF[experiment]:
             users = [e for e, names in OPTIONS_OF.items() if name in names]
@@ -135,24 +141,13 @@ def main(
     )
 
 
-def _evaluate(workdir: str, splits: str, given: dict):
-    """`--evaluate`: flags of the other uses would be ignored, so they are errors."""
-    others = dict(translate="--translate", generate="--generate", classify="--classify")
-    others.update(input_file="--input_file", layer="--layer", head="--head")
-    others.update(rollout="--rollout", pixels="--pixels", max_new_tokens="--max_new_tokens")
-    for name, flag in others.items():
-        if given[name]:
-            raise UseError(f"{flag} does not apply to --evaluate, which scores whole splits")
+def _evaluate(workdir: str, splits: str, step, beam_size, out, output_format):
+    """`--evaluate`: the translation run scored again (experiments/translation/score_run.py)."""
     config = trained.load_config(workdir)
     trained.require_experiment(config, workdir, "--evaluate", "translation")
     use = importlib.import_module("experiments.translation.use")
     return use.score(
-        workdir,
-        splits,
-        step=given["step"],
-        beam_size=given["beam_size"],
-        out=given["out"],
-        output_format=given["output_format"],
+        workdir, splits, step=step, beam_size=beam_size, out=out, output_format=output_format
     )
 
 
