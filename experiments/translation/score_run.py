@@ -16,8 +16,8 @@ import os
 
 from experiments.common import trained
 from experiments.common.trained import FORMATS, UseError
-from experiments.translation import batching, evaluation, input_pipeline, use
-from experiments.translation.train import forms_attention_weights
+from experiments.translation import input_pipeline, use
+from experiments.translation.train import forms_attention_weights, score_split
 
 METRICS = ("bleu", "exact_match", "token_accuracy", "loss", "aer")
 
@@ -48,23 +48,14 @@ def evaluate(workdir: str, splits, *, step: int | None = None, beam_size: int = 
     eval_config.beam_size = beam_size
     results = {}
     for name in splits:
-        batches, _ = batching.eval_batches(
-            data[name],
-            run.source_tokenizer,
-            run.target_tokenizer,
-            batch_size=config.eval.batch_size,
-            max_length=config.data.max_length,
-            length_multiple=config.train.length_multiple,
-        )
-        result = evaluation.evaluate_split(
+        result, _ = score_split(
+            config,
+            eval_config,
             run.model,
             run.params,
             data[name],
-            batches,
-            run.target_tokenizer,
             run.source_tokenizer,
-            eval_config,
-            max_length=config.data.max_length,
+            run.target_tokenizer,
             has_attention=forms_attention_weights(config),
         )
         results[name] = dict(result, examples=len(data[name]), step=run.step, beam_size=beam_size)

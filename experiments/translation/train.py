@@ -294,6 +294,32 @@ def _draw_attention_maps(task: TranslationTask, writer, params, step, *, folder,
     writer.write_images(step, {f"attention/{folder}/{k}": v for k, v in images.items()})
 
 
+def score_split(
+    config, eval_config, model, params, pairs, source_tok, target_tok, *, has_attention
+):
+    """Every metric of one whole split, batched as training batches it: (metrics, truncation)."""
+    batches, truncated = batching.eval_batches(
+        pairs,
+        source_tok,
+        target_tok,
+        batch_size=config.eval.batch_size,
+        max_length=config.data.max_length,
+        length_multiple=config.train.length_multiple,
+    )
+    result = evaluation.evaluate_split(
+        model,
+        params,
+        pairs,
+        batches,
+        target_tok,
+        source_tok,
+        eval_config,
+        max_length=config.data.max_length,
+        has_attention=has_attention,
+    )
+    return result, truncated
+
+
 def final_evaluation(task: TranslationTask, writer, step, params) -> dict[str, Any]:
     """Evaluates every configured split in full and draws the final attention maps."""
     config, params = task.config, {"params": params}
@@ -301,26 +327,17 @@ def final_evaluation(task: TranslationTask, writer, step, params) -> dict[str, A
     for name in config.eval.splits:
         if name not in task.splits:
             continue
-        batches, truncated = batching.eval_batches(
-            task.splits[name],
-            task.source_tok,
-            task.target_tok,
-            batch_size=config.eval.batch_size,
-            max_length=config.data.max_length,
-            length_multiple=config.train.length_multiple,
-        )
-        truncation[name] = vars(truncated)
-        results[name] = evaluation.evaluate_split(
+        results[name], truncated = score_split(
+            config,
+            config.eval,
             task.model,
             params,
             task.splits[name],
-            batches,
-            task.target_tok,
             task.source_tok,
-            config.eval,
-            max_length=config.data.max_length,
+            task.target_tok,
             has_attention=task.has_attention,
         )
+        truncation[name] = vars(truncated)
     writer.write_scalars(
         step,
         {
