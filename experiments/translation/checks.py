@@ -11,6 +11,7 @@ import os
 
 import ml_collections
 
+from attn import implementations
 from experiments.common import attention_config, sections, validation
 from experiments.common.checkpoints import Checkpointer
 from experiments.common.errors import ConfigError
@@ -48,6 +49,8 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             what="the RNN's attention unit (padded source, its weights read every step)",
             extra_kinds=(MULTI_HEAD, NO_ATTENTION),
         )
+        if config.model.attention == MULTI_HEAD:
+            _check_multi_head_unit(config.model)
     if transformer and (config.model.source_embeddings or config.model.target_embeddings):
         raise ConfigError("pretrained embeddings are supported by the rnn architecture only")
     if transformer and config.model.transformer.max_length < config.data.max_length + 1:
@@ -127,6 +130,21 @@ def _check_eval(eval_config) -> None:
                 f"eval.attention_sentences holds an empty sentence: "
                 f"{tuple(eval_config.attention_sentences)!r}; give words, or () for the corpus's own"
             )
+
+
+def _check_multi_head_unit(model) -> None:
+    """The RNN's `multihead` unit is scaled-dot attention over `model.num_heads` heads: its
+    implementation is checked like a registered kind's, and it has no grouped key/value
+    heads, so `model.num_kv_heads` would be ignored there."""
+    try:
+        implementations.check(model.get("implementation", "xla"), "scaled_dot")
+    except ValueError as error:
+        raise ConfigError(f"model.attention={MULTI_HEAD!r}: {error}") from None
+    if model.get("num_kv_heads", 0):
+        raise ConfigError(
+            f"model.num_kv_heads={model.num_kv_heads!r}: the RNN's {MULTI_HEAD!r} unit has one "
+            f"key/value head per query head; valid: 0"
+        )
 
 
 def _check_heads(config) -> None:

@@ -12,6 +12,7 @@ A workdir ends up holding:
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -62,8 +63,9 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
             f"{', '.join(models.ATTENTION_STEMS)}",
         ),
         (
-            model.logit_scale >= 0,
-            f"model.logit_scale must be >= 0 (0: 1/sqrt(head_dim)), got {model.logit_scale}",
+            0 <= model.logit_scale < math.inf,
+            f"model.logit_scale must be finite and >= 0 (0: 1/sqrt(head_dim)), got "
+            f"{model.logit_scale}",
         ),
         (
             0 < model.attention_mix <= 1,

@@ -125,6 +125,15 @@ def test_none_variant_has_no_attention_outputs(tmp_path):
         ({"eval.length_buckets": (1, 11, 6)}, r"eval.length_buckets=\(1, 11, 6\); valid: the"),
         ({"eval.length_buckets": (0, 5)}, r"eval.length_buckets=\(0, 5\); valid"),
         ({"eval.attention_sentences": ("i love you", " ")}, "holds an empty sentence"),
+        (
+            {"model.attention": "multihead", "model.implementation": "fast"},
+            r"model.attention='multihead': Unknown attention implementation 'fast'; valid on cpu",
+        ),
+        (
+            {"model.attention": "multihead", "model.num_kv_heads": 2},
+            r"model.num_kv_heads=2: the RNN's 'multihead' unit has one key/value head per query "
+            r"head; valid: 0",
+        ),
     ],
 )
 def test_bad_config_is_one_clear_error(tmp_path, override, message):

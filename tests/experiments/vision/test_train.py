@@ -120,8 +120,9 @@ def test_report_shows_accuracy_parameters_and_pictures(sweep):
         ({"model.attention_stem": "conv"}, "unknown model.attention_stem 'conv'.*pointwise"),
         (
             {"model.logit_scale": -1.0},
-            r"model.logit_scale must be >= 0 \(0: 1/sqrt\(head_dim\)\), got -1.0",
+            r"model.logit_scale must be finite and >= 0 \(0: 1/sqrt\(head_dim\)\), got -1.0",
         ),
+        ({"model.logit_scale": float("inf")}, "model.logit_scale must be finite and >= 0.*got inf"),
         ({"data.name": "imagenet"}, "unknown dataset 'imagenet'"),
         ({"data.name": "fashion_mnist", "data.path": "/nonexistent"}, "folder not found.*apt-get"),
         ({"train.steps": 0}, "train.steps must be positive, got 0"),
