@@ -47,6 +47,12 @@ _SWEEP = flags.DEFINE_string("sweep", None, "Name of a sweep declared in the con
 _PARALLEL = flags.DEFINE_integer("parallel", 1, "Sweep trials to run at once.")
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "List the sweep's trials and workdirs only.")
 _RETRY_FAILED = flags.DEFINE_bool("retry_failed", False, "Rerun failed and diverged trials.")
+_SWEEP_TRIAL = flags.DEFINE_bool(
+    "sweep_trial",
+    False,
+    "Set by --sweep on each trial it starts: its --config flags were given to the whole "
+    "sweep, so one this trial's model or task does not read is not refused here.",
+)
 _EXECUTOR = flags.DEFINE_enum(
     "executor",
     "local",
@@ -182,6 +188,15 @@ def config_overrides(argv) -> dict[str, str]:
             value = args.pop(0)
         overrides[field] = value if has_value or value else "True"
     return overrides
+
+
+def check_overrides_are_read(config, overrides: dict[str, str]) -> None:
+    """A `--config.FIELD` that this run's model or task would never read is refused."""
+    unread = experiments.unread_fields(config)
+    for field, value in overrides.items():
+        for name, why in unread.items():
+            if field == name or field.startswith(name + "."):
+                _fail(f"--config.{field}={value} would be ignored: {why}")
 
 
 def _stop_if_a_peer_was_lost(error: Exception) -> None:
@@ -390,6 +405,8 @@ def main(argv):
         if _SWEEP.value:
             _run_sweep()
             return
+        if not _SWEEP_TRIAL.value:
+            check_overrides_are_read(_CONFIG.value, config_overrides(sys.argv[1:]))
         if _EXECUTOR.value != "local":
             _submit_run()
             return

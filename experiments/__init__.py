@@ -33,6 +33,16 @@ def report_sections(name: str | None):
     return importlib.import_module(REPORTS[name]).report_sections
 
 
+def unread_fields(config) -> dict[str, str]:
+    """Fields (or sections) `config` leaves unread -> why, from the experiment's own
+    `unread_fields`: a value given there on the command line would be ignored."""
+    name = config.get("experiment")
+    if name not in EXPERIMENTS:
+        return {}
+    module = importlib.import_module(EXPERIMENTS[name])
+    return module.unread_fields(config) if hasattr(module, "unread_fields") else {}
+
+
 def train_and_evaluate(config, workdir: str):
     """Runs `config.experiment` in `workdir` and returns its final metrics."""
     name = config.get("experiment")

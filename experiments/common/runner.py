@@ -49,6 +49,7 @@ def trial_command(trial: Trial, config_path: str, workdir: str) -> list[str]:
         LAUNCH,
         f"--config={config}",
         f"--workdir={workdir}",
+        "--sweep_trial",  # its --config flags were given to the whole sweep
         *trial.flag_args(),
     ]
 

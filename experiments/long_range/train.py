@@ -65,6 +65,16 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         )
 
 
+def unread_fields(config: ml_collections.ConfigDict) -> dict[str, str]:
+    """The other tasks' data sections -> why (see experiments.unread_fields)."""
+    task = config.data.task
+    return {
+        f"data.{other}": f"data.task={task!r} (the {other} task's settings)"
+        for other in data_lib.TASKS
+        if other != task and other in config.data
+    }
+
+
 def build_model(model_config, info: data_lib.TaskInfo, dtype=jnp.float32):
     """The task's model from `config.model`: a classifier or a causal decoder."""
     values = dict(model_config)
@@ -206,4 +216,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     return trainer.train_and_evaluate(LongRangeTask, config, workdir)
 
 
-__all__ = ["LongRangeTask", "build_model", "loss", "train_and_evaluate", "validate_config"]
+__all__ = [
+    "LongRangeTask",
+    "build_model",
+    "loss",
+    "train_and_evaluate",
+    "unread_fields",
+    "validate_config",
+]

@@ -11,6 +11,7 @@ import os
 
 import ml_collections
 
+import attn
 from attn import implementations
 from experiments.common import attention_config, sections, validation
 from experiments.common.checkpoints import Checkpointer
@@ -104,6 +105,58 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         path = config.model[f"{side}_embeddings"]
         if path and not os.path.isfile(path):
             raise ConfigError(f"embeddings file not found: model.{side}_embeddings={path!r}")
+
+
+# The RNN's own model fields; the Transformer reads model.transformer.* instead.
+RNN_FIELDS = (
+    "cell",
+    "embedding_size",
+    "encoder_size",
+    "decoder_sizes",
+    "bidirectional",
+    "input_feeding",
+    "dropout_rate",
+    "num_heads",
+    "attention_features",
+)
+TOY_ONLY = ("test_long_size", "train_max_words", "long_max_words")
+TFDS_ONLY = ("tfds_name", "source_key", "target_key")
+
+
+def unread_fields(config: ml_collections.ConfigDict) -> dict[str, str]:
+    """Fields this config's model and corpus never read -> why (see experiments.unread_fields)."""
+    unread = {}
+    model, data = config.model, config.data
+    if model.architecture == "rnn":
+        unread["model.transformer"] = "model.architecture='rnn' (it sizes the Transformer)"
+        if model.attention != MULTI_HEAD:
+            unread["model.num_heads"] = f"model.attention={model.attention!r} (multihead only)"
+        unread["model.num_kv_heads"] = "the RNN's attention unit has one key/value head per head"
+        if model.attention == NO_ATTENTION:
+            unread["model.implementation"] = "model.attention='none' has no attention to run"
+        takes_features = model.attention in attn.available() and (
+            "features" in attn.lookup(model.attention).options
+        )
+        if not takes_features:
+            unread["model.attention_features"] = (
+                f"model.attention={model.attention!r} has no `features` option"
+            )
+    else:
+        for name in RNN_FIELDS:
+            unread[f"model.{name}"] = (
+                "model.architecture='transformer' reads model.transformer.* (an RNN field)"
+            )
+    if data.name != "toy_translation":
+        unread.update(
+            {f"data.{name}": f"data.name={data.name!r} (toy corpus only)" for name in TOY_ONLY}
+        )
+    if data.name != "tfds":
+        unread.update(
+            {f"data.{name}": f"data.name={data.name!r} (tfds only)" for name in TFDS_ONLY}
+        )
+    if data.name not in ("tsv", "ding"):
+        unread["data.path"] = f"data.name={data.name!r} (tsv and ding only)"
+    return unread
 
 
 EVAL_SPLITS = ("validation", "test", "test_long")

@@ -38,7 +38,7 @@ from experiments.models.transformer import build_transformer
 from experiments.text import tokenizers as tokenizers_lib
 from experiments.text.token_ids import PAD_ID as PAD
 from experiments.translation import batching, evaluation, input_pipeline
-from experiments.translation.checks import check_checkpoint_layers, validate_config
+from experiments.translation.checks import check_checkpoint_layers, unread_fields, validate_config
 
 COMPUTE_DTYPES = trainer.COMPUTE_DTYPES
 
@@ -360,4 +360,10 @@ def final_evaluation(task: TranslationTask, writer, step, params) -> dict[str, A
     return {"splits": results, "eval_truncation": truncation}
 
 
-__all__ = ["TranslationTask", "loss", "train_and_evaluate", "validate_config"]
+__all__ = [
+    "TranslationTask",
+    "loss",
+    "train_and_evaluate",
+    "unread_fields",
+    "validate_config",
+]

@@ -107,6 +107,29 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(str(error)) from error
 
 
+VIT_FIELDS = ("patch_size", "vit_width", "vit_depth", "vit_heads", "vit_mlp_dim")
+VIT_FIELDS += ("attention", "attention_options", "implementation", "num_kv_heads")
+RESNET_FIELDS = ("stem_width", "stem_strides", "widths", "depths", "kernel_size")
+LOCAL_ATTENTION_FIELDS = ("num_heads", "relative_bias", "logit_scale", "attention_form")
+LOCAL_ATTENTION_FIELDS += ("attention_mix",)
+
+
+def unread_fields(config: ml_collections.ConfigDict) -> dict[str, str]:
+    """Fields this variant never reads -> why (see experiments.unread_fields)."""
+    variant = config.model.variant
+    if variant == "vit":
+        names = RESNET_FIELDS + LOCAL_ATTENTION_FIELDS + ("attention_stem",)
+        why = "model.variant='vit' (a field of the convolutional and local-attention variants)"
+        return {f"model.{name}": why for name in names}
+    unread = {f"model.{name}": f"model.variant={variant!r} (ViT only)" for name in VIT_FIELDS}
+    if variant == "conv":
+        for name in LOCAL_ATTENTION_FIELDS:
+            unread[f"model.{name}"] = "model.variant='conv' has no attention"
+    if variant != "full_attention":
+        unread["model.attention_stem"] = f"model.variant={variant!r} (full_attention only)"
+    return unread
+
+
 def _check_against_data(config, info: data_lib.DatasetInfo, splits) -> None:
     """What depends on the images: sizes of windows and patches, picture indices."""
     height, width = info.image_shape[:2]
@@ -317,4 +340,4 @@ def _draw_attention(task: VisionTask, writer, params, step, *, folder):
     writer.write_images(step, drawn)
 
 
-__all__ = ["VisionTask", "loss", "train_and_evaluate", "validate_config"]
+__all__ = ["VisionTask", "loss", "train_and_evaluate", "unread_fields", "validate_config"]

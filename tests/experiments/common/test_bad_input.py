@@ -1,5 +1,6 @@
 """Bad input to launch.py: one line `error: ...` naming the value and what is valid, exit code 2."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -7,6 +8,7 @@ import sys
 
 import pytest
 
+import experiments
 from experiments import classify, translate
 from experiments.common import sweeps, validation
 from experiments.common.errors import ConfigError
@@ -347,3 +349,87 @@ def test_multi_host_flags_that_would_be_ignored_are_refused(tmp_path, args, mess
 def test_executor_with_a_report_is_refused(tmp_path):
     line = one_error_line(launch("--report=runs", "--executor=slurm", cwd=tmp_path))
     assert line.startswith("error: --executor=slurm submits training runs and sweeps")
+
+
+def _config(spec: str, **overrides):
+    path, _, arg = spec.partition(":")
+    module_spec = importlib.util.spec_from_file_location("config_under_test", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = module.get_config(arg)
+    for field, value in overrides.items():
+        *sections, name = field.split(".")
+        node = config
+        for section in sections:
+            node = node[section]
+        node[name] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    "spec, overrides, unread, read",
+    [
+        (
+            CONFIGS["translate"],  # the RNN with additive attention, on the toy corpus
+            {},
+            ["model.transformer", "model.num_heads", "data.tfds_name", "data.path"],
+            ["model.attention_features", "model.implementation", "data.train_max_words"],
+        ),
+        (
+            CONFIGS["translate"],
+            {"model.attention": "none", "data.name": "ding"},
+            ["model.implementation", "model.attention_features", "data.train_max_words"],
+            ["data.path", "model.cell"],
+        ),
+        (
+            CONFIGS["translate"],
+            {"model.architecture": "transformer"},
+            ["model.cell", "model.decoder_sizes", "model.dropout_rate", "model.num_heads"],
+            ["model.transformer", "model.attention", "model.implementation", "model.num_kv_heads"],
+        ),
+        (
+            f"{ROOT}/experiments/classify.py:vit,tiny",
+            {},
+            ["model.kernel_size", "model.widths", "model.attention_form", "model.attention_stem"],
+            ["model.vit_heads", "model.patch_size", "model.attention", "model.num_kv_heads"],
+        ),
+        (
+            CONFIGS["classify"],  # conv stem, local attention blocks
+            {},
+            ["model.vit_width", "model.patch_size", "model.attention", "model.attention_stem"],
+            ["model.kernel_size", "model.num_heads", "model.attention_form", "model.widths"],
+        ),
+        (
+            f"{ROOT}/experiments/classify.py:conv,tiny",
+            {},
+            ["model.num_heads", "model.attention_form", "model.logit_scale", "model.vit_depth"],
+            ["model.kernel_size", "model.widths", "model.stem_width"],
+        ),
+        (
+            f"{ROOT}/experiments/configs/long_range.py:mqar,tiny",
+            {},
+            ["data.listops", "data.pathfinder", "data.image", "data.text", "data.retrieval"],
+            ["data.mqar", "data.cache_dir", "model.d_model"],
+        ),
+    ],
+)
+def test_fields_a_run_never_reads(spec, overrides, unread, read):
+    fields = experiments.unread_fields(_config(spec, **overrides))
+    assert [name for name in unread if name not in fields] == []
+    assert [name for name in read if name in fields] == []
+
+
+def test_a_config_flag_the_run_would_not_read_is_refused(tmp_path):
+    line = one_error_line(
+        launch(
+            f"--config={CONFIGS['translate']}",
+            "--workdir=run",
+            "--config.model.transformer.num_heads=8",
+            cwd=tmp_path,
+        )
+    )
+    assert line == (
+        "error: --config.model.transformer.num_heads=8 would be ignored: "
+        "model.architecture='rnn' (it sizes the Transformer)"
+    )
+    assert not (tmp_path / "run").exists() and not (tmp_path / "data").exists()

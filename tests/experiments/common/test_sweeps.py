@@ -254,9 +254,10 @@ def test_submitit_jobs_carry_each_trial_command(tmp_path, config_file):
             os.path.join(ROOT, "launch.py"),
             f"--config={config_file}:additive,tiny",
             f"--workdir={tmp_path / 'sweep' / trial.name}",
+            "--sweep_trial",
         ]
-        assert command[4:] == [f"--config.{f}={v}" for f, v in trial.overrides.items()]
-    assert [job.submission().function.command[4:] for job in jobs][1:] == [
+        assert command[5:] == [f"--config.{f}={v}" for f, v in trial.overrides.items()]
+    assert [job.submission().function.command[5:] for job in jobs][1:] == [
         [
             "--config.model.attention=general",
             "--config.data.name=tsv",
