@@ -199,6 +199,32 @@ def check_overrides_are_read(config, overrides: dict[str, str]) -> None:
                 _fail(f"--config.{field}={value} would be ignored: {why}")
 
 
+def check_sweep_overrides_are_read(config_path: str, trials, overrides: dict[str, str]) -> None:
+    """A `--config.FIELD` given to a sweep that none of its trials would read is refused."""
+    if not overrides or not trials:
+        return
+    unread = [experiments.unread_fields(c) for c in sweeps.trial_configs(config_path, trials)]
+    for field, value in overrides.items():
+        reasons = []
+        for fields in unread:
+            reason = next(
+                (
+                    why
+                    for name, why in fields.items()
+                    if field == name or field.startswith(name + ".")
+                ),
+                None,
+            )
+            if reason is None:
+                break  # this trial reads it
+            reasons.append(reason)
+        else:
+            _fail(
+                f"--config.{field}={value} would be ignored by every trial of --sweep="
+                f"{_SWEEP.value}: {reasons[0]}"
+            )
+
+
 def _stop_if_a_peer_was_lost(error: Exception) -> None:
     """One line and exit 1 when the failure was a lost process, before JAX's shutdown
     barrier waits for the dead peer and aborts; returns when every process is alive."""
@@ -224,6 +250,7 @@ def _run_sweep():
     trials = sweeps.expand(_SWEEP.value, sweeps.load_sweeps(config_path))
     overrides = config_overrides(sys.argv[1:])
     trials = sweeps.with_overrides(trials, overrides, _SWEEP.value)
+    check_sweep_overrides_are_read(config_path, trials, overrides)
     if _EXECUTOR.value != "local":
         import submitit
 

@@ -82,14 +82,42 @@ def format_value(value: Any, *, nested: bool = False) -> str:
     return str(value)
 
 
-def load_sweeps(config_path: str) -> dict[str, dict]:
-    """The `get_sweeps()` of a config file (the part before any ':')."""
+def _load_module(config_path: str):
     path = config_path.split(":", 1)[0]
     if not os.path.isfile(path):
         raise ValueError(f"config file not found: {path}")
     spec = importlib.util.spec_from_file_location("sweep_config", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def trial_configs(config_path: str, trials: list[Trial]) -> list:
+    """Each trial's config with the sweep's own values applied (and command-line text where
+    the field holds text, e.g. `model.architecture`), to see what each trial reads."""
+    get_config = _load_module(config_path).get_config
+    configs = []
+    for trial in trials:
+        config = get_config(trial.config_arg) if trial.config_arg else get_config()
+        for field, value in trial.overrides.items():
+            *sections, name = field.split(".")
+            node = config
+            try:
+                for section in sections:
+                    node = node[section]
+                if isinstance(value, str) and not isinstance(node[name], str):
+                    continue  # command-line text for a number or tuple: its trial parses it
+                node[name] = value
+            except (KeyError, AttributeError, TypeError):
+                continue  # a field the config lacks: that trial stops on it in one line
+        configs.append(config)
+    return configs
+
+
+def load_sweeps(config_path: str) -> dict[str, dict]:
+    """The `get_sweeps()` of a config file (the part before any ':')."""
+    path = config_path.split(":", 1)[0]
+    module = _load_module(config_path)
     if not hasattr(module, "get_sweeps"):
         raise ValueError(f"{path} declares no sweeps (it has no get_sweeps() function)")
     return module.get_sweeps()

@@ -433,3 +433,19 @@ def test_a_config_flag_the_run_would_not_read_is_refused(tmp_path):
         "model.architecture='rnn' (it sizes the Transformer)"
     )
     assert not (tmp_path / "run").exists() and not (tmp_path / "data").exists()
+
+
+def test_a_config_flag_no_trial_of_a_sweep_would_read_is_refused(tmp_path):
+    config = f"--config={ROOT}/experiments/configs/long_range.py"
+    common = ("--workdir=sweep", "--dry_run", "--config.data.listops.max_length=300")
+    # mqar_pairs trains only recall: no trial reads the ListOps settings.
+    line = one_error_line(launch(config, "--sweep=mqar_pairs", *common, cwd=tmp_path))
+    assert line == (
+        "error: --config.data.listops.max_length=300 would be ignored by every trial of "
+        "--sweep=mqar_pairs: data.task='mqar' (the listops task's settings)"
+    )
+    # `all` has ListOps trials: the flag goes to every trial, and those read it.
+    result = launch(config, "--sweep=all", *common, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    listops = [line for line in result.stdout.splitlines() if "task-listops__" in line]
+    assert listops and all("--config.data.listops.max_length=300" in line for line in listops)

@@ -249,7 +249,7 @@ def test_submitit_jobs_carry_each_trial_command(tmp_path, config_file):
     assert len(jobs) == 3
     for job, trial in zip(jobs, trials):
         command = job.submission().function.command
-        assert command[:4] == [
+        assert command[:5] == [
             sys.executable,
             os.path.join(ROOT, "launch.py"),
             f"--config={config_file}:additive,tiny",
