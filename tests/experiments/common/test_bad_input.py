@@ -274,9 +274,16 @@ def test_config_flags_given_with_sweep_reach_every_trial(tmp_path):
     "args, message",
     [
         (("--parallel=2",), "--parallel applies to sweeps; give --sweep=NAME"),
-        (("--retry_failed",), "--retry_failed applies to sweeps"),
+        # The same checks as --parallel's and --slurm_nodes's: make test-slow runs these two.
+        pytest.param(
+            ("--retry_failed",), "--retry_failed applies to sweeps", marks=pytest.mark.slow
+        ),
         (("--slurm_nodes=2",), "--slurm_nodes applies to submitted jobs; give --executor=slurm"),
-        (("--slurm_partition=gpu",), "--slurm_partition applies to submitted jobs"),
+        pytest.param(
+            ("--slurm_partition=gpu",),
+            "--slurm_partition applies to submitted jobs",
+            marks=pytest.mark.slow,
+        ),
         (("--beam_size=4",), "--beam_size applies to using a trained run"),
         (
             ("--executor=slurm", "--sweep=compare", "--slurm_tasks_per_node=2"),
