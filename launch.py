@@ -263,7 +263,11 @@ def _run_sweep():
             gpus_per_node=_SLURM_GPUS.value,
         )
         jobs = runner.submit_sweep(
-            trials, config_path=config_path, sweep_dir=_WORKDIR.value, executor=executor
+            trials,
+            config_path=config_path,
+            sweep_dir=_WORKDIR.value,
+            executor=executor,
+            command_line_overrides=overrides,
         )
         print(f"submitted {len(jobs)} jobs: {', '.join(job.job_id for job in jobs)}")
         return

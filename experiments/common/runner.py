@@ -94,6 +94,36 @@ def run_trial(trial: Trial, config_path: str, workdir: str) -> dict:
     return status
 
 
+def write_sweep_record(
+    trials: Sequence[Trial],
+    config_path: str,
+    sweep_dir: str,
+    command_line_overrides: dict[str, str] | None,
+) -> None:
+    """sweep.json: the config, the command line's overrides and every trial (what
+    --report reads to tell the trials apart), however the trials are run."""
+    os.makedirs(sweep_dir, exist_ok=True)
+    with open(os.path.join(sweep_dir, "sweep.json"), "w") as f:
+        json.dump(
+            {
+                "config": config_path,
+                "command_line_overrides": dict(command_line_overrides or {}),
+                "trials": [
+                    {
+                        "name": t.name,
+                        "config_arg": t.config_arg,
+                        "overrides": t.overrides,
+                        "swept": list(t.swept),
+                    }
+                    for t in trials
+                ],
+            },
+            f,
+            indent=2,
+            default=str,
+        )
+
+
 def run_sweep(
     trials: Sequence[Trial],
     *,
@@ -116,26 +146,7 @@ def run_sweep(
         for trial, workdir, action in rows:
             print(f"{action:<7} {workdir}  {' '.join(trial.flag_args())}")
         return [(t.name, action) for t, _, action in rows]
-    os.makedirs(sweep_dir, exist_ok=True)
-    with open(os.path.join(sweep_dir, "sweep.json"), "w") as f:
-        json.dump(
-            {
-                "config": config_path,
-                "command_line_overrides": dict(command_line_overrides or {}),
-                "trials": [
-                    {
-                        "name": t.name,
-                        "config_arg": t.config_arg,
-                        "overrides": t.overrides,
-                        "swept": list(t.swept),
-                    }
-                    for t in trials
-                ],
-            },
-            f,
-            indent=2,
-            default=str,
-        )
+    write_sweep_record(trials, config_path, sweep_dir, command_line_overrides)
     todo = [(t, w) for t, w, action in rows if action != "skip"]
     print(
         f"{len(rows)} trials: {len(rows) - len(todo)} ended before, {len(todo)} to run "
@@ -151,15 +162,23 @@ def run_sweep(
     return [(t.name, (read_status(w) or {}).get("status", "missing")) for t, w, _ in rows]
 
 
-def submit_sweep(trials: Sequence[Trial], *, config_path: str, sweep_dir: str, executor) -> list:
+def submit_sweep(
+    trials: Sequence[Trial],
+    *,
+    config_path: str,
+    sweep_dir: str,
+    executor,
+    command_line_overrides: dict[str, str] | None = None,
+) -> list:
     """Submits every trial that has not ended as a job of a submitit executor.
 
     `executor` is e.g. `submitit.AutoExecutor(folder=..., cluster="slurm")` with its
     `update_parameters(...)` already set (partition, gpus_per_node, timeout_min, ...).
-    Returns the submitted jobs.
+    Writes sweep.json as `run_sweep` does. Returns the submitted jobs.
     """
     from submitit.helpers import CommandFunction
 
+    write_sweep_record(trials, config_path, sweep_dir, command_line_overrides)
     jobs = []
     for trial, workdir, action in plan(trials, sweep_dir):
         if action == "skip":

@@ -244,9 +244,19 @@ def test_submitit_jobs_carry_each_trial_command(tmp_path, config_file):
     trials = sweeps.expand("mixed", sweeps.load_sweeps(config_file))
     executor = submitit.AutoExecutor(folder=str(tmp_path / "submitit"), cluster="debug")
     jobs = runner.submit_sweep(
-        trials, config_path=config_file, sweep_dir=str(tmp_path / "sweep"), executor=executor
+        trials,
+        config_path=config_file,
+        sweep_dir=str(tmp_path / "sweep"),
+        executor=executor,
+        command_line_overrides={"train.steps": "3"},
     )
     assert len(jobs) == 3
+    # The sweep's record, which --report reads to tell the trials apart, is written too.
+    record = json.load(open(tmp_path / "sweep" / "sweep.json"))
+    assert record["config"] == config_file
+    assert record["command_line_overrides"] == {"train.steps": "3"}
+    assert [t["name"] for t in record["trials"]] == [t.name for t in trials]
+    assert [t["swept"] for t in record["trials"]] == [list(t.swept) for t in trials]
     for job, trial in zip(jobs, trials):
         command = job.submission().function.command
         assert command[:5] == [
