@@ -229,3 +229,51 @@ def test_a_submitit_job_of_two_tasks_is_one_run_of_two_processes(tmp_path):
     check_written_by_one_process(tmp_path / "job")
     assert (final(tmp_path / "job")["processes"], final(tmp_path / "job")["devices"]) == (2, 2)
     assert (tmp_path / "job" / "submitit").is_dir()
+
+
+def _slurm_partition() -> str | None:
+    """The default partition of a SLURM cluster this machine can submit to, if any."""
+    try:
+        out = subprocess.run(
+            ["sinfo", "--noheader", "--format=%P"], capture_output=True, text=True, timeout=20
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    names = out.stdout.split() if out.returncode == 0 else []
+    return next((n.rstrip("*") for n in names if n.endswith("*")), names[0] if names else None)
+
+
+def test_a_slurm_job_through_submitit_is_one_run_of_two_processes(tmp_path):
+    # The same route on a real SLURM cluster (skipped where `sinfo` finds none): the
+    # command returns once the job is queued; the job's record says how it ended.
+    partition = _slurm_partition()
+    if partition is None:
+        pytest.skip("no SLURM cluster reachable from this machine (sinfo)")
+    data = data_flag("language_model", tmp_path)
+    finish(launch("language_model", tmp_path / "one", 6, data))
+    submitted = launch(
+        "language_model",
+        tmp_path / "job",
+        6,
+        data,
+        "--executor=slurm",
+        f"--slurm_partition={partition}",
+        "--slurm_tasks_per_node=2",
+        "--slurm_timeout_min=10",
+    )
+    ((out, _),) = finish(submitted)
+    assert "submitted job" in out and "2 processes" in out
+    deadline = time.time() + 600
+    status = {}
+    while time.time() < deadline and status.get("status") not in ("done", "failed"):
+        time.sleep(2)
+        if (tmp_path / "job" / "status.json").exists():
+            status = json.loads((tmp_path / "job" / "status.json").read_text())
+    assert status.get("status") == "done", status
+    one, job_losses = losses(tmp_path / "one"), losses(tmp_path / "job")
+    assert sorted(job_losses) == sorted(one) and len(one) >= 3
+    np.testing.assert_allclose(
+        [job_losses[s] for s in sorted(job_losses)], [one[s] for s in sorted(one)], 1e-5
+    )
+    check_written_by_one_process(tmp_path / "job")
+    assert (final(tmp_path / "job")["processes"], final(tmp_path / "job")["devices"]) == (2, 2)
