@@ -124,6 +124,9 @@ def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
     )
     config.model = ml_collections.ConfigDict(
         dict(
+            # "conv": the convolutional reference for the pixel tasks (pathfinder, image;
+            # experiments/models/pixel_conv.py), reading d_model, num_layers, dropout_rate
+            architecture="transformer",
             d_model=64,
             num_heads=4,
             num_layers=2,
@@ -226,6 +229,14 @@ def get_sweeps() -> dict[str, dict]:
             )
         },
         "quick": {"config": "listops,tiny", "trials": every},
+        # No attention: 6 convolutions of 3 x 3 over the pixel tasks' images, the same
+        # budget (each trial minutes), to tell a mechanism at chance from a task without signal.
+        "conv_reference": {
+            "trials": [
+                {"config": f"{task},cpu", "data.task": task} for task in ("pathfinder", "image")
+            ],
+            "grid": {"model.architecture": ["conv"], "model.num_layers": [6]},
+        },
         # Zoology's comparison at 2-CPU scale: 18 trials, 27 minutes on 2 cores.
         "mqar_pairs": {
             "config": "mqar,cpu",

@@ -26,7 +26,7 @@ import optax
 from experiments.common import attention_config, sections, trainer, validation
 from experiments.common.errors import ConfigError
 from experiments.long_range import data as data_lib
-from experiments.models import causal_lm, sequence_classifier
+from experiments.models import causal_lm, pixel_conv, sequence_classifier
 from experiments.models.from_config import construct
 from experiments.models.transformer import BIASED, TABLES
 
@@ -35,6 +35,28 @@ NEEDS = {
     "match": ("padding",),  # the same encoder over each of a pair
     "recall": ("causal", "padding"),  # a causal decoder read left to right
 }
+
+
+ARCHITECTURES = ("transformer", "conv")
+# What the convolutional reference leaves unread of the model section.
+ATTENTION_ENCODER_FIELDS = (
+    "num_heads",
+    "d_ff",
+    "attention_dropout_rate",
+    "attention",
+    "attention_options",
+    "implementation",
+    "num_kv_heads",
+    "pre_layer_norm",
+    "positions",
+    "max_length",
+    "max_relative_distance",
+    "pooling",
+)
+
+
+def architecture(model_config) -> str:
+    return model_config.get("architecture", "transformer")  # runs saved before it existed
 
 
 def validate_config(config: ml_collections.ConfigDict) -> None:
@@ -47,6 +69,17 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(str(error)) from error
     info = data_lib.info(config.data)
     model = config.model
+    if architecture(model) not in ARCHITECTURES:
+        raise ConfigError(
+            f"unknown model.architecture {architecture(model)!r}; valid: {', '.join(ARCHITECTURES)}"
+        )
+    if architecture(model) == "conv":
+        if config.data.task not in pixel_conv.PIXEL_TASKS:
+            raise ConfigError(
+                f"model.architecture='conv' reads square images, not data.task="
+                f"{config.data.task!r}; valid tasks: {', '.join(pixel_conv.PIXEL_TASKS)}"
+            )
+        return
     attention_config.check(
         model,
         needs=NEEDS[info.kind] + (("bias",) if model.positions in BIASED else ()),
@@ -68,16 +101,31 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 def unread_fields(config: ml_collections.ConfigDict) -> dict[str, str]:
     """The other tasks' data sections -> why (see experiments.unread_fields)."""
     task = config.data.task
-    return {
+    unread = {
         f"data.{other}": f"data.task={task!r} (the {other} task's settings)"
         for other in data_lib.TASKS
         if other != task and other in config.data
     }
+    if architecture(config.model) == "conv":
+        why = "model.architecture='conv' (a field of the attention encoder)"
+        unread.update({f"model.{name}": why for name in ATTENTION_ENCODER_FIELDS})
+    return unread
 
 
 def build_model(model_config, info: data_lib.TaskInfo, dtype=jnp.float32):
-    """The task's model from `config.model`: a classifier or a causal decoder."""
+    """The task's model from `config.model`: a classifier or a causal decoder, or
+    the convolutional reference for a pixel task (`model.architecture="conv"`)."""
+    if architecture(model_config) == "conv":
+        return pixel_conv.PixelConvClassifier(
+            vocab_size=info.vocab_size,
+            num_classes=info.num_classes,
+            d_model=model_config.d_model,
+            num_layers=model_config.num_layers,
+            dropout_rate=model_config.dropout_rate,
+            dtype=dtype,
+        )
     values = dict(model_config)
+    values.pop("architecture", None)
     values["attention_options"] = tuple(sorted(attention_config.options(model_config).items()))
     values["num_kv_heads"] = attention_config.num_kv_heads(model_config)
     if info.kind in ("classify", "match"):
@@ -198,13 +246,16 @@ class LongRangeTask(trainer.Task):
             },
         )
         summary = ", ".join(f"{s} accuracy {r['accuracy']:.3f}" for s, r in results.items())
-        print(f"step {step}: {self.config.data.task} {self.config.model.attention}: {summary}")
+        # The conv reference has no attention: its row in the report is "conv".
+        mechanism = "conv" if architecture(self.config.model) == "conv" else None
+        mechanism = mechanism or self.config.model.attention
+        print(f"step {step}: {self.config.data.task} {mechanism}: {summary}")
         return {
             "splits": results,
             "headline": ["test/accuracy", "test/loss"],
             "selection": "validation/accuracy",
             "task": self.config.data.task,
-            "attention": self.config.model.attention,
+            "attention": mechanism,
             "chance": 1.0 / self.info.num_classes
             if self.info.kind in ("classify", "match")
             else 1.0 / (self.info.vocab_size - self.info.vocab_size // 2),

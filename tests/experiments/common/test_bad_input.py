@@ -418,6 +418,12 @@ def _config(spec: str, **overrides):
             ["data.listops", "data.pathfinder", "data.image", "data.text", "data.retrieval"],
             ["data.mqar", "data.cache_dir", "model.d_model"],
         ),
+        (
+            f"{ROOT}/experiments/configs/long_range.py:pathfinder,tiny",
+            {"model.architecture": "conv"},
+            ["model.attention", "model.positions", "model.num_heads", "data.listops"],
+            ["model.d_model", "model.num_layers", "model.dropout_rate", "data.pathfinder"],
+        ),
     ],
 )
 def test_fields_a_run_never_reads(spec, overrides, unread, read):

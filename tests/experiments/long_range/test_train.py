@@ -121,6 +121,12 @@ def test_recall_scores_only_the_queries():
         (dict(attention="flash"), "unknown model.attention .flash.; valid: additive"),
         (dict(depth=0), "listops max_depth=0"),
         (dict(task="mqar", pairs=5), "mqar num_pairs=5 do not fit length=12"),
+        (dict(architecture="rnn"), "unknown model.architecture 'rnn'; valid: transformer, conv"),
+        (
+            dict(architecture="conv"),
+            "model.architecture='conv' reads square images, not data.task='listops'; "
+            "valid tasks: pathfinder, image",
+        ),
     ],
 )
 def test_bad_input_is_one_line_before_anything_compiles(change, message):
@@ -184,3 +190,18 @@ def test_mqar_pairs_sweep_gives_softmax_alibi_and_every_trial_validates():
         positions[config.model.attention] = config.model.positions
         assert config.data.mqar.length == 32 and config.data.mqar.num_pairs in (2, 4, 8)
     assert positions == {"scaled_dot": "alibi", "linear": "sinusoidal", "performer": "sinusoidal"}
+
+
+@pytest.mark.slow  # the pathfinder classifier path trains in make test-slow as well
+def test_the_conv_reference_trains_on_pathfinder_and_reports_as_conv(tmp_path):
+    config = tiny("pathfinder", architecture="conv", num_layers=2)
+    final = train.train_and_evaluate(config, str(tmp_path / "run"))
+    assert final["attention"] == "conv" and final["steps"] == 4
+    assert final["splits"]["test"]["examples"] == 16
+    params = trained.restore_params(
+        str(tmp_path / "run"),
+        lambda: train.LongRangeTask(config, str(tmp_path / "x")).init_params(jax.random.key(0)),
+        make_optimizer(config.train),
+        None,
+    )[0]
+    assert sorted(params["params"]) == ["classes", "conv_0", "conv_1", "embed", "hidden"]
