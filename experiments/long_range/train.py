@@ -106,6 +106,8 @@ def unread_fields(config: ml_collections.ConfigDict) -> dict[str, str]:
         for other in data_lib.TASKS
         if other != task and other in config.data
     }
+    if task == "mqar":
+        unread["model.pooling"] = "data.task='mqar' (a causal decoder scored at every query)"
     if architecture(config.model) == "conv":
         why = "model.architecture='conv' (a field of the attention encoder)"
         unread.update({f"model.{name}": why for name in ATTENTION_ENCODER_FIELDS})
@@ -138,6 +140,7 @@ def build_model(model_config, info: data_lib.TaskInfo, dtype=jnp.float32):
             num_classes=info.num_classes,
             dtype=dtype,
         )
+    values.pop("pooling", None)  # a classifier's field; the decoder scores every position
     return construct(
         causal_lm.CausalLM,
         values,

@@ -3,7 +3,8 @@
 Long Range Arena's classifier (Tay et al. 2021): token embeddings and
 positions, `num_layers` encoder layers (self-attention of any registered
 kind, then feed-forward), the valid positions mean-pooled (or the first
-position's vector, `pooling="first"`), then a hidden layer and the class
+position's vector, `pooling="first"`, or each feature's maximum over them,
+`pooling="max"`), then a hidden layer and the class
 logits. Given a second sequence (LRA's Retrieval), both go through the same
 encoder (a dual encoder with shared weights) and the head reads
 [u, v, u * v, u - v] of their pooled vectors u and v. The encoder layers are `transformer_layers.EncoderLayer`, the
@@ -28,7 +29,7 @@ from experiments.models.transformer_layers import (
     token_embedding,
 )
 
-POOLINGS = ("mean", "first")
+POOLINGS = ("mean", "first", "max")
 
 
 def check_sizes(model_config) -> None:
@@ -127,6 +128,9 @@ class SequenceClassifier(nn.Module):
             x = self.final_norm(x)
         if self.pooling == "first":
             return x[:, 0]
+        if self.pooling == "max":  # each feature's largest value over the valid positions
+            lowest = jnp.finfo(x.dtype).min  # finite: no inf under jax.debug_infs
+            return jnp.max(jnp.where(valid[..., None], x, lowest), axis=1)
         weights = valid[..., None].astype(x.dtype)
         return (x * weights).sum(1) / jnp.maximum(weights.sum(1), 1)
 

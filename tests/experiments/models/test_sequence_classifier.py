@@ -36,3 +36,22 @@ def test_a_pair_is_both_documents_through_one_encoder_then_u_v_product_differenc
     assert not np.allclose(swapped, want, atol=1e-4)
     padded = jnp.pad(SECOND, ((0, 0), (0, 3)))
     np.testing.assert_allclose(classifier.apply(params, FIRST, padded), want, atol=1e-5)
+
+
+def test_max_pooling_is_each_features_maximum_over_the_valid_positions_only():
+    classifier = SequenceClassifier(
+        vocab_size=20, num_classes=2, d_model=8, num_heads=2, num_layers=1, d_ff=16, pooling="max"
+    )
+    params = classifier.init(jax.random.key(0), FIRST)
+    pooled, state = classifier.apply(
+        params, FIRST, method=SequenceClassifier.encode, capture_intermediates=True
+    )
+    encoded = np.asarray(state["intermediates"]["final_norm"]["__call__"][0])  # [3, 7, 8]
+    valid = np.asarray(FIRST) != 0
+    want = np.stack([encoded[i][valid[i]].max(0) for i in range(len(encoded))])
+    np.testing.assert_allclose(pooled, want, atol=1e-6)
+    # Padding added at the end changes nothing.
+    padded = jnp.pad(FIRST, ((0, 0), (0, 4)))
+    np.testing.assert_allclose(
+        classifier.apply(params, padded), classifier.apply(params, FIRST), atol=1e-5
+    )
