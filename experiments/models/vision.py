@@ -323,6 +323,17 @@ def attention_widths(model_config) -> dict[str, int]:
     return widths
 
 
+def count_attention_layers(model_config) -> int:
+    """How many attention layers the variant has (what `attention_maps` returns per image)."""
+    variant, blocks = model_config.variant, sum(model_config.depths)
+    return {
+        "conv": 0,
+        "conv_stem_attention": blocks,
+        "full_attention": 1 + blocks,  # the stem attends too
+        "vit": model_config.vit_depth,
+    }[variant]
+
+
 def count_parameters(params) -> int:
     return int(sum(np.size(x) for x in jax.tree.leaves(params)))
 
@@ -402,6 +413,7 @@ __all__ = [
     "ViT",
     "attention_maps",
     "attention_widths",
+    "count_attention_layers",
     "build",
     "count_parameters",
     "flops_per_image",

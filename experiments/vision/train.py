@@ -87,6 +87,12 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    layers = models.count_attention_layers(model)
+    if layers and config.eval.attention_images and not 0 <= config.eval.attention_layer < layers:
+        raise ConfigError(
+            f"eval.attention_layer={config.eval.attention_layer!r}; valid: 0 to {layers - 1} "
+            f"(the {layers} attention layers of model.variant={model.variant!r})"
+        )
     try:
         if model.variant != "conv":
             local2d.check_kernel_size(model.kernel_size)
@@ -125,6 +131,7 @@ def unread_fields(config: ml_collections.ConfigDict) -> dict[str, str]:
     if variant == "conv":
         for name in LOCAL_ATTENTION_FIELDS:
             unread[f"model.{name}"] = "model.variant='conv' has no attention"
+        unread["eval.attention_layer"] = "model.variant='conv' has no attention to draw"
     if variant != "full_attention":
         unread["model.attention_stem"] = f"model.variant={variant!r} (full_attention only)"
     return unread

@@ -113,6 +113,12 @@ def test_attention_maps_are_reported_in_layer_order():
     assert vit_maps[0][0].weights.shape == (2, 4, 4)
     conv = tiny_model("conv")
     assert models.attention_maps(conv, random_params(conv), images) == [[], []]
+    # What the config check of eval.attention_layer counts, without building a model.
+    counted = {
+        variant: models.count_attention_layers(vision.get_config(f"{variant},tiny").model)
+        for variant in ("full_attention", "vit", "conv")
+    }
+    assert counted == {"full_attention": len(maps[0]), "vit": len(vit_maps[0]), "conv": 0}
 
 
 def test_flops_count_the_attention_loops():

@@ -123,6 +123,11 @@ def test_report_shows_accuracy_parameters_and_pictures(sweep):
             r"model.logit_scale must be finite and >= 0 \(0: 1/sqrt\(head_dim\)\), got -1.0",
         ),
         ({"model.logit_scale": float("inf")}, "model.logit_scale must be finite and >= 0.*got inf"),
+        (
+            {"eval.attention_layer": -1},
+            r"eval.attention_layer=-1; valid: 0 to 2 \(the 3 attention layers of model.variant",
+        ),
+        ({"eval.attention_layer": 3}, r"eval.attention_layer=3; valid: 0 to 2"),
         ({"data.name": "imagenet"}, "unknown dataset 'imagenet'"),
         ({"data.name": "fashion_mnist", "data.path": "/nonexistent"}, "folder not found.*apt-get"),
         ({"train.steps": 0}, "train.steps must be positive, got 0"),
