@@ -190,13 +190,21 @@ def config_overrides(argv) -> dict[str, str]:
     return overrides
 
 
+def _why_unread(field: str, unread: dict[str, str]) -> str | None:
+    """Why `field` goes unread, if it or a section holding it is in `unread`."""
+    return next(
+        (why for name, why in unread.items() if field == name or field.startswith(name + ".")),
+        None,
+    )
+
+
 def check_overrides_are_read(config, overrides: dict[str, str]) -> None:
     """A `--config.FIELD` that this run's model or task would never read is refused."""
     unread = experiments.unread_fields(config)
     for field, value in overrides.items():
-        for name, why in unread.items():
-            if field == name or field.startswith(name + "."):
-                _fail(f"--config.{field}={value} would be ignored: {why}")
+        why = _why_unread(field, unread)
+        if why:
+            _fail(f"--config.{field}={value} would be ignored: {why}")
 
 
 def check_sweep_overrides_are_read(config_path: str, trials, overrides: dict[str, str]) -> None:
@@ -205,20 +213,8 @@ def check_sweep_overrides_are_read(config_path: str, trials, overrides: dict[str
         return
     unread = [experiments.unread_fields(c) for c in sweeps.trial_configs(config_path, trials)]
     for field, value in overrides.items():
-        reasons = []
-        for fields in unread:
-            reason = next(
-                (
-                    why
-                    for name, why in fields.items()
-                    if field == name or field.startswith(name + ".")
-                ),
-                None,
-            )
-            if reason is None:
-                break  # this trial reads it
-            reasons.append(reason)
-        else:
+        reasons = [_why_unread(field, fields) for fields in unread]
+        if all(reasons):
             _fail(
                 f"--config.{field}={value} would be ignored by every trial of --sweep="
                 f"{_SWEEP.value}: {reasons[0]}"
