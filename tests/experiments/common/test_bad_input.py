@@ -448,6 +448,7 @@ def test_a_config_flag_the_run_would_not_read_is_refused(tmp_path):
     assert not (tmp_path / "run").exists() and not (tmp_path / "data").exists()
 
 
+@pytest.mark.slow  # two launches; the single run's refusal above is in make test
 def test_a_config_flag_no_trial_of_a_sweep_would_read_is_refused(tmp_path):
     config = f"--config={ROOT}/experiments/configs/long_range.py"
     common = ("--workdir=sweep", "--dry_run", "--config.data.listops.max_length=300")

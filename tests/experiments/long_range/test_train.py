@@ -28,7 +28,8 @@ def tiny(task="listops", **model):
 @pytest.mark.parametrize(
     "task, attention, options",
     [
-        ("listops", "scaled_dot", {}),
+        # The classifier's path, which retrieval's dual encoder below takes in make test.
+        pytest.param("listops", "scaled_dot", {}, marks=pytest.mark.slow),
         # Blocks of 4 over 24 tokens: windows, a global block and random blocks, not dense.
         pytest.param(
             "listops",

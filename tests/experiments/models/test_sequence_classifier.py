@@ -38,6 +38,7 @@ def test_a_pair_is_both_documents_through_one_encoder_then_u_v_product_differenc
     np.testing.assert_allclose(classifier.apply(params, FIRST, padded), want, atol=1e-5)
 
 
+@pytest.mark.slow  # 6 s; an option off by default, its config check is in make test
 def test_max_pooling_is_each_features_maximum_over_the_valid_positions_only():
     classifier = SequenceClassifier(
         vocab_size=20, num_classes=2, d_model=8, num_heads=2, num_layers=1, d_ff=16, pooling="max"
