@@ -250,8 +250,8 @@ class LongRangeTask(trainer.Task):
         )
         summary = ", ".join(f"{s} accuracy {r['accuracy']:.3f}" for s, r in results.items())
         # The conv reference has no attention: its row in the report is "conv".
-        mechanism = "conv" if architecture(self.config.model) == "conv" else None
-        mechanism = mechanism or self.config.model.attention
+        conv = architecture(self.config.model) == "conv"
+        mechanism = "conv" if conv else self.config.model.attention
         print(f"step {step}: {self.config.data.task} {mechanism}: {summary}")
         return {
             "splits": results,
