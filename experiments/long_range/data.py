@@ -65,7 +65,7 @@ class Task:
 
 
 def _generated(generate: Callable, generator: ModuleType) -> Callable:
-    """`load` for a generated task: `generate(section, seed, size)` per split,
+    """`load` for a generated task: `generate(section, seed, size, split)` per split,
     kept in `data.cache_dir` (experiments/long_range/cache.py; "" keeps nothing)."""
 
     def load(data_config):
@@ -81,7 +81,7 @@ def _generated(generate: Callable, generator: ModuleType) -> Callable:
                 seed,
                 size,
                 generator,
-                lambda seed=seed, size=size: generate(section, seed, size),
+                lambda seed=seed, size=size, split=split: generate(section, seed, size, split),
             )
             if read:
                 print(f"{task} {split}: {size} examples read from {data_config.cache_dir}")
@@ -95,7 +95,8 @@ def pixel_tokens(images: np.ndarray) -> np.ndarray:
     return images.reshape(len(images), -1).astype(np.int32) + 1
 
 
-def _listops(section, seed, size):
+def _listops(section, seed, size, split):
+    del split  # every split is drawn alike
     ids, _, labels = listops.generate(
         seed,
         size,
@@ -107,13 +108,16 @@ def _listops(section, seed, size):
     return {"inputs": ids, "labels": labels}
 
 
-def _mqar(section, seed, size):
+def _mqar(section, seed, size, split):
+    # Only training mixes pair counts: validation and test measure recall at num_pairs.
+    mixed = split == "train" and section.train_min_pairs
     inputs, targets, queries = mqar.generate(
         seed,
         size,
         vocab_size=section.vocab_size,
         num_pairs=section.num_pairs,
         length=section.length,
+        min_pairs=section.train_min_pairs if mixed else None,
     )
     return {"inputs": inputs, "targets": targets, "queries": queries}
 
@@ -122,7 +126,8 @@ def _pathfinder_settings(section) -> pathfinder.Settings:
     return pathfinder.Settings(**dict(section))
 
 
-def _pathfinder(section, seed, size):
+def _pathfinder(section, seed, size, split):
+    del split  # every split is drawn alike
     images, labels = pathfinder.generate(seed, size, _pathfinder_settings(section))
     return {"inputs": pixel_tokens(images), "labels": labels}
 
@@ -243,8 +248,17 @@ def _check_listops(section):
 
 
 def _check_mqar(section):
+    low = section.train_min_pairs
+    if isinstance(low, bool) or not isinstance(low, int) or not 0 <= low <= section.num_pairs:
+        raise ValueError(
+            f"data.mqar.train_min_pairs={low!r}; valid: 0 (every training sequence holds "
+            f"num_pairs) or 1 to num_pairs={section.num_pairs}"
+        )
     mqar.check_settings(
-        vocab_size=section.vocab_size, num_pairs=section.num_pairs, length=section.length
+        vocab_size=section.vocab_size,
+        num_pairs=section.num_pairs,
+        length=section.length,
+        min_pairs=section.train_min_pairs or None,
     )
 
 

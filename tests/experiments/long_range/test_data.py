@@ -172,3 +172,26 @@ def test_a_test_split_sorted_by_class_is_sampled_not_cut(tmp_path):
     assert len(labels) == 10 and 0 < labels.sum() < 10
     again = data_lib.load(config)["test"]["inputs"]
     np.testing.assert_array_equal(again, data_lib.load(config)["test"]["inputs"])
+
+
+def test_mqar_mixes_pair_counts_in_training_only():
+    config = long_range.get_config("mqar,tiny").data
+    config.update(train_size=200, validation_size=40, test_size=40)
+    config.mqar.update(vocab_size=24, num_pairs=3, length=16, train_min_pairs=1)
+    splits = data_lib.load(config)
+    train_counts = splits["train"]["queries"].sum(axis=1)
+    assert set(train_counts.tolist()) == {1, 2, 3}
+    for split in ("validation", "test"):  # recall is measured at num_pairs
+        assert (splits[split]["queries"].sum(axis=1) == 3).all()
+    # 0 keeps num_pairs in training as well.
+    config.mqar.train_min_pairs = 0
+    assert (data_lib.load(config)["train"]["queries"].sum(axis=1) == 3).all()
+
+
+@pytest.mark.parametrize("value", [-1, 4])
+def test_bad_mqar_train_min_pairs_is_one_line(value):
+    config = long_range.get_config("mqar,tiny").data
+    config.mqar.update(num_pairs=3, length=16, vocab_size=24)
+    config.mqar.train_min_pairs = value
+    with pytest.raises(ValueError, match=r"data.mqar.train_min_pairs=.*valid: 0 .* to num_pairs=3"):
+        data_lib.check(config)

@@ -82,10 +82,31 @@ def test_mqar_sequence_and_its_answers():
     np.testing.assert_array_equal(again[0], inputs)
 
 
+def test_mqar_mixed_pair_counts_answer_every_query_and_cover_the_range():
+    inputs, targets, queries = mqar.generate(
+        3, 400, vocab_size=32, num_pairs=6, length=24, min_pairs=2
+    )
+    counts = queries.sum(axis=1)
+    assert set(counts.tolist()) == {2, 3, 4, 5, 6}  # uniform over 5 values: all appear in 400
+    for x, y, q, n in zip(inputs, targets, queries, counts):
+        keys, values = x[0 : 2 * n : 2], x[1 : 2 * n : 2]
+        assert len(set(keys)) == n and (keys < 16).all() and (values >= 16).all()
+        assert not q[: 2 * n].any()
+        answers = dict(zip(keys.tolist(), values.tolist()))
+        assert sorted(x[q].tolist()) == sorted(keys.tolist())
+        assert all(y[p] == answers[x[p]] for p in np.flatnonzero(q))
+    # min_pairs == num_pairs draws nothing extra: the fixed-count sequences exactly.
+    fixed = mqar.generate(0, 50, vocab_size=32, num_pairs=4, length=24)
+    same = mqar.generate(0, 50, vocab_size=32, num_pairs=4, length=24, min_pairs=4)
+    np.testing.assert_array_equal(fixed[0], same[0])
+
+
 @pytest.mark.parametrize(
     "settings, message",
     [
         (dict(num_pairs=0), "num_pairs=0; valid: 1 or more"),
+        (dict(min_pairs=5), "min_pairs=5; valid: 1 to num_pairs=4"),
+        (dict(min_pairs=0), "min_pairs=0; valid: 1 to num_pairs=4"),
         (dict(num_pairs=7, length=24), "num_pairs=7 do not fit length=24"),
         (dict(vocab_size=8), "vocab_size=8 holds too few keys"),
     ],

@@ -14,7 +14,19 @@ from experiments.long_range import report as long_range_report
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
 
 
-def trial(sweep, name, task, attention, accuracy, status="done", d_model=64, pairs=4):
+def trial(
+    sweep,
+    name,
+    task,
+    attention,
+    accuracy,
+    status="done",
+    d_model=64,
+    pairs=4,
+    validation=None,
+    learning_rate=1e-3,
+    seed=0,
+):
     workdir = sweep / name
     workdir.mkdir(parents=True)
     (workdir / "status.json").write_text(json.dumps({"status": status}))
@@ -22,11 +34,16 @@ def trial(sweep, name, task, attention, accuracy, status="done", d_model=64, pai
         "experiment": "long_range",
         "data": {"task": task, "mqar": {"num_pairs": pairs}},
         "model": {"attention": attention, "d_model": d_model},
+        "train": {"learning_rate": learning_rate, "steps": 10},
+        "seed": seed,
     }
     (workdir / "config.json").write_text(json.dumps(config))
     if status == "done":
         result = {
-            "splits": {"test": {"accuracy": accuracy, "loss": 1.0}},
+            "splits": {
+                "test": {"accuracy": accuracy, "loss": 1.0},
+                "validation": {"accuracy": accuracy if validation is None else validation},
+            },
             "headline": ["test/accuracy", "test/loss"],
             "task": task,
             "attention": attention,
@@ -73,6 +90,23 @@ def test_recall_by_pairs_reads_width_and_pairs_from_each_trial(tmp_path):
         ("scaled_dot", 64): {4: [1.0], 16: [0.9]},
         ("linear", 128): {16: [0.5]},
     }
+
+
+def test_recall_takes_each_point_at_its_best_learning_rate_by_validation(tmp_path):
+    sweep = tmp_path / "sweep"
+    entries = [
+        # One point at two learning rates: the better validation accuracy picks the test value.
+        trial(sweep, "a", "mqar", "linear", 0.70, pairs=8, validation=0.9, learning_rate=1e-3),
+        trial(sweep, "b", "mqar", "linear", 0.80, pairs=8, validation=0.6, learning_rate=3e-3),
+        # A second seed is a second value of the cell, not a rival.
+        trial(sweep, "c", "mqar", "linear", 0.40, pairs=8, validation=0.5, seed=1),
+        # Another width is another row, whatever its validation accuracy.
+        trial(sweep, "d", "mqar", "linear", 0.30, pairs=8, validation=0.1, d_model=32),
+    ]
+    (sweep / "sweep.json").write_text(json.dumps({"trials": entries}))
+    trials, _ = report.load_trials(str(sweep))
+    recall = long_range_report.recall_by_pairs(trials)
+    assert recall == {("linear", 64): {8: [0.70, 0.40]}, ("linear", 32): {8: [0.30]}}
 
 
 def speed_records():

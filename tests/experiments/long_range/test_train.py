@@ -173,11 +173,11 @@ def test_config_argument_and_sweeps():
     assert len({t.name for t in every}) == len(every)
 
 
-def test_mqar_pairs_sweep_gives_softmax_alibi_and_every_trial_validates():
+def test_mqar_pairs_sweep_gives_softmax_rotary_positions_and_every_trial_validates():
     from experiments.common import sweeps
 
     trials = sweeps.expand("mqar_pairs", long_range.get_sweeps())
-    assert len(trials) == 3 * 2 * 3  # mechanisms x widths x pairs
+    assert len(trials) == 3 * 2 * 3 * 2  # mechanisms x widths x pairs x learning rates
     positions = {}
     for trial in trials:
         config = long_range.get_config(trial.config_arg)
@@ -187,10 +187,10 @@ def test_mqar_pairs_sweep_gives_softmax_alibi_and_every_trial_validates():
             for part in section.split("."):
                 target = target[part]
             target[name] = value
-        train.validate_config(config)  # ALiBi on a mechanism without biases would fail here
+        train.validate_config(config)  # each trial's positions suit its mechanism
         positions[config.model.attention] = config.model.positions
         assert config.data.mqar.length == 32 and config.data.mqar.num_pairs in (2, 4, 8)
-    assert positions == {"scaled_dot": "alibi", "linear": "sinusoidal", "performer": "sinusoidal"}
+    assert positions == {"scaled_dot": "rope", "linear": "sinusoidal", "performer": "sinusoidal"}
 
 
 @pytest.mark.slow  # the pathfinder classifier path trains in make test-slow as well
