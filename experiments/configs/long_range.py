@@ -134,7 +134,9 @@ def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
     config.model = ml_collections.ConfigDict(
         dict(
             # "conv": the convolutional reference for the pixel tasks (pathfinder, image;
-            # experiments/models/pixel_conv.py), reading d_model, num_layers, dropout_rate
+            # experiments/models/pixel_conv.py), reading d_model, num_layers, dropout_rate;
+            # "local2d": softmax attention over each pixel's kernel_size x kernel_size
+            # window (pixel_local_attention.py), reading those and num_heads, d_ff, pooling
             architecture="transformer",
             d_model=64,
             num_heads=4,
@@ -147,6 +149,7 @@ def get_config(arg: str = "listops,cpu") -> ml_collections.ConfigDict:
             max_length=256,  # positions (sinusoidal, learned): at least the task's length
             max_relative_distance=16,
             pooling="mean",  # the classifiers' summary of a sequence: mean, first or max
+            kernel_size=7,  # model.architecture="local2d": the window's side (odd)
         )
     )
     config.model.update(attention_config.fields("scaled_dot"))

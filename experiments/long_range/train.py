@@ -26,7 +26,7 @@ import optax
 from experiments.common import attention_config, sections, trainer, validation
 from experiments.common.errors import ConfigError
 from experiments.long_range import data as data_lib
-from experiments.models import causal_lm, pixel_conv, sequence_classifier
+from experiments.models import causal_lm, pixel_conv, pixel_local_attention, sequence_classifier
 from experiments.models.from_config import construct
 from experiments.models.transformer import BIASED, TABLES
 
@@ -37,8 +37,8 @@ NEEDS = {
 }
 
 
-ARCHITECTURES = ("transformer", "conv")
-# What the convolutional reference leaves unread of the model section.
+ARCHITECTURES = ("transformer", "conv", "local2d")
+# What the pixel models (conv, local2d) leave unread of the model section.
 ATTENTION_ENCODER_FIELDS = (
     "num_heads",
     "d_ff",
@@ -53,6 +53,8 @@ ATTENTION_ENCODER_FIELDS = (
     "max_relative_distance",
     "pooling",
 )
+# ... of which local 2-D attention reads these (its attention is always softmax over windows).
+LOCAL2D_FIELDS = ("num_heads", "d_ff", "pooling")
 
 
 def architecture(model_config) -> str:
@@ -73,12 +75,14 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"unknown model.architecture {architecture(model)!r}; valid: {', '.join(ARCHITECTURES)}"
         )
-    if architecture(model) == "conv":
+    if architecture(model) in ("conv", "local2d"):
         if config.data.task not in pixel_conv.PIXEL_TASKS:
             raise ConfigError(
-                f"model.architecture='conv' reads square images, not data.task="
+                f"model.architecture={architecture(model)!r} reads square images, not data.task="
                 f"{config.data.task!r}; valid tasks: {', '.join(pixel_conv.PIXEL_TASKS)}"
             )
+        if architecture(model) == "local2d":
+            _check_local2d(model)
         return
     attention_config.check(
         model,
@@ -98,6 +102,29 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
         )
 
 
+def _check_local2d(model) -> None:
+    """The local 2-D attention classifier's sizes, each bad value in one line."""
+    if model.get("kernel_size", 7) < 1 or model.get("kernel_size", 7) % 2 == 0:
+        raise ConfigError(
+            f"model.kernel_size={model.get('kernel_size')} must be odd and positive "
+            "(the window is centred on its pixel), e.g. 3, 5 or 7"
+        )
+    if (
+        model.num_heads < 1
+        or model.d_model % model.num_heads
+        or (model.d_model // model.num_heads) % 2
+    ):
+        raise ConfigError(
+            f"model.num_heads={model.num_heads} must split model.d_model={model.d_model} into "
+            "heads of even size (the relative bias halves each head's channels)"
+        )
+    if model.pooling not in pixel_local_attention.POOLINGS:
+        raise ConfigError(
+            f"model.pooling={model.pooling!r} with model.architecture='local2d'; valid: "
+            f"{', '.join(pixel_local_attention.POOLINGS)}"
+        )
+
+
 def unread_fields(config: ml_collections.ConfigDict) -> dict[str, str]:
     """The other tasks' data sections -> why (see experiments.unread_fields)."""
     task = config.data.task
@@ -108,15 +135,34 @@ def unread_fields(config: ml_collections.ConfigDict) -> dict[str, str]:
     }
     if task == "mqar":
         unread["model.pooling"] = "data.task='mqar' (a causal decoder scored at every query)"
-    if architecture(config.model) == "conv":
-        why = "model.architecture='conv' (a field of the attention encoder)"
-        unread.update({f"model.{name}": why for name in ATTENTION_ENCODER_FIELDS})
+    kind = architecture(config.model)
+    if kind in ("conv", "local2d"):
+        why = f"model.architecture={kind!r} (a field of the sequence encoder)"
+        read = LOCAL2D_FIELDS if kind == "local2d" else ()
+        unread.update(
+            {f"model.{name}": why for name in ATTENTION_ENCODER_FIELDS if name not in read}
+        )
+    if kind != "local2d" and "kernel_size" in config.model:
+        unread["model.kernel_size"] = f"model.architecture={kind!r} (local2d's window side)"
     return unread
 
 
 def build_model(model_config, info: data_lib.TaskInfo, dtype=jnp.float32):
     """The task's model from `config.model`: a classifier or a causal decoder, or
     the convolutional reference for a pixel task (`model.architecture="conv"`)."""
+    if architecture(model_config) == "local2d":
+        return pixel_local_attention.PixelLocalAttentionClassifier(
+            vocab_size=info.vocab_size,
+            num_classes=info.num_classes,
+            d_model=model_config.d_model,
+            num_heads=model_config.num_heads,
+            num_layers=model_config.num_layers,
+            d_ff=model_config.d_ff,
+            kernel_size=model_config.get("kernel_size", 7),
+            pooling=model_config.pooling,
+            dropout_rate=model_config.dropout_rate,
+            dtype=dtype,
+        )
     if architecture(model_config) == "conv":
         return pixel_conv.PixelConvClassifier(
             vocab_size=info.vocab_size,
@@ -128,6 +174,7 @@ def build_model(model_config, info: data_lib.TaskInfo, dtype=jnp.float32):
         )
     values = dict(model_config)
     values.pop("architecture", None)
+    values.pop("kernel_size", None)
     values["attention_options"] = tuple(sorted(attention_config.options(model_config).items()))
     values["num_kv_heads"] = attention_config.num_kv_heads(model_config)
     if info.kind in ("classify", "match"):
@@ -249,9 +296,10 @@ class LongRangeTask(trainer.Task):
             },
         )
         summary = ", ".join(f"{s} accuracy {r['accuracy']:.3f}" for s, r in results.items())
-        # The conv reference has no attention: its row in the report is "conv".
-        conv = architecture(self.config.model) == "conv"
-        mechanism = "conv" if conv else self.config.model.attention
+        # The pixel references' rows in the report are their architectures ("conv",
+        # "local2d"): neither runs the registered mechanism the config names.
+        pixel_model = architecture(self.config.model) in ("conv", "local2d")
+        mechanism = architecture(self.config.model) if pixel_model else self.config.model.attention
         print(f"step {step}: {self.config.data.task} {mechanism}: {summary}")
         return {
             "splits": results,

@@ -424,6 +424,18 @@ def _config(spec: str, **overrides):
             ["model.attention", "model.positions", "model.num_heads", "data.listops"],
             ["model.d_model", "model.num_layers", "model.dropout_rate", "data.pathfinder"],
         ),
+        (
+            f"{ROOT}/experiments/configs/long_range.py:pathfinder,tiny",
+            {"model.architecture": "local2d"},
+            ["model.attention", "model.positions", "model.implementation", "model.max_length"],
+            ["model.kernel_size", "model.num_heads", "model.d_ff", "model.pooling"],
+        ),
+        (
+            f"{ROOT}/experiments/configs/long_range.py:pathfinder,tiny",
+            {},
+            ["model.kernel_size", "data.listops"],
+            ["model.attention", "model.positions", "model.num_heads", "model.pooling"],
+        ),
     ],
 )
 def test_fields_a_run_never_reads(spec, overrides, unread, read):

@@ -122,7 +122,26 @@ def test_recall_scores_only_the_queries():
         (dict(attention="flash"), "unknown model.attention .flash.; valid: additive"),
         (dict(depth=0), "listops max_depth=0"),
         (dict(task="mqar", pairs=5), "mqar num_pairs=5 do not fit length=12"),
-        (dict(architecture="rnn"), "unknown model.architecture 'rnn'; valid: transformer, conv"),
+        (
+            dict(architecture="rnn"),
+            "unknown model.architecture 'rnn'; valid: transformer, conv, local2d",
+        ),
+        (
+            dict(architecture="local2d"),
+            "model.architecture='local2d' reads square images, not data.task='listops'",
+        ),
+        (
+            dict(task="pathfinder", architecture="local2d", kernel_size=4),
+            "model.kernel_size=4 must be odd and positive",
+        ),
+        (
+            dict(task="pathfinder", architecture="local2d", num_heads=3),
+            "model.num_heads=3 must split model.d_model=16 into heads of even size",
+        ),
+        (
+            dict(task="pathfinder", architecture="local2d", pooling="first"),
+            "model.pooling='first' with model.architecture='local2d'; valid: mean, max",
+        ),
         (
             dict(architecture="conv"),
             "model.architecture='conv' reads square images, not data.task='listops'; "
@@ -191,6 +210,17 @@ def test_mqar_pairs_sweep_gives_softmax_rotary_positions_and_every_trial_validat
         positions[config.model.attention] = config.model.positions
         assert config.data.mqar.length == 32 and config.data.mqar.num_pairs in (2, 4, 8)
     assert positions == {"scaled_dot": "rope", "linear": "sinusoidal", "performer": "sinusoidal"}
+
+
+def test_local_2d_attention_trains_on_pathfinder_and_reports_as_local2d(tmp_path):
+    config = tiny("pathfinder", architecture="local2d", kernel_size=3, pooling="max", num_layers=2)
+    final = train.train_and_evaluate(config, str(tmp_path / "run"))
+    assert final["attention"] == "local2d" and final["steps"] == 4
+    assert final["splits"]["test"]["examples"] == 16
+    params = train.LongRangeTask(config, str(tmp_path / "x")).init_params(jax.random.key(0))
+    assert sorted(params) == ["classes", "embed", "final_norm", "hidden", "layer_0", "layer_1"]
+    # The window's side reaches the layer: a learned bias per head and window position.
+    assert params["layer_0"]["attention"]["relative_bias"].shape == (2, 3 * 3)
 
 
 @pytest.mark.slow  # the pathfinder classifier path trains in make test-slow as well
