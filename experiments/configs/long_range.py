@@ -42,7 +42,11 @@ Expected on 2 CPU cores with softmax attention (test accuracy, measured
 min (chance 10%); `mqar,cpu` 99.9% in 75 s; `image,cpu` 74.3% in 6 min;
 `pathfinder,cpu` 50.0% (chance: not learned in 1,500 steps) in 10 min, where the
 convolutional reference (`--config.model.architecture=conv --config.model.num_layers=6`)
-reaches 59.6%, and 99.8% with `--config.train.batch_size=64 --config.train.schedule=constant`.
+reaches 59.6%, and 99.8% with `--config.train.batch_size=64 --config.train.schedule=constant`;
+with that budget, softmax attention over each pixel's 5 x 5 window
+(`--config.model.architecture=local2d --config.model.num_layers=4
+--config.model.kernel_size=5 --config.model.pooling=max`) still gives 50.0%
+(2026-12-08).
 
 Sweeps: one per task (`listops`, `mqar`, `pathfinder`, `image`, `text`,
 `retrieval`) trains every registered mechanism that can run it (`cpu` size);
