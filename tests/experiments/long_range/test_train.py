@@ -212,6 +212,7 @@ def test_mqar_pairs_sweep_gives_softmax_rotary_positions_and_every_trial_validat
     assert positions == {"scaled_dot": "rope", "linear": "sinusoidal", "performer": "sinusoidal"}
 
 
+@pytest.mark.slow  # its layers are tested in make test (tests/experiments/models)
 def test_local_2d_attention_trains_on_pathfinder_and_reports_as_local2d(tmp_path):
     config = tiny("pathfinder", architecture="local2d", kernel_size=3, pooling="max", num_layers=2)
     final = train.train_and_evaluate(config, str(tmp_path / "run"))
