@@ -49,6 +49,8 @@ class PixelConvClassifier(nn.Module):
             kernel = (self.kernel_size, self.kernel_size)
             x = nn.relu(nn.Conv(self.d_model, kernel, dtype=self.dtype, name=f"conv_{i}")(x))
         # The largest response anywhere: a path's break or a joined marker is one place.
+        # jnp.max, not pooling.max_over_image: the figures recorded for this reference
+        # were trained so, and the index form rounds its gradient differently (~1e-7).
         pooled = jnp.max(x, axis=(1, 2))
         hidden = nn.gelu(nn.Dense(self.d_model, dtype=self.dtype, name="hidden")(pooled))
         hidden = nn.Dropout(self.dropout_rate)(hidden, deterministic=deterministic)

@@ -23,21 +23,9 @@ import jax.numpy as jnp
 
 from attn.local2d import LocalSelfAttention2D
 from experiments.models.pixel_conv import side_of
+from experiments.models.pooling import max_over_image
 
 POOLINGS = ("mean", "max")  # no "first": a pixel grid has no summary position
-
-
-def _max_pool(x):
-    """Each channel's largest value over the image: `[batch, H, W, C]` -> `[batch, C]`.
-
-    Picked by its index, so the gradient goes to that one pixel. `jnp.max`'s
-    gradient divides by the count of pixels equal to the maximum, and a
-    compiled program that recomputes the operand with other rounding can find
-    none equal (0 / 0: NaN; seen on CPU with this model at XLA's optimisation
-    level 0)."""
-    flat = x.reshape(x.shape[0], -1, x.shape[-1])
-    index = jnp.argmax(flat, axis=1)
-    return jnp.take_along_axis(flat, index[:, None, :], axis=1)[:, 0]
 
 
 class LocalAttentionBlock(nn.Module):
@@ -102,7 +90,7 @@ class PixelLocalAttentionClassifier(nn.Module):
                 name=f"layer_{i}",
             )(x, deterministic=deterministic)
         x = nn.LayerNorm(dtype=self.dtype, name="final_norm")(x)
-        pooled = _max_pool(x) if self.pooling == "max" else jnp.mean(x, axis=(1, 2))
+        pooled = max_over_image(x) if self.pooling == "max" else jnp.mean(x, axis=(1, 2))
         hidden = nn.gelu(nn.Dense(self.d_model, dtype=self.dtype, name="hidden")(pooled))
         hidden = nn.Dropout(self.dropout_rate)(hidden, deterministic=deterministic)
         return nn.Dense(self.num_classes, dtype=self.dtype, name="classes")(hidden)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 from flax.core import FrozenDict
 
 from experiments.models import causal_lm
+from experiments.models.pooling import max_over_positions
 from experiments.models.transformer import INSIDE_ATTENTION, TABLES
 from experiments.models.transformer_layers import (
     EncoderLayer,
@@ -129,8 +130,7 @@ class SequenceClassifier(nn.Module):
         if self.pooling == "first":
             return x[:, 0]
         if self.pooling == "max":  # each feature's largest value over the valid positions
-            lowest = jnp.finfo(x.dtype).min  # finite: no inf under jax.debug_infs
-            return jnp.max(jnp.where(valid[..., None], x, lowest), axis=1)
+            return max_over_positions(x, valid)
         weights = valid[..., None].astype(x.dtype)
         return (x * weights).sum(1) / jnp.maximum(weights.sum(1), 1)
 

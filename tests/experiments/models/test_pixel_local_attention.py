@@ -94,14 +94,3 @@ def test_unknown_pooling_is_refused():
     model = PixelLocalAttentionClassifier(vocab_size=4, num_classes=2, pooling="first")
     with pytest.raises(ValueError, match="unknown pooling 'first'; valid: mean, max"):
         model.init(jax.random.key(0), jnp.ones((1, 16), jnp.int32))
-
-
-def test_max_pooling_takes_each_channel_s_largest_value_and_gives_it_the_whole_gradient():
-    from experiments.models.pixel_local_attention import _max_pool
-
-    x = jax.random.normal(jax.random.key(0), (2, 3, 4, 5))
-    np.testing.assert_array_equal(_max_pool(x), jnp.max(x, axis=(1, 2)))
-    grad = jax.grad(lambda x: _max_pool(x).sum())(x)
-    # One pixel per image and channel, the one holding the maximum, gets gradient 1.
-    np.testing.assert_array_equal(grad.sum(axis=(1, 2)), np.ones((2, 5)))
-    np.testing.assert_array_equal(grad, (x == jnp.max(x, axis=(1, 2), keepdims=True)) * 1.0)
