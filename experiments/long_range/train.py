@@ -116,7 +116,7 @@ def _check_local2d(model) -> None:
     ):
         raise ConfigError(
             f"model.num_heads={model.num_heads} must split model.d_model={model.d_model} into "
-            "heads of even size (the relative bias halves each head's channels)"
+            "heads of even size (row and column position embeddings take half of each head each)"
         )
     if model.pooling not in pixel_local_attention.POOLINGS:
         raise ConfigError(
