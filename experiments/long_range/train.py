@@ -23,6 +23,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from attn import local2d
 from experiments.common import attention_config, sections, trainer, validation
 from experiments.common.errors import ConfigError
 from experiments.long_range import data as data_lib
@@ -103,21 +104,23 @@ def validate_config(config: ml_collections.ConfigDict) -> None:
 
 
 def _check_local2d(model) -> None:
-    """The local 2-D attention classifier's sizes, each bad value in one line."""
-    if model.get("kernel_size", 7) < 1 or model.get("kernel_size", 7) % 2 == 0:
+    """The local 2-D attention classifier's sizes, each bad value in one line (the
+    conditions are the layer's own, attn.local2d; the words name the config fields)."""
+    kernel_size = model.get("kernel_size", 7)  # runs saved before the field existed: 7
+    try:
+        local2d.check_kernel_size(kernel_size)
+    except ValueError:
         raise ConfigError(
-            f"model.kernel_size={model.get('kernel_size')} must be odd and positive "
+            f"model.kernel_size={kernel_size} must be odd and positive "
             "(the window is centred on its pixel), e.g. 3, 5 or 7"
-        )
-    if (
-        model.num_heads < 1
-        or model.d_model % model.num_heads
-        or (model.d_model // model.num_heads) % 2
-    ):
+        ) from None
+    try:
+        local2d.check_heads(model.d_model, model.num_heads)
+    except ValueError:
         raise ConfigError(
             f"model.num_heads={model.num_heads} must split model.d_model={model.d_model} into "
             "heads of even size (row and column position embeddings take half of each head each)"
-        )
+        ) from None
     if model.pooling not in pixel_local_attention.POOLINGS:
         raise ConfigError(
             f"model.pooling={model.pooling!r} with model.architecture='local2d'; valid: "
@@ -158,7 +161,7 @@ def build_model(model_config, info: data_lib.TaskInfo, dtype=jnp.float32):
             num_heads=model_config.num_heads,
             num_layers=model_config.num_layers,
             d_ff=model_config.d_ff,
-            kernel_size=model_config.get("kernel_size", 7),
+            kernel_size=model_config.get("kernel_size", 7),  # 7: runs saved before the field
             pooling=model_config.pooling,
             dropout_rate=model_config.dropout_rate,
             dtype=dtype,
